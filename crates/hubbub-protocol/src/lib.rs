@@ -1,0 +1,28 @@
+//! The hubbub wire protocol, version 1 (`shared/spec/PROTOCOL.md`).
+//!
+//! This crate is the contract between the hub and every client, so it depends
+//! on no other hubbub crate and knows nothing about sockets:
+//!
+//! * [`codes`]: error codes carried in `error` messages and WebSocket close
+//!   codes with the reconnect advice that goes with each.
+//! * [`names`]: channel-name grammar and namespaces.
+//! * [`message`]: the commands a client sends and the messages the hub sends.
+//! * [`codec`]: turning frames into commands and messages into bytes, in both
+//!   encodings (`hubbub.json.v1` and `hubbub.msgpack.v1`).
+//!
+//! Event payloads (`data`) stay raw JSON text from the moment they enter the
+//! hub ([`JsonData`]): a publication is never parsed into a tree just to be
+//! written out again, and MessagePack output is transcoded straight from it.
+
+pub mod codec;
+pub mod codes;
+pub mod message;
+pub mod names;
+
+pub use codec::{decode_command, encode_server, DecodeError, Encoding};
+pub use codes::{CloseCode, ErrorCode};
+pub use message::{
+    ChannelPosition, Command, CorrelationId, EventMessage, Inbound, JsonData, Publisher,
+    ServerMessage, StreamPosition, SubscribedChannel,
+};
+pub use names::{namespace_of, validate_channel, MAX_CHANNEL_LEN};
