@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn server_messages_in_both_encodings_agree() {
-        let msg = ServerMessage::Event(EventMessage {
+        let msg = EventMessage {
             channel: "c".into(),
             event_type: "e".into(),
             data: JsonData::from_json(r#"{"n":1}"#).unwrap(),
@@ -343,7 +343,7 @@ mod tests {
             offset: Some(3),
             epoch: Some("ep".into()),
             publisher: None,
-        });
+        };
         let id = CorrelationId::Int(5);
         let mut j = Vec::new();
         encode_server(&msg, Some(&id), 42, Encoding::Json, &mut j).unwrap();

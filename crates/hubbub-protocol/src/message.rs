@@ -292,8 +292,11 @@ pub struct Publisher {
     pub connection_id: String,
 }
 
-/// An `event`: everything a channel delivers.
+/// An `event`: everything a channel delivers. It serializes with its own
+/// `"type": "event"` so the hub can encode it by reference, and history
+/// replies list events exactly as they were delivered.
 #[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename = "event")]
 pub struct EventMessage {
     /// The channel it was published to.
     pub channel: String,
@@ -359,8 +362,6 @@ pub enum ServerMessage {
         /// Optional features this hub offers.
         features: Vec<&'static str>,
     },
-    /// A channel event.
-    Event(EventMessage),
     /// A command failed.
     Error {
         /// What went wrong.

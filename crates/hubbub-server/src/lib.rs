@@ -1,1 +1,34 @@
-//! placeholder
+//! The hubbub hub: one node of a real-time server that pushes channel events
+//! to WebSocket clients.
+//!
+//! Layout, in the order a connection meets it:
+//!
+//! * [`server`]: binds, accepts, and on shutdown closes every connection
+//!   with 1001 and drains within a deadline.
+//! * `transport`: reads the first request head of each socket; WebSocket
+//!   upgrades become connections, everything else goes to [`http`].
+//! * [`conn`]: one task per connection owning its socket; the shared
+//!   [`conn::handle::ConnHandle`] with its bounded outbox is how anything
+//!   else reaches it.
+//! * [`hub`]: the sharded channel registry and the publish path, where
+//!   each event is encoded once per encoding and fanned out as shared bytes.
+//! * [`conns`]: the registry of live connections, by id and user.
+//! * [`http`]: the HTTP API, health and metrics.
+//! * [`config`], [`metrics`], [`state`]: configuration layers, counters, and
+//!   the state all tasks share.
+
+pub mod config;
+pub mod conn;
+pub mod conns;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod server;
+pub mod state;
+mod transport;
+mod util;
+
+pub use config::{Config, Mode, Preset, Sources};
+pub use server::Server;
+pub use state::Shared;
+pub use util::now_ms;

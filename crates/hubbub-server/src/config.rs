@@ -1,0 +1,401 @@
+//! Configuration: defaults < preset < TOML file < `HUBBUB_*` environment < flags.
+//!
+//! Every layer is merged as a TOML table before one typed deserialization, so
+//! a key means the same thing whether it comes from a file
+//! (`connection.max_message_size = 65536`), the environment
+//! (`HUBBUB_CONNECTION__MAX_MESSAGE_SIZE=65536`) or a flag
+//! (`--set connection.max_message_size=65536`), and unknown keys are errors
+//! rather than silent typos.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of one hub node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listening, mode and process-wide limits.
+    pub server: ServerConfig,
+    /// Per-connection behaviour: heartbeats, sizes, queues, rate limits.
+    pub connection: ConnectionConfig,
+    /// The HTTP API.
+    pub api: ApiConfig,
+    /// Options of channels in the default namespace (names without `:`).
+    pub channels: NamespaceOptions,
+    /// Options per namespace (the part of a channel name before `:`).
+    pub namespaces: BTreeMap<String, NamespaceOptions>,
+}
+
+/// Whether the hub is a developer's sandbox or a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Anonymous connections and `?user_id=` allowed, API open to loopback.
+    Development,
+    /// No development shortcuts.
+    Production,
+}
+
+/// Listening, mode and process-wide limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address for WebSocket and HTTP (one port serves both).
+    pub listen: SocketAddr,
+    /// Development or production.
+    pub mode: Mode,
+    /// Name of this node in stats and the cluster; random when empty.
+    pub node_id: String,
+    /// Most concurrent WebSocket connections; lowered to fit the fd limit.
+    pub max_connections: usize,
+    /// How long a peer may take to send its HTTP request head.
+    pub handshake_timeout_ms: u64,
+    /// How long shutdown waits for connections to close before exiting.
+    pub shutdown_timeout_ms: u64,
+    /// Housekeeping period (expired queues, empty rooms).
+    pub cleanup_interval_ms: u64,
+    /// Testing only: serve an RFC 6455 echo endpoint at `/` and `/echo`
+    /// through the same transport, for protocol-conformance suites.
+    pub testing_echo: bool,
+}
+
+/// Per-connection behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// How often the server pings (also sent to clients in `connected`).
+    pub heartbeat_interval_ms: u64,
+    /// No inbound frame for this long closes the connection with 4010.
+    pub connection_timeout_ms: u64,
+    /// Largest inbound message (uncompressed); larger closes with 1009.
+    pub max_message_size: usize,
+    /// Outbound queue bound in messages; overflow closes with 4009.
+    pub outbound_queue_messages: usize,
+    /// Outbound queue bound in bytes; overflow closes with 4009.
+    pub outbound_queue_bytes: usize,
+    /// How long a closing peer has to read the close frame before TCP is cut.
+    pub close_timeout_ms: u64,
+    /// Subscriptions one connection may hold (`limit_exceeded` beyond).
+    pub max_subscriptions: usize,
+    /// Inbound messages per second refilled into the token bucket.
+    pub rate_limit_per_second: f64,
+    /// Token bucket size.
+    pub rate_limit_burst: f64,
+    /// Dropped messages within `rate_limit_window_ms` that close with 4029.
+    pub rate_limit_max_drops: u32,
+    /// Window for counting dropped messages.
+    pub rate_limit_window_ms: u64,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Bearer key for `/api/`; without one only loopback peers are answered.
+    pub key: Option<String>,
+}
+
+/// Options of one namespace of channels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamespaceOptions {
+    /// Whether clients may `publish` here (the HTTP API always may).
+    pub publish: bool,
+    /// Events kept for recovery (0 turns history off).
+    pub history_size: usize,
+    /// How long events are kept, in seconds.
+    pub history_ttl_s: u64,
+    /// Whether `presence` is answered.
+    pub presence: bool,
+    /// Whether subscribing needs a token claim.
+    pub private: bool,
+}
+
+/// Named starting points for the connection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// 1,000 connections, ping 30 s, pong timeout 10 s, 1 MiB messages, cleanup 60 s.
+    Standard,
+    /// 10,000 connections, ping 15 s, pong timeout 5 s, 4 MiB messages, cleanup 30 s.
+    HighPerformance,
+    /// 100 connections, ping 60 s, pong timeout 30 s, 64 KiB messages, cleanup 120 s.
+    Lightweight,
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.replace('-', "_").as_str() {
+            "standard" => Ok(Preset::Standard),
+            "high_performance" => Ok(Preset::HighPerformance),
+            "lightweight" => Ok(Preset::Lightweight),
+            _ => Err(format!(
+                "unknown preset {s:?} (standard, high_performance, lightweight)"
+            )),
+        }
+    }
+}
+
+impl Preset {
+    /// The settings the preset changes, as a TOML layer.
+    fn layer(self) -> toml::Table {
+        let (conns, ping_s, pong_s, max_msg, cleanup_s) = match self {
+            Preset::Standard => (1_000, 30, 10, 1 << 20, 60),
+            Preset::HighPerformance => (10_000, 15, 5, 4 << 20, 30),
+            Preset::Lightweight => (100, 60, 30, 64 << 10, 120),
+        };
+        let text = format!(
+            "[server]\nmax_connections = {conns}\ncleanup_interval_ms = {}\n\
+             [connection]\nheartbeat_interval_ms = {}\nconnection_timeout_ms = {}\nmax_message_size = {max_msg}\n",
+            cleanup_s * 1000,
+            ping_s * 1000,
+            (ping_s + pong_s) * 1000,
+        );
+        text.parse().expect("preset layers are valid TOML")
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            mode: Mode::Development,
+            node_id: String::new(),
+            max_connections: 100_000,
+            handshake_timeout_ms: 10_000,
+            shutdown_timeout_ms: 10_000,
+            cleanup_interval_ms: 60_000,
+            testing_echo: false,
+        }
+    }
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            heartbeat_interval_ms: 25_000,
+            connection_timeout_ms: 60_000,
+            max_message_size: 1 << 20,
+            outbound_queue_messages: 4096,
+            outbound_queue_bytes: 4 << 20,
+            close_timeout_ms: 5_000,
+            max_subscriptions: 1_000,
+            rate_limit_per_second: 100.0,
+            rate_limit_burst: 200.0,
+            rate_limit_max_drops: 50,
+            rate_limit_window_ms: 10_000,
+        }
+    }
+}
+
+impl Default for NamespaceOptions {
+    fn default() -> Self {
+        NamespaceOptions {
+            publish: false,
+            history_size: 100,
+            history_ttl_s: 300,
+            presence: false,
+            private: false,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            connection: ConnectionConfig::default(),
+            api: ApiConfig::default(),
+            channels: NamespaceOptions::default(),
+            namespaces: BTreeMap::new(),
+        }
+    }
+}
+
+/// A configuration that could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where configuration comes from, highest priority last.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// `--preset`.
+    pub preset: Option<Preset>,
+    /// `--config FILE`.
+    pub file: Option<std::path::PathBuf>,
+    /// Environment variables (all of them; only `HUBBUB_*` are read).
+    pub env: Vec<(String, String)>,
+    /// `key.path=value` overrides from flags.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Merges all layers and checks the result.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let mut table =
+            toml::Table::try_from(Config::default()).map_err(|e| ConfigError(e.to_string()))?;
+        if let Some(p) = sources.preset {
+            merge(&mut table, p.layer());
+        }
+        if let Some(path) = &sources.file {
+            merge(&mut table, read_file(path)?);
+        }
+        for (k, v) in &sources.env {
+            let Some(rest) = k.strip_prefix("HUBBUB_") else {
+                continue;
+            };
+            // Variables the CLI reads itself, not configuration keys.
+            if matches!(
+                rest,
+                "CONFIG" | "PRESET" | "LOG" | "URL" | "API_KEY_FILE" | "TEST_REDIS" | "TEST_NATS"
+            ) {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            set_path(&mut table, &key, v)?;
+        }
+        for (k, v) in &sources.overrides {
+            set_path(&mut table, k, v)?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.connection;
+        let bad = |m: &str| Err(ConfigError(m.to_owned()));
+        if c.heartbeat_interval_ms == 0 || c.connection_timeout_ms == 0 {
+            return bad(
+                "connection.heartbeat_interval_ms and connection_timeout_ms must be positive",
+            );
+        }
+        if c.max_message_size < 128 {
+            return bad("connection.max_message_size must be at least 128");
+        }
+        if c.outbound_queue_messages == 0 || c.outbound_queue_bytes < c.max_message_size.min(65_536)
+        {
+            return bad("connection.outbound_queue_* too small");
+        }
+        if c.rate_limit_per_second <= 0.0 || c.rate_limit_burst < 1.0 {
+            return bad("connection.rate_limit_per_second and rate_limit_burst must be positive");
+        }
+        for ns in self.namespaces.keys() {
+            if ns.is_empty() || ns.contains(':') || hubbub_protocol::validate_channel(ns).is_err() {
+                return Err(ConfigError(format!("namespace name {ns:?} is not valid")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Options of the namespace `channel` belongs to.
+    pub fn namespace(&self, channel: &str) -> &NamespaceOptions {
+        match hubbub_protocol::namespace_of(channel) {
+            "" => &self.channels,
+            ns => self.namespaces.get(ns).unwrap_or(&self.channels),
+        }
+    }
+
+    /// Heartbeat interval as a duration.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.connection.heartbeat_interval_ms)
+    }
+
+    /// Whether development shortcuts are on.
+    pub fn is_development(&self) -> bool {
+        self.server.mode == Mode::Development
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("reading {}: {e}", path.display())))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Sets `a.b.c` to `raw`, read as a TOML value when it parses as one
+/// (numbers, booleans, arrays) and as a string otherwise.
+fn set_path(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), ConfigError> {
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts
+        .pop()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ConfigError(format!("bad key {key:?}")))?;
+    let mut cur = table;
+    for p in parts {
+        let entry = cur
+            .entry(p.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError(format!("{key}: {p} is not a section")))?;
+    }
+    cur.insert(last.to_owned(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_in_order() {
+        let dir = std::env::temp_dir().join(format!("hubbub-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[connection]\nmax_message_size = 2048\nrate_limit_burst = 7\n[namespaces.chat]\npublish = true\n").unwrap();
+        let cfg = Config::load(&Sources {
+            preset: Some(Preset::Lightweight),
+            file: Some(file),
+            env: vec![
+                ("HUBBUB_CONNECTION__RATE_LIMIT_BURST".into(), "9".into()),
+                ("PATH".into(), "x".into()),
+            ],
+            overrides: vec![("server.listen".into(), "127.0.0.1:0".into())],
+        })
+        .unwrap();
+        assert_eq!(cfg.server.max_connections, 100); // preset
+        assert_eq!(cfg.connection.heartbeat_interval_ms, 60_000); // preset
+        assert_eq!(cfg.connection.connection_timeout_ms, 90_000); // ping + pong timeout
+        assert_eq!(cfg.connection.max_message_size, 2048); // file beats preset
+        assert_eq!(cfg.connection.rate_limit_burst, 9.0); // env beats file
+        assert_eq!(cfg.server.listen.port(), 0); // flag
+        assert!(cfg.namespace("chat:x").publish);
+        assert!(!cfg.namespace("other:x").publish);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::load(&Sources {
+            overrides: vec![("connection.max_mesage_size".into(), "1".into())],
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("max_mesage_size"), "{e}");
+    }
+}

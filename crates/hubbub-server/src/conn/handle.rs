@@ -1,0 +1,288 @@
+//! The shared half of a connection: what the rest of the hub may touch.
+//!
+//! The connection task owns the socket; everyone else (the channel registry
+//! fanning out a publication, the HTTP API disconnecting a user, shutdown)
+//! reaches it only through this handle's bounded outbox. Pushing never
+//! blocks and never awaits: a full outbox turns into a `slow_consumer`
+//! close request instead of back-pressure on the publisher.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::task::Waker;
+
+use bytes::Bytes;
+use hubbub_protocol::{CloseCode, Encoding};
+use parking_lot::Mutex;
+
+/// Bounds of every outbound queue (from `connection.outbound_queue_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Frames waiting at most.
+    pub max_messages: usize,
+    /// Bytes waiting at most.
+    pub max_bytes: usize,
+}
+
+/// A request to end a connection, carried to its task through the outbox.
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    /// Close code sent in `disconnect` and the close frame.
+    pub code: CloseCode,
+    /// Reason text.
+    pub reason: Cow<'static, str>,
+    /// Advice to the client.
+    pub reconnect: bool,
+    /// Drop what is queued (slow consumer) instead of sending it first.
+    pub drop_queued: bool,
+}
+
+impl CloseRequest {
+    /// A close with the code's own reason and reconnect advice.
+    pub fn new(code: CloseCode) -> Self {
+        CloseRequest {
+            code,
+            reason: Cow::Borrowed(code.reason()),
+            reconnect: code.reconnect(),
+            drop_queued: false,
+        }
+    }
+}
+
+/// What happened to a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    /// Queued.
+    Queued,
+    /// The connection is closing; the frame was discarded.
+    Closed,
+    /// This push overflowed the queue: the connection is now closing with 4009.
+    Overflow,
+}
+
+#[derive(Default)]
+struct Outbox {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    waker: Option<Waker>,
+    close: Option<CloseRequest>,
+}
+
+/// Connection life-cycle, as shown in `/api/stats` and `/api/connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConnState {
+    /// Serving.
+    Open = 0,
+    /// Close requested or in progress.
+    Closing = 1,
+}
+
+impl ConnState {
+    /// Name used in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::Open => "open",
+            ConnState::Closing => "closing",
+        }
+    }
+}
+
+/// Counters of one connection, written by its task only (so relaxed atomics
+/// never contend) and read by the API.
+#[derive(Default)]
+pub struct ConnStats {
+    /// Frames written to the socket.
+    pub messages_sent: AtomicU64,
+    /// Data messages read from the socket.
+    pub messages_received: AtomicU64,
+    /// Bytes written.
+    pub bytes_sent: AtomicU64,
+    /// Bytes read.
+    pub bytes_received: AtomicU64,
+}
+
+/// The shared half of one WebSocket connection.
+pub struct ConnHandle {
+    /// Per-process sequence number; with the node id it forms the connection id.
+    pub seq: u64,
+    /// The connection's user, if any.
+    pub user_id: Option<Box<str>>,
+    /// Negotiated encoding: which pre-encoded frame of a publication it gets.
+    pub encoding: Encoding,
+    /// Peer address.
+    pub remote_addr: SocketAddr,
+    /// When it connected, ms since the epoch.
+    pub connected_at_ms: u64,
+    /// Traffic counters.
+    pub stats: ConnStats,
+    state: AtomicU8,
+    outbox: Mutex<Outbox>,
+    /// Channels it is subscribed to, for the API (the registry is the truth
+    /// for delivery; this copy is kept in step by the connection task).
+    pub subscriptions: Mutex<Vec<std::sync::Arc<str>>>,
+}
+
+impl ConnHandle {
+    /// A handle for a connection that just completed its handshake.
+    pub fn new(
+        seq: u64,
+        user_id: Option<String>,
+        encoding: Encoding,
+        remote_addr: SocketAddr,
+        connected_at_ms: u64,
+    ) -> Self {
+        ConnHandle {
+            seq,
+            user_id: user_id.map(String::into_boxed_str),
+            encoding,
+            remote_addr,
+            connected_at_ms,
+            stats: ConnStats::default(),
+            state: AtomicU8::new(ConnState::Open as u8),
+            outbox: Mutex::new(Outbox::default()),
+            subscriptions: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Life-cycle state.
+    pub fn state(&self) -> ConnState {
+        if self.state.load(Relaxed) == ConnState::Open as u8 {
+            ConnState::Open
+        } else {
+            ConnState::Closing
+        }
+    }
+
+    /// Queues a frame for the connection task. Called from the fan-out loop,
+    /// so it only takes the outbox lock briefly and wakes the task only when
+    /// the queue goes from empty to non-empty.
+    pub fn push(&self, frame: &Bytes, limits: QueueLimits) -> Push {
+        let waker;
+        {
+            let mut ob = self.outbox.lock();
+            if ob.close.is_some() {
+                return Push::Closed;
+            }
+            if ob.frames.len() >= limits.max_messages || ob.bytes + frame.len() > limits.max_bytes {
+                ob.frames = VecDeque::new();
+                ob.bytes = 0;
+                ob.close = Some(CloseRequest {
+                    drop_queued: true,
+                    ..CloseRequest::new(CloseCode::SLOW_CONSUMER)
+                });
+                self.state.store(ConnState::Closing as u8, Relaxed);
+                waker = ob.waker.take();
+                drop(ob);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return Push::Overflow;
+            }
+            ob.frames.push_back(frame.clone());
+            ob.bytes += frame.len();
+            waker = ob.waker.take();
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Push::Queued
+    }
+
+    /// Asks the connection to close. The first request wins; later ones are
+    /// ignored so a slow-consumer close is not turned into something else.
+    pub fn close(&self, request: CloseRequest) -> bool {
+        let waker = {
+            let mut ob = self.outbox.lock();
+            if ob.close.is_some() {
+                return false;
+            }
+            if request.drop_queued {
+                ob.frames = VecDeque::new();
+                ob.bytes = 0;
+            }
+            ob.close = Some(request);
+            ob.waker.take()
+        };
+        self.state.store(ConnState::Closing as u8, Relaxed);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// Bytes waiting in the outbox.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.lock().bytes
+    }
+
+    /// For the connection task: moves queued frames into `into`. Returns the
+    /// close request if there is one and nothing is left to move; when the
+    /// outbox is empty and no close is pending, stores `waker` so the next
+    /// push wakes the task.
+    pub(crate) fn take(&self, into: &mut VecDeque<Bytes>, waker: &Waker) -> Option<CloseRequest> {
+        let mut ob = self.outbox.lock();
+        if !ob.frames.is_empty() {
+            if into.is_empty() {
+                std::mem::swap(into, &mut ob.frames);
+            } else {
+                into.extend(ob.frames.drain(..));
+            }
+            ob.bytes = 0;
+            return None;
+        }
+        if let Some(c) = &ob.close {
+            return Some(c.clone());
+        }
+        match &ob.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => ob.waker = Some(waker.clone()),
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle() -> ConnHandle {
+        ConnHandle::new(1, None, Encoding::Json, ([127, 0, 0, 1], 1).into(), 0)
+    }
+
+    #[test]
+    fn overflow_turns_into_slow_consumer_close() {
+        let h = handle();
+        let limits = QueueLimits {
+            max_messages: 2,
+            max_bytes: 1000,
+        };
+        let f = Bytes::from_static(b"abc");
+        assert_eq!(h.push(&f, limits), Push::Queued);
+        assert_eq!(h.push(&f, limits), Push::Queued);
+        assert_eq!(h.push(&f, limits), Push::Overflow);
+        assert_eq!(h.push(&f, limits), Push::Closed);
+        assert_eq!(h.queued_bytes(), 0);
+        let mut q = VecDeque::new();
+        let close = h.take(&mut q, futures_noop_waker()).unwrap();
+        assert_eq!(close.code, CloseCode::SLOW_CONSUMER);
+        assert!(close.drop_queued && close.reconnect);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn byte_bound_counts() {
+        let h = handle();
+        let limits = QueueLimits {
+            max_messages: 100,
+            max_bytes: 5,
+        };
+        assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Queued);
+        assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Overflow);
+    }
+
+    fn futures_noop_waker() -> &'static Waker {
+        Waker::noop()
+    }
+}

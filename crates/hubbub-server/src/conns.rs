@@ -1,0 +1,168 @@
+//! Every live WebSocket connection of this node, by id and by user.
+//!
+//! The server tracks its connection tasks here rather than in a task set:
+//! shutdown walks this registry to ask each connection to close with 1001,
+//! then waits for the count to reach zero; the HTTP API finds connections
+//! to disconnect or send to. Sharded so that connects and disconnects on
+//! different connections rarely meet on one lock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::conn::handle::ConnHandle;
+
+const SHARDS: usize = 16;
+
+/// The registry of live connections.
+pub struct Connections {
+    shards: Box<[Mutex<HashMap<u64, Arc<ConnHandle>>>]>,
+    users: Box<[Mutex<HashMap<Box<str>, Vec<u64>>>]>,
+    count: AtomicUsize,
+    authenticated: AtomicUsize,
+    next_seq: AtomicU64,
+    emptied: Notify,
+    /// Random per process, so connection ids of two processes differ.
+    node: String,
+}
+
+impl Connections {
+    /// An empty registry; `node` prefixes every connection id.
+    pub fn new(node: String) -> Self {
+        Connections {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            users: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            count: AtomicUsize::new(0),
+            authenticated: AtomicUsize::new(0),
+            next_seq: AtomicU64::new(1),
+            emptied: Notify::new(),
+            node,
+        }
+    }
+
+    /// A fresh sequence number for a new connection.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Relaxed)
+    }
+
+    /// The public id of connection `seq`.
+    pub fn connection_id(&self, seq: u64) -> String {
+        format!("{}-{seq:x}", self.node)
+    }
+
+    /// The sequence number inside a connection id of this node.
+    pub fn parse_id(&self, id: &str) -> Option<u64> {
+        let (node, seq) = id.rsplit_once('-')?;
+        if node != self.node {
+            return None;
+        }
+        u64::from_str_radix(seq, 16).ok()
+    }
+
+    fn user_shard(&self, user: &str) -> &Mutex<HashMap<Box<str>, Vec<u64>>> {
+        let h = user
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        &self.users[h % SHARDS]
+    }
+
+    /// Reserves a slot if fewer than `max` connections are live.
+    pub fn try_reserve(&self, max: usize) -> bool {
+        self.count
+            .fetch_update(Relaxed, Relaxed, |c| (c < max).then_some(c + 1))
+            .is_ok()
+    }
+
+    /// Gives back a slot reserved by [`Connections::try_reserve`] that was not used.
+    pub fn release(&self) {
+        if self.count.fetch_sub(1, Relaxed) == 1 {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    /// Registers a connection (its slot was reserved already).
+    pub fn insert(&self, handle: Arc<ConnHandle>) {
+        if let Some(user) = &handle.user_id {
+            self.authenticated.fetch_add(1, Relaxed);
+            self.user_shard(user)
+                .lock()
+                .entry(user.clone())
+                .or_default()
+                .push(handle.seq);
+        }
+        self.shards[handle.seq as usize % SHARDS]
+            .lock()
+            .insert(handle.seq, handle);
+    }
+
+    /// Unregisters a connection and frees its slot.
+    pub fn remove(&self, handle: &ConnHandle) {
+        let removed = self.shards[handle.seq as usize % SHARDS]
+            .lock()
+            .remove(&handle.seq)
+            .is_some();
+        if !removed {
+            return;
+        }
+        if let Some(user) = &handle.user_id {
+            self.authenticated.fetch_sub(1, Relaxed);
+            let mut users = self.user_shard(user).lock();
+            if let Some(list) = users.get_mut(user) {
+                list.retain(|s| *s != handle.seq);
+                if list.is_empty() {
+                    users.remove(user);
+                }
+            }
+        }
+        self.release();
+    }
+
+    /// Live connections (including reserved slots mid-handshake).
+    pub fn count(&self) -> usize {
+        self.count.load(Relaxed)
+    }
+
+    /// Live connections with a user.
+    pub fn authenticated(&self) -> usize {
+        self.authenticated.load(Relaxed)
+    }
+
+    /// One connection by sequence number.
+    pub fn get(&self, seq: u64) -> Option<Arc<ConnHandle>> {
+        self.shards[seq as usize % SHARDS].lock().get(&seq).cloned()
+    }
+
+    /// The live connections of a user.
+    pub fn of_user(&self, user: &str) -> Vec<Arc<ConnHandle>> {
+        let seqs = self
+            .user_shard(user)
+            .lock()
+            .get(user)
+            .cloned()
+            .unwrap_or_default();
+        seqs.into_iter().filter_map(|s| self.get(s)).collect()
+    }
+
+    /// A snapshot of every live connection.
+    pub fn all(&self) -> Vec<Arc<ConnHandle>> {
+        let mut out = Vec::with_capacity(self.count());
+        for s in self.shards.iter() {
+            out.extend(s.lock().values().cloned());
+        }
+        out
+    }
+
+    /// Waits until no connection is left.
+    pub async fn wait_empty(&self) {
+        loop {
+            let notified = self.emptied.notified();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Counters the hub keeps about itself, rendered as Prometheus text.
+//!
+//! Per-delivery numbers (messages and bytes sent) live on each connection's
+//! own handle and are summed at scrape time, so the fan-out path touches no
+//! shared counter; what is counted here happens once per connection, per
+//! publish or per error.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Process-wide counters. Each field says what bumps it.
+#[derive(Default)]
+pub struct Metrics {
+    /// WebSocket connections accepted since start.
+    pub connections_accepted: AtomicU64,
+    /// Handshakes refused (bad request, limits, timeouts).
+    pub handshakes_refused: AtomicU64,
+    /// Handshakes refused because the connection limit was reached.
+    pub connections_refused_full: AtomicU64,
+    /// Connections closed with 4009 because their outbound queue overflowed.
+    pub slow_consumer_disconnects: AtomicU64,
+    /// Inbound messages dropped by the rate limiter.
+    pub rate_limited_messages: AtomicU64,
+    /// Connections closed with 4029.
+    pub rate_limit_disconnects: AtomicU64,
+    /// Connections closed with 4010.
+    pub ping_timeouts: AtomicU64,
+    /// Connections that ended with an I/O or protocol error.
+    pub connection_errors: AtomicU64,
+    /// `error` messages sent to clients.
+    pub errors_sent: AtomicU64,
+    /// Publications accepted (WebSocket and HTTP).
+    pub publications: AtomicU64,
+    /// Deliveries handed to connection queues.
+    pub deliveries: AtomicU64,
+    /// Sum of lifetimes of closed connections, in milliseconds.
+    pub closed_connection_ms: AtomicU64,
+    /// Connections closed since start.
+    pub connections_closed: AtomicU64,
+    /// Messages sent by connections that have closed.
+    pub closed_messages_sent: AtomicU64,
+    /// Messages received by connections that have closed.
+    pub closed_messages_received: AtomicU64,
+    /// Bytes sent by connections that have closed.
+    pub closed_bytes_sent: AtomicU64,
+    /// Bytes received by connections that have closed.
+    pub closed_bytes_received: AtomicU64,
+    /// Time from accepting a publication to having queued it for every local subscriber.
+    pub publish_latency: Histogram,
+}
+
+impl Metrics {
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+}
+
+/// Upper bounds of the latency buckets, in microseconds.
+const BUCKETS_US: [u64; 14] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 2_000_000,
+];
+
+/// A fixed-bucket histogram of durations with lock-free updates.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS_US.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub fn observe(&self, d: Duration) {
+        let us = d.as_micros().min(u64::MAX as u128) as u64;
+        if let Some(i) = BUCKETS_US.iter().position(|&b| us <= b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// Mean of everything recorded, in milliseconds.
+    pub fn mean_ms(&self) -> f64 {
+        let n = self.count.load(Relaxed);
+        if n == 0 {
+            0.0
+        } else {
+            self.sum_us.load(Relaxed) as f64 / n as f64 / 1000.0
+        }
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, b) in BUCKETS_US.iter().enumerate() {
+            cumulative += self.buckets[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                *b as f64 / 1e6
+            );
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// Builds the Prometheus text exposition, one metric family at a time.
+pub struct Exposition(String);
+
+impl Exposition {
+    /// An empty document.
+    pub fn new() -> Self {
+        Exposition(String::with_capacity(4096))
+    }
+
+    /// A counter family with one sample.
+    pub fn counter(&mut self, name: &str, help: &str, value: u64) {
+        let _ = writeln!(
+            self.0,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+
+    /// A gauge family with one sample.
+    pub fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        let _ = writeln!(
+            self.0,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+
+    /// A histogram family.
+    pub fn histogram(&mut self, name: &str, help: &str, h: &Histogram) {
+        h.render(&mut self.0, name, help);
+    }
+
+    /// The finished text.
+    pub fn finish(self) -> String {
+        self.0
+    }
+}
+
+impl Default for Exposition {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(5));
+        h.observe(Duration::from_micros(700));
+        h.observe(Duration::from_secs(10));
+        let mut e = Exposition::new();
+        e.histogram("x", "y", &h);
+        let t = e.finish();
+        assert!(t.contains("x_bucket{le=\"0.00001\"} 1"), "{t}");
+        assert!(t.contains("x_bucket{le=\"0.001\"} 2"), "{t}");
+        assert!(t.contains("x_bucket{le=\"+Inf\"} 3"), "{t}");
+        assert!(t.contains("x_count 3"));
+    }
+}

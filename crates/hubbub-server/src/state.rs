@@ -1,0 +1,82 @@
+//! State shared by every task of one hub node.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::conn::handle::QueueLimits;
+use crate::conns::Connections;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::util::now_ms;
+
+/// Everything a connection task, the HTTP API and housekeeping share.
+/// Cloned as one `Arc` into each task.
+pub struct Shared {
+    /// The loaded configuration (immutable while running).
+    pub config: Config,
+    /// The channel registry.
+    pub hub: Hub,
+    /// Live connections.
+    pub conns: Connections,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// This node's name.
+    pub node_id: String,
+    /// Process start, for uptime.
+    pub started: Instant,
+    /// Process start, ms since the epoch.
+    pub started_at_ms: u64,
+    /// Set when shutdown begins: new connections are refused.
+    pub shutting_down: AtomicBool,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Builds the shared state for `config`.
+    pub fn new(config: Config) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let node_id = if config.server.node_id.is_empty() {
+            format!("n{:08x}", rand::random::<u32>())
+        } else {
+            config.server.node_id.clone()
+        };
+        let limits = QueueLimits {
+            max_messages: config.connection.outbound_queue_messages,
+            max_bytes: config.connection.outbound_queue_bytes,
+        };
+        Arc::new(Shared {
+            hub: Hub::new(limits, metrics.clone()),
+            conns: Connections::new(node_id.clone()),
+            metrics,
+            node_id,
+            started: Instant::now(),
+            started_at_ms: now_ms(),
+            shutting_down: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::Sender::new(false),
+            config,
+        })
+    }
+
+    /// A receiver that turns true when shutdown begins (HTTP connections
+    /// and housekeeping tasks watch it).
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Starts shutdown: refuse new connections, tell watchers.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Bounds of every outbound queue.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_messages: self.config.connection.outbound_queue_messages,
+            max_bytes: self.config.connection.outbound_queue_bytes,
+        }
+    }
+}
