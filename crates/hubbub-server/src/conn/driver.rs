@@ -518,3 +518,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection future is allocated once per connection and lives as
+    /// long as it does: keep an eye on its size (idle cost per connection).
+    #[tokio::test]
+    async fn connection_task_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let shared = Shared::new(crate::Config::default());
+        let handle = Arc::new(ConnHandle::new(
+            1,
+            None,
+            hubbub_protocol::Encoding::Json,
+            client.local_addr().unwrap(),
+            0,
+        ));
+        let conn = Conn::new(client, shared, handle, Role::Hub, &[]);
+        let size = std::mem::size_of_val(&conn);
+        let fut = conn.run();
+        let fut_size = std::mem::size_of_val(&fut);
+        println!(
+            "Conn: {size} bytes, run() future: {fut_size} bytes, ConnHandle: {} bytes",
+            std::mem::size_of::<ConnHandle>()
+        );
+        assert!(
+            fut_size < 2048,
+            "connection future grew to {fut_size} bytes"
+        );
+    }
+}
