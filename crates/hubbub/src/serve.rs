@@ -1,0 +1,355 @@
+//! `hubbub serve`: flags become the top configuration layer, then the node
+//! runs until SIGTERM or SIGINT and drains its connections before exiting.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use hubbub_server::{Config, Preset, Server, Sources};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Variables the clients read that share the `HUBBUB_` prefix but are not
+/// configuration keys; left in, the loader would reject them as unknown.
+const CLIENT_ENV: [&str; 2] = ["HUBBUB_API_KEY", "HUBBUB_TOKEN"];
+
+/// Flags of `hubbub serve`. Precedence: flags > `HUBBUB_*` environment >
+/// config file > preset > defaults.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE", env = "HUBBUB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Starting point for limits and timeouts: standard, high_performance or
+    /// lightweight.
+    #[arg(long, value_name = "PRESET", env = "HUBBUB_PRESET", value_parser = parse_preset)]
+    preset: Option<Preset>,
+    /// Address for WebSocket and HTTP (port 0 picks a free port)
+    /// [default: 127.0.0.1:8000].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// development allows anonymous connections, `?user_id=` and an open
+    /// loopback API [default: development].
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// Bearer key required by the HTTP API.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "HUBBUB_API_KEY",
+        hide_env_values = true
+    )]
+    api_key: Option<String>,
+    /// Most concurrent WebSocket connections.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Serve an RFC 6455 echo endpoint at / and /echo (conformance suites only).
+    #[arg(long)]
+    testing_echo: bool,
+    /// Any configuration key, e.g. `--set connection.max_message_size=65536`
+    /// or `--set namespaces.chat.publish=true` (repeatable; the named flags
+    /// above are applied after these).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+}
+
+/// `--mode` values, mirrored from the config's `Mode` so that clap can list
+/// them in `--help`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Development,
+    Production,
+}
+
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    s.parse()
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// A TOML basic string, so a flag's value is never re-read as a number or
+/// boolean (an API key `1234` must stay a string).
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl ServeArgs {
+    fn sources(&self) -> Sources {
+        let mut overrides = self.set.clone();
+        let mut flag = |k: &str, v: String| overrides.push((k.to_owned(), v));
+        if let Some(a) = self.listen {
+            flag("server.listen", toml_string(&a.to_string()));
+        }
+        if let Some(m) = self.mode {
+            let m = match m {
+                ModeArg::Development => "development",
+                ModeArg::Production => "production",
+            };
+            flag("server.mode", toml_string(m));
+        }
+        if let Some(k) = &self.api_key {
+            flag("api.key", toml_string(k));
+        }
+        if let Some(n) = self.max_connections {
+            flag("server.max_connections", n.to_string());
+        }
+        if self.testing_echo {
+            flag("server.testing_echo", "true".to_owned());
+        }
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| !CLIENT_ENV.contains(&k.as_str()))
+            .collect();
+        Sources {
+            preset: self.preset,
+            file: self.config.clone(),
+            env,
+            overrides,
+        }
+    }
+}
+
+/// Loads the configuration (exit 2 when it is wrong), then runs the node on
+/// a multi-thread runtime until a signal has drained it (exit 0).
+pub fn run(args: ServeArgs) -> ExitCode {
+    crate::logging::init("info");
+    let config = match Config::load(&args.sources()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hubbub serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hubbub serve: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(serve(config));
+    // Connections past the drain deadline are abandoned, not awaited.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    code
+}
+
+async fn serve(config: Config) -> ExitCode {
+    // Handlers go in before the address is printed: whoever reads it may
+    // signal at once, and the default action would skip the drain.
+    let shutdown = match shutdown_signal() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hubbub serve: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wanted = config.server.listen;
+    let development = config.is_development();
+    let api_key = config.api.key.is_some();
+    let server = match Server::bind(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hubbub serve: cannot listen on {wanted}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match server.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("hubbub serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print_banner(addr, development, api_key);
+    if development {
+        tracing::warn!(
+            "development mode: anonymous connections and ?user_id= are accepted{}; \
+             use --mode production for deployments",
+            if api_key {
+                ""
+            } else {
+                ", and the HTTP API answers any loopback client without a key"
+            }
+        );
+    }
+    match server.run_until(shutdown).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hubbub serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on the first SIGTERM or SIGINT; a second one exits at once, for
+/// an operator who will not wait for the drain deadline.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = name,
+            "draining connections; signal again to exit at once"
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            tracing::warn!("second signal: exiting without waiting for connections");
+            std::process::exit(1);
+        });
+    })
+}
+
+/// Where to connect, on stdout: the one thing a user starting the hub needs
+/// to read, and the line tests parse for the real port.
+fn print_banner(addr: SocketAddr, development: bool, api_key: bool) {
+    let host = SocketAddr::new(connectable(addr.ip()), addr.port());
+    let ws = format!("ws://{host}/ws");
+    let http = format!("http://{host}");
+    let default = host == SocketAddr::from(([127, 0, 0, 1], 8000));
+    let (sub_url, pub_url) = if default {
+        (String::new(), String::new())
+    } else {
+        (format!(" --url {ws}"), format!(" --url {http}"))
+    };
+    let key = if api_key { " --api-key KEY" } else { "" };
+    let mode = if development {
+        "development"
+    } else {
+        "production"
+    };
+    println!(
+        "hubbub {} listening on {addr} ({mode} mode)\n  \
+         WebSocket  {ws}\n  \
+         HTTP API   {http}/api/\n  \
+         metrics    {http}/metrics\n  \
+         try        hubbub subscribe demo{sub_url}   and   hubbub publish demo '{{\"hello\":\"world\"}}'{pub_url}{key}",
+        env!("CARGO_PKG_VERSION"),
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+/// The address a local client should dial for a wildcard bind.
+fn connectable(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: ServeArgs,
+    }
+
+    fn overrides(args: &[&str]) -> Vec<(String, String)> {
+        let t = T::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).unwrap();
+        t.a.sources().overrides
+    }
+
+    #[test]
+    fn flags_become_overrides_after_set() {
+        let o = overrides(&[
+            "--set",
+            "server.listen=0.0.0.0:1",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            "12\"34",
+            "--mode",
+            "production",
+            "--max-connections",
+            "7",
+            "--testing-echo",
+        ]);
+        let o: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            o,
+            [
+                ("server.listen", "0.0.0.0:1"),
+                ("server.listen", "\"127.0.0.1:0\""),
+                ("server.mode", "\"production\""),
+                ("api.key", "\"12\\\"34\""),
+                ("server.max_connections", "7"),
+                ("server.testing_echo", "true"),
+            ]
+        );
+    }
+
+    #[test]
+    fn flags_load() {
+        let t = T::try_parse_from([
+            "serve",
+            "--api-key",
+            "1234",
+            "--mode",
+            "production",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        let mut sources = t.a.sources();
+        sources.env.clear();
+        let c = Config::load(&sources).unwrap();
+        assert_eq!(c.api.key.as_deref(), Some("1234"));
+        assert!(!c.is_development());
+        assert_eq!(c.server.listen.port(), 0);
+    }
+
+    #[test]
+    fn bad_set_and_preset() {
+        assert!(T::try_parse_from(["serve", "--set", "novalue"]).is_err());
+        assert!(T::try_parse_from(["serve", "--preset", "huge"]).is_err());
+        let t = T::try_parse_from(["serve", "--preset", "high-performance"]).unwrap();
+        assert_eq!(t.a.preset, Some(Preset::HighPerformance));
+    }
+
+    #[test]
+    fn wildcard_binds_print_loopback() {
+        assert_eq!(
+            connectable("0.0.0.0".parse().unwrap()),
+            IpAddr::from([127, 0, 0, 1])
+        );
+        assert_eq!(
+            connectable("::".parse().unwrap()),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+    }
+}

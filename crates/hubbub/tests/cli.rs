@@ -1,0 +1,459 @@
+//! The `hubbub` binary as users run it: real processes, real sockets.
+//!
+//! Every child is wrapped in a [`Proc`] that kills it on drop, so a failing
+//! assertion never leaves a hub running behind the test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Generous: a loaded CI machine may be slow to start a process.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The binary with no `HUBBUB_*` variables from the caller's environment.
+fn hubbub(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hubbub"));
+    c.args(args);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("HUBBUB_") {
+            c.env_remove(k);
+        }
+    }
+    c.env_remove("RUST_LOG");
+    c
+}
+
+type Lines = Arc<Mutex<Vec<String>>>;
+
+fn collect(pipe: impl Read + Send + 'static) -> Lines {
+    let lines = Lines::default();
+    let sink = lines.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// A child with its stdout and stderr collected by line; killed on drop.
+struct Proc {
+    name: String,
+    child: Child,
+    out: Lines,
+    err: Lines,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: Command) -> Proc {
+        Proc::spawn_with_input(name, cmd, None)
+    }
+
+    fn spawn_with_input(name: &str, mut cmd: Command, input: Option<&str>) -> Proc {
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn hubbub");
+        if let Some(text) = input {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        let out = collect(child.stdout.take().unwrap());
+        let err = collect(child.stderr.take().unwrap());
+        Proc {
+            name: name.to_owned(),
+            child,
+            out,
+            err,
+            status: None,
+        }
+    }
+
+    fn stdout(&self) -> Vec<String> {
+        self.out.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.err.lock().unwrap().join("\n")
+    }
+
+    fn dump(&self) -> String {
+        format!(
+            "{} stdout:\n{}\n{} stderr:\n{}",
+            self.name,
+            self.stdout().join("\n"),
+            self.name,
+            self.stderr()
+        )
+    }
+
+    /// The first line of stdout (or stderr) matching `pred`.
+    fn wait_line(&self, stderr: bool, pred: impl Fn(&str) -> bool) -> String {
+        let lines = if stderr { &self.err } else { &self.out };
+        let start = Instant::now();
+        loop {
+            if let Some(l) = lines.lock().unwrap().iter().find(|l| pred(l)) {
+                return l.clone();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "line not seen in time\n{}",
+                self.dump()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                self.status = Some(s);
+                // Let the reader threads take in the last lines.
+                thread::sleep(Duration::from_millis(50));
+                return s;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{} did not exit within {within:?}\n{}",
+                self.name,
+                self.dump()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the exit and checks its code.
+    fn expect_exit(&mut self, code: i32) {
+        let s = self.wait_exit(WAIT);
+        assert_eq!(s.code(), Some(code), "{}", self.dump());
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A running `hubbub serve` on a free port.
+struct Hub {
+    proc: Proc,
+    addr: String,
+}
+
+impl Hub {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Hub {
+        let mut cmd = hubbub(&["serve", "--listen", "127.0.0.1:0"]);
+        cmd.args(args).envs(env.iter().copied());
+        let proc = Proc::spawn("serve", cmd);
+        let line = proc.wait_line(false, |l| l.contains("listening on "));
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_owned();
+        assert!(!addr.ends_with(":0"), "{line}");
+        Hub { proc, addr }
+    }
+
+    fn ws(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    fn http(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The `connected` message a new client gets, via `subscribe --all --count 0`.
+    fn connected(&self) -> Value {
+        let mut p = Proc::spawn(
+            "probe",
+            hubbub(&[
+                "subscribe",
+                "probe",
+                "--all",
+                "--count",
+                "0",
+                "--url",
+                &self.ws(),
+            ]),
+        );
+        p.expect_exit(0);
+        let first = p.stdout().first().cloned().expect("a line");
+        let v: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(v["type"], "connected", "{first}");
+        v
+    }
+
+    /// Publishes through `hubbub publish` and returns its JSON answer.
+    fn publish(&self, channel: &str, data: &str) -> Value {
+        let mut p = Proc::spawn(
+            "publish",
+            hubbub(&["publish", channel, data, "--url", &self.http()]),
+        );
+        p.expect_exit(0);
+        serde_json::from_str(&p.stdout().join("\n")).unwrap()
+    }
+}
+
+/// Runs a short command to its end: (exit code, stdout, stderr).
+fn run(cmd: Command, input: Option<&str>) -> (i32, String, String) {
+    let mut p = Proc::spawn_with_input("command", cmd, input);
+    let s = p.wait_exit(WAIT);
+    (s.code().unwrap_or(-1), p.stdout().join("\n"), p.stderr())
+}
+
+fn round_trip(msgpack: bool) {
+    let hub = Hub::start(&["--set", "namespaces.chat.publish=true"], &[]);
+    let banner = hub.proc.stdout().join("\n");
+    assert!(banner.contains(&hub.ws()), "{banner}");
+    assert!(banner.contains("/metrics"), "{banner}");
+
+    let mut args = vec!["subscribe", "orders", "--count", "2"];
+    if msgpack {
+        args.push("--msgpack");
+    }
+    let ws = hub.ws();
+    args.extend(["--url", &ws]);
+    let mut sub = Proc::spawn("subscribe", hubbub(&args));
+    sub.wait_line(true, |l| l.contains("subscribed to orders"));
+
+    for n in 1..=2 {
+        let answer = hub.publish("orders", &format!("{{\"n\":{n}}}"));
+        assert_eq!(answer["channel"], "orders", "{answer}");
+        assert_eq!(answer["subscribers"], 1, "{answer}");
+    }
+    sub.expect_exit(0);
+    let lines = sub.stdout();
+    assert_eq!(lines.len(), 2, "{}", sub.dump());
+    for (i, line) in lines.iter().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["type"], "event", "{line}");
+        assert_eq!(v["channel"], "orders", "{line}");
+        assert_eq!(v["event_type"], "message", "{line}");
+        assert_eq!(v["data"], serde_json::json!({"n": i + 1}), "{line}");
+    }
+}
+
+#[test]
+fn published_events_reach_a_json_subscriber() {
+    round_trip(false);
+}
+
+#[test]
+fn published_events_reach_a_msgpack_subscriber() {
+    round_trip(true);
+}
+
+fn temp_toml(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hubbub-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn config_layers_file_then_env_then_flags() {
+    let file = temp_toml("layers.toml", "[connection]\nmax_message_size = 4096\n");
+    let file = file.to_str().unwrap();
+    let env = ("HUBBUB_CONNECTION__MAX_MESSAGE_SIZE", "8192");
+
+    let hub = Hub::start(&["--config", file], &[]);
+    assert_eq!(hub.connected()["max_message_size"], 4096);
+
+    let hub = Hub::start(&["--config", file], &[env]);
+    assert_eq!(hub.connected()["max_message_size"], 8192);
+
+    // HUBBUB_CONFIG selects the file; a flag beats the environment.
+    let hub = Hub::start(
+        &["--set", "connection.max_message_size=16384"],
+        &[("HUBBUB_CONFIG", file), env],
+    );
+    assert_eq!(hub.connected()["max_message_size"], 16384);
+}
+
+#[test]
+fn presets_set_the_connection_defaults() {
+    let hub = Hub::start(&["--preset", "lightweight"], &[]);
+    let c = hub.connected();
+    assert_eq!(c["heartbeat_interval_ms"], 60_000, "{c}");
+    assert_eq!(c["max_message_size"], 65_536, "{c}");
+
+    // HUBBUB_PRESET selects it too, and a file beats it.
+    let file = temp_toml(
+        "over-preset.toml",
+        "[connection]\nmax_message_size = 4096\n",
+    );
+    let hub = Hub::start(
+        &["--config", file.to_str().unwrap()],
+        &[("HUBBUB_PRESET", "lightweight")],
+    );
+    let c = hub.connected();
+    assert_eq!(c["heartbeat_interval_ms"], 60_000, "{c}");
+    assert_eq!(c["max_message_size"], 4096, "{c}");
+}
+
+#[test]
+fn sigterm_drains_connections_and_exits_zero() {
+    let mut hub = Hub::start(&["--set", "server.shutdown_timeout_ms=3000"], &[]);
+    let ws = hub.ws();
+    let mut sub = Proc::spawn(
+        "subscribe",
+        hubbub(&["subscribe", "orders", "--all", "--url", &ws]),
+    );
+    sub.wait_line(true, |l| l.contains("subscribed to orders"));
+
+    let start = Instant::now();
+    hub.proc.signal("TERM");
+    let status = hub.proc.wait_exit(Duration::from_secs(3) + WAIT / 4);
+    assert_eq!(status.code(), Some(0), "{}", hub.proc.dump());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+
+    sub.expect_exit(1);
+    let disconnect = sub
+        .stdout()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "disconnect")
+        .unwrap_or_else(|| panic!("no disconnect\n{}", sub.dump()));
+    assert_eq!(disconnect["code"], 1001, "{disconnect}");
+    assert_eq!(disconnect["reconnect"], true, "{disconnect}");
+    assert!(sub.stderr().contains("1001"), "{}", sub.dump());
+}
+
+#[test]
+fn sigint_exits_zero() {
+    let mut hub = Hub::start(&[], &[]);
+    hub.proc.signal("INT");
+    hub.proc.expect_exit(0);
+}
+
+#[test]
+fn configuration_errors_exit_2_naming_the_problem() {
+    let (code, _, err) = run(
+        hubbub(&["serve", "--set", "connection.max_mesage_size=4096"]),
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_mesage_size"), "{err}");
+
+    let mut cmd = hubbub(&["serve"]);
+    cmd.env("HUBBUB_SERVER__LISTN", "127.0.0.1:0");
+    let (code, _, err) = run(cmd, None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("listn"), "{err}");
+
+    let (code, _, err) = run(
+        hubbub(&["serve", "--config", "/nonexistent/hubbub.toml"]),
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/nonexistent/hubbub.toml"), "{err}");
+}
+
+#[test]
+fn publish_rejects_invalid_json_with_exit_2() {
+    // Never reaches the network: the port does not matter.
+    let (code, out, err) = run(
+        hubbub(&[
+            "publish",
+            "orders",
+            "{\"n\":",
+            "--url",
+            "http://127.0.0.1:9",
+        ]),
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("not valid JSON"), "{err}");
+
+    let (code, _, err) = run(hubbub(&["publish", "orders", "-"]), Some("not json"));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn publish_reads_stdin_and_reports_refusals() {
+    let hub = Hub::start(&[], &[]);
+    let (code, out, err) = run(
+        hubbub(&["publish", "orders", "-", "--url", &hub.http()]),
+        Some("{\"from\": \"stdin\"}\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["channel"], "orders", "{out}");
+
+    // A path the hub does not serve: non-2xx is exit 1 with the status.
+    let (code, _, err) = run(
+        hubbub(&[
+            "publish",
+            "orders",
+            "1",
+            "--url",
+            &format!("{}/nope", hub.http()),
+        ]),
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("404"), "{err}");
+
+    // Nobody listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, err) = run(
+        hubbub(&[
+            "publish",
+            "orders",
+            "1",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+        ]),
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot reach"), "{err}");
+}
+
+#[test]
+fn a_refused_subscribe_exits_1() {
+    let hub = Hub::start(&[], &[]);
+    // Valid locally as an argument, refused by the hub's channel grammar.
+    let (code, _, err) = run(
+        hubbub(&["subscribe", "bad channel", "--url", &hub.ws()]),
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("subscribe refused"), "{err}");
+}
