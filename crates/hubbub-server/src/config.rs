@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of one hub node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Listening, mode and process-wide limits.
@@ -205,18 +205,6 @@ impl Default for NamespaceOptions {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            connection: ConnectionConfig::default(),
-            api: ApiConfig::default(),
-            channels: NamespaceOptions::default(),
-            namespaces: BTreeMap::new(),
-        }
-    }
-}
-
 /// A configuration that could not be loaded; the message names the key.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -253,7 +241,14 @@ impl Config {
             // Variables the CLI reads itself, not configuration keys.
             if matches!(
                 rest,
-                "CONFIG" | "PRESET" | "LOG" | "URL" | "API_KEY_FILE" | "TEST_REDIS" | "TEST_NATS"
+                "CONFIG"
+                    | "PRESET"
+                    | "LOG"
+                    | "URL"
+                    | "API_KEY"
+                    | "TOKEN"
+                    | "TEST_REDIS"
+                    | "TEST_NATS"
             ) {
                 continue;
             }

@@ -17,10 +17,13 @@ use crate::conn::handle::ConnHandle;
 
 const SHARDS: usize = 16;
 
+type ConnShard = Mutex<HashMap<u64, Arc<ConnHandle>>>;
+type UserShard = Mutex<HashMap<Box<str>, Vec<u64>>>;
+
 /// The registry of live connections.
 pub struct Connections {
-    shards: Box<[Mutex<HashMap<u64, Arc<ConnHandle>>>]>,
-    users: Box<[Mutex<HashMap<Box<str>, Vec<u64>>>]>,
+    shards: Box<[ConnShard]>,
+    users: Box<[UserShard]>,
     count: AtomicUsize,
     authenticated: AtomicUsize,
     next_seq: AtomicU64,
@@ -62,7 +65,7 @@ impl Connections {
         u64::from_str_radix(seq, 16).ok()
     }
 
-    fn user_shard(&self, user: &str) -> &Mutex<HashMap<Box<str>, Vec<u64>>> {
+    fn user_shard(&self, user: &str) -> &UserShard {
         let h = user
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
