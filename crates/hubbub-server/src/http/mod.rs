@@ -2,60 +2,98 @@
 //! (`shared/spec/HTTP_API.md`), health checks and metrics.
 //!
 //! [`app`] builds the axum router (tests call it directly); the transport
-//! hands every non-WebSocket socket to [`serve_connection`].
+//! hands every non-WebSocket socket to `serve_connection`.
+//!
+//! * [`routes`]: the one table of routes; the router and the OpenAPI
+//!   coverage test both read it.
+//! * [`auth`]: who may call.
+//! * `publish`: publishing, sending to users, disconnecting.
+//! * `looking`: stats, streams, channels, connections, health.
+//! * `prometheus`: `GET /metrics`.
+//! * [`openapi`]: the OpenAPI document.
+//! * [`error`]: the error shape, and the net that gives every failure it.
+
+pub mod auth;
+pub mod error;
+mod extract;
+mod looking;
+pub mod openapi;
+mod prometheus;
+mod publish;
+pub mod routes;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use hubbub_protocol::{validate_channel, JsonData};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::Router;
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use error::ApiError;
+pub use routes::{route_table, RouteInfo, Verb};
 
 use crate::state::Shared;
 
-/// Every route of the hub, with its state.
+/// Room left in a request body beyond `connection.max_message_size` for
+/// the envelope around the event (a broadcast's channel list, names).
+const BODY_ENVELOPE: usize = 256 << 10;
+
+/// What the HTTP handlers share: the node's state plus what only the API
+/// keeps (the normalized key, the rate sampler, monotonic totals, the
+/// OpenAPI document built once).
+pub(crate) struct ApiState {
+    /// The node.
+    pub shared: Arc<Shared>,
+    /// `api.key`, `None` when unset or empty.
+    key: Option<Box<str>>,
+    /// Last samples of total message count, for `messages_per_second`.
+    sampler: Mutex<snapshot::RateSampler>,
+    /// Highest traffic totals reported so far (keeps counters monotonic).
+    high_water: snapshot::HighWater,
+    /// `GET /api/openapi.json`, serialized once.
+    openapi: Bytes,
+}
+
+/// Every route of the hub, with its state and the access rule.
 pub fn app(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/api/publish", post(publish))
-        .with_state(shared)
-}
-
-/// An API error: status plus `{"error": {"code", "message"}}`.
-pub struct ApiError(pub StatusCode, pub &'static str, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.1, "message": self.2}});
-        (self.0, Json(body)).into_response()
+    let key = shared
+        .config
+        .api
+        .key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(Box::from);
+    if key.is_none() {
+        tracing::warn!(
+            "no api.key configured: the HTTP API answers loopback clients only, without credentials"
+        );
     }
-}
-
-#[derive(Deserialize)]
-struct PublishBody {
-    channel: String,
-    event_type: String,
-    data: JsonData,
-}
-
-async fn publish(
-    State(shared): State<Arc<Shared>>,
-    Json(body): Json<PublishBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    validate_channel(&body.channel)
-        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, "bad_request", m))?;
-    let out = shared
-        .hub
-        .publish(&body.channel, &body.event_type, body.data, None);
-    Ok(Json(serde_json::json!({
-        "channel": body.channel, "offset": out.offset, "epoch": out.epoch, "subscribers": out.subscribers
-    })))
+    let body_limit = shared.config.connection.max_message_size + BODY_ENVELOPE;
+    let started = shared.started;
+    let table = routes::routes();
+    let openapi = openapi::document(&table.iter().map(|r| r.info).collect::<Vec<_>>());
+    let api = Arc::new(ApiState {
+        shared,
+        key,
+        sampler: Mutex::new(snapshot::RateSampler::new(started)),
+        high_water: snapshot::HighWater::default(),
+        openapi: Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default()),
+    });
+    let mut router = Router::new();
+    for r in table {
+        router = router.route(r.info.path, r.handler);
+    }
+    router
+        .fallback(error::no_route)
+        .layer(from_fn_with_state(api.clone(), auth::access))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(map_response(error::json_errors))
+        .with_state(api)
 }
 
 /// Serves HTTP/1.1 on one socket until the peer leaves or shutdown begins.

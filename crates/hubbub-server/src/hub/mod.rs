@@ -167,6 +167,14 @@ impl Hub {
         }
     }
 
+    /// A fresh message id, for events the hub delivers outside
+    /// [`Hub::publish`] (the HTTP API's sends to one user's connections), so
+    /// every event of this process has a unique id from one counter.
+    pub fn next_message_id(&self) -> String {
+        let n = self.next_message.fetch_add(1, Relaxed);
+        format!("{}-{n:x}", self.instance)
+    }
+
     /// Queues an already-stamped publication for local subscribers.
     pub fn deliver(&self, publication: &Publication) -> usize {
         let map = self.shard(&publication.event.channel).channels.read();

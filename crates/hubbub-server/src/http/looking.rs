@@ -1,0 +1,364 @@
+//! Looking (HTTP_API.md "Looking"): stats, the built-in streams, channels,
+//! connections, health and readiness, the OpenAPI document.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hubbub_protocol::ErrorCode;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::extract::{self, ApiPath};
+use super::snapshot::Snapshot;
+use super::ApiState;
+use crate::conn::handle::ConnHandle;
+use crate::state::Shared;
+
+/// Default and largest `limit` of `GET /api/connections`.
+pub(super) const CONNECTIONS_DEFAULT_LIMIT: usize = 100;
+/// Largest `limit` of `GET /api/connections`; larger values are capped.
+pub(super) const CONNECTIONS_MAX_LIMIT: usize = 10_000;
+
+/// `GET /healthz`: 200 while the process runs.
+pub(super) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 while new connections are accepted, 503 once
+/// shutdown began. (The broker check joins when a broker does.)
+pub(super) async fn readyz(State(api): State<Arc<ApiState>>) -> Response {
+    if api.shared.shutting_down.load(Relaxed) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "shutting down",
+        )
+        .into_response();
+    }
+    Json(json!({"status": "ready"})).into_response()
+}
+
+fn uptime_seconds(shared: &Shared) -> u64 {
+    shared.started.elapsed().as_secs()
+}
+
+#[derive(Serialize)]
+pub(super) struct NodeInfo {
+    node_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    connections: usize,
+    uptime_seconds: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct Stats {
+    total_connections: u64,
+    active_connections: usize,
+    authenticated_connections: usize,
+    total_messages_sent: u64,
+    total_messages_received: u64,
+    channels: usize,
+    subscription_counts: BTreeMap<Arc<str>, usize>,
+    rooms: usize,
+    rate_limited: u64,
+    slow_consumer_disconnects: u64,
+    ping_timeouts: u64,
+    connection_errors: u64,
+    errors: u64,
+    average_connection_duration_seconds: f64,
+    average_latency_ms: f64,
+    messages_per_second: f64,
+    connection_states: BTreeMap<&'static str, usize>,
+    uptime_seconds: u64,
+    node_id: String,
+    nodes: Vec<NodeInfo>,
+}
+
+/// `GET /api/stats`.
+///
+/// * `total_connections`: WebSocket connections accepted since start;
+///   `active_connections`: live now; `authenticated_connections`: live
+///   with a user.
+/// * `total_messages_*`: frames written / data messages read, by closed
+///   and live connections together.
+/// * `rate_limited`: inbound messages dropped by the rate limiter.
+/// * `errors`: `error` messages sent to clients.
+/// * `average_connection_duration_seconds`: over closed connections and
+///   the ages of live ones.
+/// * `average_latency_ms`: mean publish latency (accepting an event to
+///   having queued it for every local subscriber).
+/// * `messages_per_second`: messages in both directions per second, since
+///   the previous call at least a second ago (or since start).
+pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
+    let shared = &api.shared;
+    let m = &shared.metrics;
+    let snap = Snapshot::take(&api);
+    let rate = api.sampler.lock().rate(Instant::now(), snap.messages());
+    let channels = shared.hub.channels();
+    let closed = m.connections_closed.load(Relaxed);
+    let lived_ms = m.closed_connection_ms.load(Relaxed) + snap.live_ms;
+    let lives = closed + snap.live as u64;
+    let average_connection_duration_seconds = if lives == 0 {
+        0.0
+    } else {
+        lived_ms as f64 / lives as f64 / 1000.0
+    };
+    let uptime = uptime_seconds(shared);
+    Json(Stats {
+        total_connections: m.connections_accepted.load(Relaxed),
+        active_connections: snap.live,
+        authenticated_connections: snap.authenticated,
+        total_messages_sent: snap.messages_sent,
+        total_messages_received: snap.messages_received,
+        channels: channels.len(),
+        subscription_counts: channels
+            .into_iter()
+            .map(|c| (c.channel, c.subscribers))
+            .collect(),
+        rooms: 0,
+        rate_limited: m.rate_limited_messages.load(Relaxed),
+        slow_consumer_disconnects: m.slow_consumer_disconnects.load(Relaxed),
+        ping_timeouts: m.ping_timeouts.load(Relaxed),
+        connection_errors: m.connection_errors.load(Relaxed),
+        errors: m.errors_sent.load(Relaxed),
+        average_connection_duration_seconds,
+        average_latency_ms: m.publish_latency.mean_ms(),
+        messages_per_second: rate,
+        connection_states: BTreeMap::from([("open", snap.open), ("closing", snap.closing)]),
+        uptime_seconds: uptime,
+        node_id: shared.node_id.clone(),
+        nodes: vec![NodeInfo {
+            node_id: shared.node_id.clone(),
+            address: advertised_address(shared),
+            connections: snap.live,
+            uptime_seconds: uptime,
+        }],
+    })
+}
+
+/// The configured listen address, unless it names no real port (port 0
+/// is picked at bind time and the configuration does not know it).
+fn advertised_address(shared: &Shared) -> Option<String> {
+    let listen = shared.config.server.listen;
+    (listen.port() != 0).then(|| listen.to_string())
+}
+
+/// One built-in stream of PROTOCOL.md section 8.
+#[derive(Serialize)]
+pub(super) struct StreamInfo {
+    channel: &'static str,
+    description: &'static str,
+    event_types: &'static [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval_ms: Option<u64>,
+}
+
+/// The built-in streams with their documented default intervals
+/// (`interval_ms` only for streams published on a timer).
+const STREAMS: &[StreamInfo] = &[
+    StreamInfo {
+        channel: "metrics",
+        description: "System metrics: cpu, memory, events/s, connections, messages/s",
+        event_types: &["system_metrics"],
+        interval_ms: Some(5_000),
+    },
+    StreamInfo {
+        channel: "nodes",
+        description: "Status of each hub node: address, connections, uptime, latency",
+        event_types: &["node_status_update"],
+        interval_ms: Some(5_000),
+    },
+    StreamInfo {
+        channel: "tasks",
+        description: "The live task queue: task changes as they happen, queue_status every 2 s",
+        event_types: &[
+            "task_created",
+            "task_updated",
+            "task_completed",
+            "task_failed",
+            "queue_status",
+        ],
+        interval_ms: Some(2_000),
+    },
+    StreamInfo {
+        channel: "alerts",
+        description: "Threshold and anomaly alerts on recorded metrics, at once",
+        event_types: &["alert"],
+        interval_ms: None,
+    },
+    StreamInfo {
+        channel: "resources",
+        description: "Per-node resources: cpu, memory, file descriptors, queue bytes",
+        event_types: &["resource_update"],
+        interval_ms: Some(15_000),
+    },
+    StreamInfo {
+        channel: "topology",
+        description: "Hub nodes and their links, on change",
+        event_types: &["topology_update"],
+        interval_ms: None,
+    },
+    StreamInfo {
+        channel: "connections",
+        description: "Connections opened and closed, on change (admin only)",
+        event_types: &["connection_opened", "connection_closed"],
+        interval_ms: None,
+    },
+    StreamInfo {
+        channel: "status",
+        description: "Status changes of the hub, on change",
+        event_types: &["status_change"],
+        interval_ms: None,
+    },
+    StreamInfo {
+        channel: "logs",
+        description: "Warnings and errors logged by the hub, on change (admin only)",
+        event_types: &["log"],
+        interval_ms: None,
+    },
+];
+
+/// `GET /api/streams`: the built-in streams (open to everyone).
+pub(super) async fn streams() -> Json<&'static [StreamInfo]> {
+    Json(STREAMS)
+}
+
+#[derive(Serialize)]
+pub(super) struct ChannelAnswer {
+    channel: Arc<str>,
+    subscribers: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
+    history_size: usize,
+}
+
+fn channel_answer(shared: &Shared, channel: Arc<str>, subscribers: usize) -> ChannelAnswer {
+    let history_size = shared.config.namespace(&channel).history_size;
+    ChannelAnswer {
+        channel,
+        subscribers,
+        offset: None,
+        epoch: None,
+        history_size,
+    }
+}
+
+/// `GET /api/channels`: every channel with local subscribers, by name.
+pub(super) async fn channels(State(api): State<Arc<ApiState>>) -> Json<Vec<ChannelAnswer>> {
+    let shared = &api.shared;
+    Json(
+        shared
+            .hub
+            .channels()
+            .into_iter()
+            .map(|c| channel_answer(shared, c.channel, c.subscribers))
+            .collect(),
+    )
+}
+
+/// `GET /api/channels/{channel}`: one channel; 404 `not_found` while it is
+/// unknown (no subscribers; held history will count once it is kept).
+pub(super) async fn channel(
+    State(api): State<Arc<ApiState>>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<ChannelAnswer>, ApiError> {
+    extract::channel(&name)?;
+    let shared = &api.shared;
+    let subscribers = shared
+        .hub
+        .subscriber_count(&name)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::not_found(format!("channel {name:?} is not known")))?;
+    Ok(Json(channel_answer(shared, Arc::from(name), subscribers)))
+}
+
+#[derive(Serialize)]
+pub(super) struct ConnectionAnswer {
+    connection_id: String,
+    user_id: Option<String>,
+    remote_addr: String,
+    connected_at: u64,
+    state: &'static str,
+    encoding: &'static str,
+    subscriptions: Vec<Arc<str>>,
+    messages_sent: u64,
+    messages_received: u64,
+    queue_bytes: usize,
+}
+
+fn connection_answer(shared: &Shared, c: &ConnHandle) -> ConnectionAnswer {
+    ConnectionAnswer {
+        connection_id: shared.conns.connection_id(c.seq),
+        user_id: c.user_id.as_deref().map(str::to_owned),
+        remote_addr: c.remote_addr.to_string(),
+        connected_at: c.connected_at_ms,
+        state: c.state().name(),
+        encoding: c.encoding.name(),
+        subscriptions: c.subscriptions.lock().clone(),
+        messages_sent: c.stats.messages_sent.load(Relaxed),
+        messages_received: c.stats.messages_received.load(Relaxed),
+        queue_bytes: c.queued_bytes(),
+    }
+}
+
+/// `GET /api/connections?user_id=&channel=&limit=`: live connections of
+/// this node, oldest first, filtered by user and/or subscribed channel.
+/// `limit` defaults to 100 and is capped at 10 000.
+pub(super) async fn connections(
+    State(api): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<ConnectionAnswer>>, ApiError> {
+    let mut user_id = None;
+    let mut channel = None;
+    let mut limit = CONNECTIONS_DEFAULT_LIMIT;
+    for (k, v) in extract::query_pairs(query.as_deref()) {
+        match k.as_str() {
+            "user_id" => {
+                extract::user_id(&v)?;
+                user_id = Some(v);
+            }
+            "channel" => {
+                extract::channel(&v)?;
+                channel = Some(v);
+            }
+            "limit" => limit = extract::query_usize("limit", &v)?.min(CONNECTIONS_MAX_LIMIT),
+            _ => {}
+        }
+    }
+    let shared = &api.shared;
+    let mut found: Vec<Arc<ConnHandle>> = match (&user_id, &channel) {
+        (_, Some(ch)) => {
+            let mut subs = shared.hub.subscribers(ch);
+            if let Some(u) = &user_id {
+                subs.retain(|c| c.user_id.as_deref() == Some(u.as_str()));
+            }
+            subs
+        }
+        (Some(u), None) => shared.conns.of_user(u),
+        (None, None) => shared.conns.all(),
+    };
+    found.sort_unstable_by_key(|c| c.seq);
+    Ok(Json(
+        found
+            .iter()
+            .take(limit)
+            .map(|c| connection_answer(shared, c))
+            .collect(),
+    ))
+}
+
+/// `GET /api/openapi.json`: the OpenAPI document, built once at start.
+pub(super) async fn openapi(State(api): State<Arc<ApiState>>) -> Response {
+    ([(CONTENT_TYPE, "application/json")], api.openapi.clone()).into_response()
+}

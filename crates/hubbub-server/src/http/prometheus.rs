@@ -1,0 +1,152 @@
+//! `GET /metrics`: the Prometheus text exposition (format 0.0.4).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+
+use super::snapshot::Snapshot;
+use super::ApiState;
+use crate::metrics::Exposition;
+
+/// Content type of the text exposition format.
+pub(super) const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4";
+
+/// Renders every metric of the node.
+pub(super) fn render(api: &ApiState) -> String {
+    let shared = &api.shared;
+    let m = &shared.metrics;
+    let snap = Snapshot::take(api);
+    let channels = shared.hub.channels();
+    let subscriptions: usize = channels.iter().map(|c| c.subscribers).sum();
+    let c = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed);
+    let mut e = Exposition::new();
+    e.gauge(
+        "hubbub_connections_active",
+        "WebSocket connections live now.",
+        snap.live as f64,
+    );
+    e.gauge(
+        "hubbub_connections_authenticated",
+        "Live WebSocket connections with a user.",
+        snap.authenticated as f64,
+    );
+    e.gauge(
+        "hubbub_connections_closing",
+        "Live WebSocket connections that are closing.",
+        snap.closing as f64,
+    );
+    e.counter(
+        "hubbub_connections_accepted_total",
+        "WebSocket connections accepted since start.",
+        c(&m.connections_accepted),
+    );
+    e.counter(
+        "hubbub_connections_closed_total",
+        "WebSocket connections closed since start.",
+        c(&m.connections_closed),
+    );
+    e.counter(
+        "hubbub_handshakes_refused_total",
+        "WebSocket handshakes refused (bad request, limits, timeouts).",
+        c(&m.handshakes_refused),
+    );
+    e.counter(
+        "hubbub_connections_refused_full_total",
+        "Handshakes refused because the connection limit was reached.",
+        c(&m.connections_refused_full),
+    );
+    e.counter(
+        "hubbub_messages_sent_total",
+        "Frames written to WebSocket clients.",
+        snap.messages_sent,
+    );
+    e.counter(
+        "hubbub_messages_received_total",
+        "Data messages read from WebSocket clients.",
+        snap.messages_received,
+    );
+    e.counter(
+        "hubbub_bytes_sent_total",
+        "Bytes written to WebSocket clients.",
+        snap.bytes_sent,
+    );
+    e.counter(
+        "hubbub_bytes_received_total",
+        "Bytes read from WebSocket clients.",
+        snap.bytes_received,
+    );
+    e.gauge(
+        "hubbub_outbound_queue_bytes",
+        "Bytes waiting in all outbound queues.",
+        snap.queue_bytes as f64,
+    );
+    e.counter(
+        "hubbub_publications_total",
+        "Publications accepted (WebSocket and HTTP).",
+        c(&m.publications),
+    );
+    e.counter(
+        "hubbub_deliveries_total",
+        "Events handed to connection queues.",
+        c(&m.deliveries),
+    );
+    e.histogram(
+        "hubbub_publish_latency_seconds",
+        "Time from accepting a publication to having queued it for every local subscriber.",
+        &m.publish_latency,
+    );
+    e.counter(
+        "hubbub_slow_consumer_disconnects_total",
+        "Connections closed with 4009 because their outbound queue overflowed.",
+        c(&m.slow_consumer_disconnects),
+    );
+    e.counter(
+        "hubbub_rate_limited_messages_total",
+        "Inbound messages dropped by the rate limiter.",
+        c(&m.rate_limited_messages),
+    );
+    e.counter(
+        "hubbub_rate_limit_disconnects_total",
+        "Connections closed with 4029 for exceeding the message rate.",
+        c(&m.rate_limit_disconnects),
+    );
+    e.counter(
+        "hubbub_ping_timeouts_total",
+        "Connections closed with 4010 for missing heartbeats.",
+        c(&m.ping_timeouts),
+    );
+    e.counter(
+        "hubbub_connection_errors_total",
+        "Connections that ended with an I/O or protocol error.",
+        c(&m.connection_errors),
+    );
+    e.counter(
+        "hubbub_errors_sent_total",
+        "error messages sent to clients.",
+        c(&m.errors_sent),
+    );
+    e.gauge(
+        "hubbub_channels",
+        "Channels with local subscribers.",
+        channels.len() as f64,
+    );
+    e.gauge(
+        "hubbub_subscriptions",
+        "Subscriptions of local connections to channels.",
+        subscriptions as f64,
+    );
+    e.gauge(
+        "hubbub_uptime_seconds",
+        "Seconds since this node started.",
+        shared.started.elapsed().as_secs_f64(),
+    );
+    e.finish()
+}
+
+/// `GET /metrics` (open to everyone).
+pub(super) async fn metrics(State(api): State<Arc<ApiState>>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], render(&api))
+}

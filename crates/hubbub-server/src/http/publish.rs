@@ -1,0 +1,253 @@
+//! Publishing (HTTP_API.md "Publishing"): publish, broadcast, send to a
+//! user, disconnect. None of these waits on a socket: events are queued on
+//! connections' bounded outboxes and closes are requests to their tasks.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use hubbub_protocol::{CloseCode, JsonData};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{self, ApiJson, ApiPath, OptionalJson};
+use super::ApiState;
+use crate::conn::handle::{CloseRequest, ConnHandle, Push};
+use crate::hub::Publication;
+use crate::metrics::Metrics;
+use crate::util::now_ms;
+
+/// Most channels one broadcast may name.
+pub(super) const MAX_BROADCAST_CHANNELS: usize = 1000;
+
+#[derive(Deserialize)]
+pub(super) struct PublishBody {
+    channel: String,
+    event_type: String,
+    data: JsonData,
+}
+
+#[derive(Serialize)]
+pub(super) struct PublishAnswer {
+    channel: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
+    subscribers: usize,
+}
+
+/// `POST /api/publish`: one event to one channel.
+pub(super) async fn publish(
+    State(api): State<Arc<ApiState>>,
+    ApiJson(body): ApiJson<PublishBody>,
+) -> Result<Json<PublishAnswer>, ApiError> {
+    extract::channel(&body.channel)?;
+    extract::event_type(&body.event_type)?;
+    let out = api
+        .shared
+        .hub
+        .publish(&body.channel, &body.event_type, body.data, None);
+    Ok(Json(PublishAnswer {
+        channel: body.channel,
+        offset: out.offset,
+        epoch: out.epoch,
+        subscribers: out.subscribers,
+    }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct BroadcastBody {
+    channels: Vec<String>,
+    event_type: String,
+    data: JsonData,
+}
+
+#[derive(Serialize)]
+pub(super) struct BroadcastResult {
+    channel: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    subscribers: usize,
+}
+
+#[derive(Serialize)]
+pub(super) struct BroadcastAnswer {
+    results: Vec<BroadcastResult>,
+}
+
+/// `POST /api/broadcast`: one event to up to 1000 channels. Every name is
+/// checked before anything is published, so a bad name publishes nothing.
+/// A channel named twice is published to once.
+pub(super) async fn broadcast(
+    State(api): State<Arc<ApiState>>,
+    ApiJson(body): ApiJson<BroadcastBody>,
+) -> Result<Json<BroadcastAnswer>, ApiError> {
+    if body.channels.is_empty() {
+        return Err(ApiError::bad_request("channels must not be empty"));
+    }
+    if body.channels.len() > MAX_BROADCAST_CHANNELS {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_BROADCAST_CHANNELS} channels per broadcast"
+        )));
+    }
+    extract::event_type(&body.event_type)?;
+    for ch in &body.channels {
+        extract::channel(ch)?;
+    }
+    let mut seen = HashSet::with_capacity(body.channels.len());
+    let mut results = Vec::with_capacity(body.channels.len());
+    for ch in body.channels {
+        if !seen.insert(ch.clone()) {
+            continue;
+        }
+        let out = api
+            .shared
+            .hub
+            .publish(&ch, &body.event_type, body.data.clone(), None);
+        results.push(BroadcastResult {
+            channel: ch,
+            offset: out.offset,
+            subscribers: out.subscribers,
+        });
+    }
+    Ok(Json(BroadcastAnswer { results }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct SendBody {
+    event_type: String,
+    data: JsonData,
+}
+
+#[derive(Serialize)]
+pub(super) struct SendAnswer {
+    connections: usize,
+    queued: bool,
+}
+
+/// `POST /api/users/{user_id}/send`: one event on the channel
+/// `user:<user_id>`, encoded once per encoding and queued on every live
+/// connection of the user on this node, whether or not it subscribed.
+///
+/// `connections` counts the connections it was queued on. Offline delivery
+/// (PROTOCOL.md section 4: queue for a user with no live connection and
+/// answer `queued: true`) is not offered yet: until it lands, a user with
+/// no live connection gets `connections: 0, queued: false` and the event
+/// is dropped.
+pub(super) async fn send_to_user(
+    State(api): State<Arc<ApiState>>,
+    ApiPath(user_id): ApiPath<String>,
+    ApiJson(body): ApiJson<SendBody>,
+) -> Result<Json<SendAnswer>, ApiError> {
+    extract::user_id(&user_id)?;
+    extract::event_type(&body.event_type)?;
+    let shared = &api.shared;
+    let publication = Publication::make(
+        &format!("user:{user_id}"),
+        &body.event_type,
+        body.data,
+        shared.hub.next_message_id(),
+        None,
+        None,
+        None,
+        now_ms(),
+    );
+    let limits = shared.queue_limits();
+    let mut connections = 0;
+    for handle in shared.conns.of_user(&user_id) {
+        let Some(frame) = publication.frame(handle.encoding) else {
+            continue;
+        };
+        match handle.push(frame, limits) {
+            Push::Queued => connections += 1,
+            Push::Overflow => Metrics::inc(&shared.metrics.slow_consumer_disconnects),
+            Push::Closed => {}
+        }
+    }
+    Metrics::inc(&shared.metrics.publications);
+    shared
+        .metrics
+        .deliveries
+        .fetch_add(connections as u64, Relaxed);
+    Ok(Json(SendAnswer {
+        connections,
+        queued: false,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct DisconnectBody {
+    reason: Option<String>,
+    reconnect: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub(super) struct DisconnectAnswer {
+    disconnected: usize,
+}
+
+impl DisconnectBody {
+    /// The close request: code 4100, the given reason (else the code's
+    /// own), `reconnect` true unless told otherwise, queued events first.
+    fn request(self) -> Result<CloseRequest, ApiError> {
+        let reason = match self.reason {
+            Some(r) if r.len() > hubbub_ws::MAX_CLOSE_REASON => {
+                return Err(ApiError::bad_request(format!(
+                    "reason must be at most {} bytes (it goes in the close frame)",
+                    hubbub_ws::MAX_CLOSE_REASON
+                )))
+            }
+            Some(r) if !r.is_empty() => Cow::Owned(r),
+            _ => Cow::Borrowed(CloseCode::API_DISCONNECT.reason()),
+        };
+        Ok(CloseRequest {
+            code: CloseCode::API_DISCONNECT,
+            reason,
+            reconnect: self.reconnect.unwrap_or(true),
+            drop_queued: false,
+        })
+    }
+}
+
+fn close_all(handles: &[Arc<ConnHandle>], request: &CloseRequest) -> usize {
+    handles.iter().filter(|h| h.close(request.clone())).count()
+}
+
+/// `POST /api/users/{user_id}/disconnect`: closes every live connection of
+/// the user on this node with 4100. `disconnected` counts those that were
+/// not closing already; an unknown user gets 0.
+pub(super) async fn disconnect_user(
+    State(api): State<Arc<ApiState>>,
+    ApiPath(user_id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<DisconnectBody>,
+) -> Result<Json<DisconnectAnswer>, ApiError> {
+    extract::user_id(&user_id)?;
+    let request = body.request()?;
+    let handles = api.shared.conns.of_user(&user_id);
+    Ok(Json(DisconnectAnswer {
+        disconnected: close_all(&handles, &request),
+    }))
+}
+
+/// `POST /api/connections/{connection_id}/disconnect`: closes one
+/// connection with 4100; 404 `not_found` if no such connection is live.
+pub(super) async fn disconnect_connection(
+    State(api): State<Arc<ApiState>>,
+    ApiPath(connection_id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<DisconnectBody>,
+) -> Result<Json<DisconnectAnswer>, ApiError> {
+    let request = body.request()?;
+    let conns = &api.shared.conns;
+    let handle = conns
+        .parse_id(&connection_id)
+        .and_then(|seq| conns.get(seq))
+        .ok_or_else(|| ApiError::not_found("no such connection on this node"))?;
+    Ok(Json(DisconnectAnswer {
+        disconnected: close_all(&[handle], &request),
+    }))
+}
