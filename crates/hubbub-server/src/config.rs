@@ -92,11 +92,20 @@ pub struct ConnectionConfig {
 }
 
 /// The HTTP API.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// Bearer key for `/api/`; without one only loopback peers are answered.
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    // Keys never reach logs, even through a `{:?}` of the whole configuration.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Options of one namespace of channels.
