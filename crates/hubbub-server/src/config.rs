@@ -28,6 +28,50 @@ pub struct Config {
     pub channels: NamespaceOptions,
     /// Options per namespace (the part of a channel name before `:`).
     pub namespaces: BTreeMap<String, NamespaceOptions>,
+    /// History across all channels.
+    pub history: HistoryConfig,
+    /// Offline delivery per user.
+    pub users: UsersConfig,
+}
+
+/// History across all channels (per-channel sizes are namespace options).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Memory all channels' history may take together; past it the least
+    /// recently written channels lose their oldest events first.
+    pub memory_budget_bytes: usize,
+    /// Event types that are never kept and carry no offset (typing
+    /// indicators, cursor moves).
+    pub ephemeral_event_types: Vec<String>,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            memory_budget_bytes: 256 << 20,
+            ephemeral_event_types: vec!["typing_indicator".into(), "cursor_position".into()],
+        }
+    }
+}
+
+/// Offline delivery per user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsersConfig {
+    /// Events queued per user with no live connection (oldest dropped first; 0 turns queueing off).
+    pub queue_size: usize,
+    /// How long a queued event waits, in seconds.
+    pub queue_ttl_s: u64,
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        UsersConfig {
+            queue_size: 100,
+            queue_ttl_s: 3600,
+        }
+    }
 }
 
 /// Whether the hub is a developer's sandbox or a deployment.
@@ -311,6 +355,30 @@ impl Config {
     /// Heartbeat interval as a duration.
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_millis(self.connection.heartbeat_interval_ms)
+    }
+
+    /// History options of `channel` for an event of `event_type`; `None`
+    /// when the namespace keeps no history or the type is ephemeral.
+    pub fn history_options(
+        &self,
+        channel: &str,
+        event_type: &str,
+    ) -> Option<crate::history::HistoryOptions> {
+        let ns = self.namespace(channel);
+        if ns.history_size == 0
+            || ns.history_ttl_s == 0
+            || self
+                .history
+                .ephemeral_event_types
+                .iter()
+                .any(|t| t == event_type)
+        {
+            return None;
+        }
+        Some(crate::history::HistoryOptions {
+            size: ns.history_size,
+            ttl: Duration::from_secs(ns.history_ttl_s),
+        })
     }
 
     /// Whether development shortcuts are on.

@@ -12,6 +12,8 @@
 //!   else reaches it.
 //! * [`hub`]: the sharded channel registry and the publish path, where
 //!   each event is encoded once per encoding and fanned out as shared bytes.
+//! * [`history`]: numbered channel events for recovery and `history`.
+//! * [`users`]: offline queues per user.
 //! * [`conns`]: the registry of live connections, by id and user.
 //! * [`http`]: the HTTP API, health and metrics.
 //! * [`config`], [`metrics`], [`state`]: configuration layers, counters, and
@@ -20,12 +22,14 @@
 pub mod config;
 pub mod conn;
 pub mod conns;
+pub mod history;
 pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod server;
 pub mod state;
 mod transport;
+pub mod users;
 mod util;
 
 pub use config::{Config, Mode, Preset, Sources};

@@ -67,6 +67,7 @@ impl Server {
             listener,
             app,
         } = self;
+        tokio::spawn(housekeeping(shared.clone()));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -87,6 +88,24 @@ impl Server {
         drop(listener);
         drain(&shared).await;
         Ok(())
+    }
+}
+
+/// Periodic cleanup (`server.cleanup_interval_ms`): expired history and
+/// offline queues. Ends when shutdown begins.
+async fn housekeeping(shared: Arc<Shared>) {
+    let period = Duration::from_millis(shared.config.server.cleanup_interval_ms.max(100));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stop = shared.shutdown_signal();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                shared.history.sweep();
+                shared.users.sweep();
+            }
+            _ = stop.changed() => return,
+        }
     }
 }
 

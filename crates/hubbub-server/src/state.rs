@@ -7,17 +7,23 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::conn::handle::QueueLimits;
 use crate::conns::Connections;
+use crate::history::{HistoryStore, MemoryHistory};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::users::UserQueues;
 use crate::util::now_ms;
 
 /// Everything a connection task, the HTTP API and housekeeping share.
 /// Cloned as one `Arc` into each task.
 pub struct Shared {
     /// The loaded configuration (immutable while running).
-    pub config: Config,
+    pub config: Arc<Config>,
     /// The channel registry.
     pub hub: Hub,
+    /// Channel history, as the narrow interface recovery and the API read.
+    pub history: Arc<dyn HistoryStore>,
+    /// Offline queues per user.
+    pub users: UserQueues,
     /// Live connections.
     pub conns: Connections,
     /// Counters.
@@ -46,8 +52,15 @@ impl Shared {
             max_messages: config.connection.outbound_queue_messages,
             max_bytes: config.connection.outbound_queue_bytes,
         };
+        let config = Arc::new(config);
+        let memory = Arc::new(MemoryHistory::new(config.history.memory_budget_bytes));
         Arc::new(Shared {
-            hub: Hub::new(limits, metrics.clone()),
+            hub: Hub::new(config.clone(), memory.clone(), limits, metrics.clone()),
+            history: memory,
+            users: UserQueues::new(
+                config.users.queue_size,
+                std::time::Duration::from_secs(config.users.queue_ttl_s),
+            ),
             conns: Connections::new(node_id.clone()),
             metrics,
             node_id,

@@ -327,7 +327,7 @@ async fn send_reaches_every_connection_of_the_user() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(body, json!({"connections": 0, "queued": false}));
+    assert_eq!(body, json!({"connections": 0, "queued": true}));
     // Bad input.
     let (s, b) = post(
         &srv,

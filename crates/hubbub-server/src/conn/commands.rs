@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hubbub_protocol::message::{Publish, Subscribe, Unsubscribe};
+use hubbub_protocol::message::{History, Publish, Subscribe, Unsubscribe};
 use hubbub_protocol::{
     decode_command, validate_channel, CloseCode, Command, CorrelationId, ErrorCode, Publisher,
     ServerMessage, SubscribedChannel,
@@ -39,7 +39,7 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> Reply {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// One data frame of the hubbub protocol: rate limit, decode, run, reply.
-    pub(super) fn on_command_frame(&mut self, payload: &[u8], binary: bool) {
+    pub(super) async fn on_command_frame(&mut self, payload: &[u8], binary: bool) {
         match self
             .rate
             .check(&self.shared.config.connection, Instant::now())
@@ -72,7 +72,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         };
         let id = inbound.id;
         let reply = match inbound.command {
-            Command::Subscribe(s) => self.subscribe(s),
+            Command::Subscribe(s) => match self.subscribe(s, id.as_ref()).await {
+                // The reply went out with the recovered events.
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
+            Command::History(h) => self.history(h).await,
             Command::Unsubscribe(u) => self.unsubscribe(u),
             Command::Publish(p) => self.publish(p),
             Command::Ping(_) => Ok(ServerMessage::Pong {}),
@@ -114,13 +119,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
-    fn subscribe(&mut self, s: Subscribe) -> Reply {
+    /// `subscribe`, with recovery: every channel is registered syncing
+    /// first, then history is read; the reply, the missed events and then
+    /// the live ones follow in that order, each offset once.
+    async fn subscribe(
+        &mut self,
+        s: Subscribe,
+        id: Option<&CorrelationId>,
+    ) -> Result<(), (ErrorCode, String)> {
         if s.channels.is_empty() {
-            return err(ErrorCode::BadRequest, "channels must not be empty");
+            return Err((ErrorCode::BadRequest, "channels must not be empty".into()));
         }
         let filter: Option<Arc<[String]>> = match s.event_types {
             Some(t) if t.is_empty() => {
-                return err(ErrorCode::BadRequest, "event_types must not be empty")
+                return Err((
+                    ErrorCode::BadRequest,
+                    "event_types must not be empty".into(),
+                ))
             }
             Some(t) => Some(t.into()),
             None => None,
@@ -133,6 +148,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 wanted.push(ch);
             }
         }
+        if let Some(since) = &s.since {
+            if let Some(other) = since.keys().find(|k| !wanted.contains(k)) {
+                return Err((
+                    ErrorCode::BadRequest,
+                    format!("since names {other:?}, which is not in channels"),
+                ));
+            }
+        }
         let max = self.shared.config.connection.max_subscriptions;
         {
             let current = self.handle.subscriptions.lock();
@@ -141,30 +164,112 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .filter(|c| !current.iter().any(|x| &**x == c.as_str()))
                 .count();
             if current.len() + new > max {
-                return err(
+                return Err((
                     ErrorCode::LimitExceeded,
                     format!("at most {max} subscriptions per connection"),
-                );
+                ));
             }
         }
-        let mut positions = Vec::with_capacity(wanted.len());
-        for ch in wanted {
-            let name = self.shared.hub.subscribe(ch, &self.handle, filter.clone());
+        for ch in &wanted {
+            let name = self
+                .shared
+                .hub
+                .subscribe(ch, &self.handle, filter.clone(), true);
             let mut subs = self.handle.subscriptions.lock();
             if !subs.iter().any(|x| **x == *name) {
                 subs.push(name);
             }
-            drop(subs);
+        }
+        let mut positions = Vec::with_capacity(wanted.len());
+        let mut recovered_frames = Vec::new();
+        let mut release = Vec::with_capacity(wanted.len());
+        for ch in &wanted {
+            let since = s.since.as_ref().and_then(|m| m.get(ch.as_str()));
+            // Without `since` only the position is needed.
+            let read = match since {
+                Some(p) => {
+                    self.shared
+                        .history
+                        .read(ch, Some(p.offset), usize::MAX)
+                        .await
+                }
+                None => self.shared.history.read(ch, Some(u64::MAX), 0).await,
+            };
+            let read = match read {
+                Ok(r) => r,
+                Err(e) => {
+                    for c in &wanted {
+                        self.shared.hub.unsubscribe(c, self.handle.seq);
+                        self.handle.subscriptions.lock().retain(|x| **x != ***c);
+                    }
+                    tracing::warn!(error = %e, "history read failed during subscribe");
+                    return Err((
+                        ErrorCode::Unavailable,
+                        "history is unavailable; try again".into(),
+                    ));
+                }
+            };
+            let recovered = since.is_some_and(|p| read.reaches_back_to(p.offset, &p.epoch));
+            let mut missed = 0;
+            if recovered {
+                for p in &read.events {
+                    if filter
+                        .as_ref()
+                        .is_none_or(|f| f.iter().any(|t| *t == p.event.event_type))
+                    {
+                        if let Some(frame) = p.frame(self.handle.encoding) {
+                            recovered_frames.push(frame.clone());
+                            missed += 1;
+                        }
+                    }
+                }
+            }
+            // Live events from here on: those newer than what the reply names.
+            let after = (!read.top.epoch.is_empty()).then_some(read.top.offset);
+            release.push((ch.to_string(), after));
             positions.push(SubscribedChannel {
-                channel: ch.clone(),
-                offset: 0,
-                epoch: String::new(),
-                recovered: false,
-                missed: 0,
+                channel: ch.to_string(),
+                offset: read.top.offset,
+                epoch: read.top.epoch,
+                recovered,
+                missed,
             });
         }
-        Ok(ServerMessage::Subscribed {
+        let reply = ServerMessage::Subscribed {
             channels: positions,
+        };
+        if let Some(frame) =
+            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.encoding)
+        {
+            self.send_direct(std::iter::once(frame).chain(recovered_frames));
+        }
+        for (ch, after) in release {
+            self.shared.hub.finish_sync(&ch, self.handle.seq, after);
+        }
+        Ok(())
+    }
+
+    /// `history`: retained events of a channel the connection may read.
+    async fn history(&mut self, h: History) -> Reply {
+        validate_channel(&h.channel)
+            .map_err(|m| (ErrorCode::BadRequest, format!("{:?}: {m}", h.channel)))?;
+        self.may_subscribe(&h.channel)?;
+        let cap = self.shared.config.namespace(&h.channel).history_size;
+        let limit = h
+            .limit
+            .map_or(100, |l| l.min(usize::MAX as u64) as usize)
+            .min(cap);
+        let read = self
+            .shared
+            .history
+            .read(&h.channel, h.since_offset, limit)
+            .await
+            .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
+        Ok(ServerMessage::History {
+            channel: h.channel,
+            epoch: read.top.epoch,
+            offset: read.top.offset,
+            events: read.events.iter().map(|p| p.event.clone()).collect(),
         })
     }
 

@@ -151,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             match event {
                 Event::Inbound => {
                     for msg in std::mem::take(&mut self.inbox) {
-                        self.on_message(msg);
+                        self.on_message(msg).await;
                     }
                     if let Some(err) = self.failed.take() {
                         self.fail(err);
@@ -235,7 +235,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    fn on_message(&mut self, msg: Message) {
+    /// Queues frames ahead of anything published later but after
+    /// everything already queued, without counting against the outbox bound:
+    /// used for recovered events and offline queues, whose size the history
+    /// and queue limits already bound.
+    pub(crate) fn send_direct(&mut self, frames: impl IntoIterator<Item = Bytes>) {
+        if self.closing.is_some() {
+            return;
+        }
+        self.handle.drain_into(&mut self.wq);
+        self.wq.extend(frames);
+    }
+
+    async fn on_message(&mut self, msg: Message) {
         if self.closing.is_some() {
             if let Message::Close(_) = msg {
                 // The peer answered our close: the handshake is complete.
@@ -257,12 +269,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     when_flushed: true,
                 });
             }
-            Message::Text(payload) => self.on_data(payload, false),
-            Message::Binary(payload) => self.on_data(payload, true),
+            Message::Text(payload) => self.on_data(payload, false).await,
+            Message::Binary(payload) => self.on_data(payload, true).await,
         }
     }
 
-    fn on_data(&mut self, payload: Bytes, binary: bool) {
+    async fn on_data(&mut self, payload: Bytes, binary: bool) {
         self.handle
             .stats
             .messages_received
@@ -272,7 +284,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let op = if binary { OpCode::Binary } else { OpCode::Text };
                 self.push_own(&server_frame(op, &payload));
             }
-            Role::Hub => self.on_command_frame(&payload, binary),
+            Role::Hub => self.on_command_frame(&payload, binary).await,
         }
     }
 
@@ -308,9 +320,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             // A partly written frame must be finished or the stream breaks.
             self.wq.truncate(usize::from(self.wpos > 0));
         } else {
-            let mut rest = VecDeque::new();
-            let _ = self.handle.take(&mut rest, std::task::Waker::noop());
-            self.wq.extend(rest);
+            self.handle.drain_into(&mut self.wq);
         }
         if self.role == Role::Hub {
             let msg = ServerMessage::Disconnect {

@@ -217,6 +217,15 @@ impl ConnHandle {
         self.outbox.lock().bytes
     }
 
+    /// For the connection task: moves queued frames into `into` without
+    /// registering for wake-ups (used when the task queues frames of its own
+    /// behind what is already waiting).
+    pub(crate) fn drain_into(&self, into: &mut VecDeque<Bytes>) {
+        let mut ob = self.outbox.lock();
+        into.extend(ob.frames.drain(..));
+        ob.bytes = 0;
+    }
+
     /// For the connection task: moves queued frames into `into`. Returns the
     /// close request if there is one and nothing is left to move; when the
     /// outbox is empty and no close is pending, stores `waker` so the next

@@ -81,6 +81,26 @@ pub(super) struct Stats {
     uptime_seconds: u64,
     node_id: String,
     nodes: Vec<NodeInfo>,
+    history: HistoryFigures,
+    user_queues: UserQueueFigures,
+}
+
+/// History held across all channels (beyond HTTP_API.md's list: the issue
+/// asks for the budget to be visible).
+#[derive(Serialize)]
+pub(super) struct HistoryFigures {
+    channels: usize,
+    events: usize,
+    bytes: usize,
+    budget_bytes: usize,
+    trimmed_for_budget: u64,
+}
+
+/// Offline queues per user.
+#[derive(Serialize)]
+pub(super) struct UserQueueFigures {
+    queued: usize,
+    dropped: u64,
 }
 
 /// `GET /api/stats`.
@@ -142,6 +162,20 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
             connections: snap.live,
             uptime_seconds: uptime,
         }],
+        history: {
+            let h = shared.history.stats();
+            HistoryFigures {
+                channels: h.channels,
+                events: h.events,
+                bytes: h.bytes,
+                budget_bytes: h.budget_bytes,
+                trimmed_for_budget: h.trimmed_for_budget,
+            }
+        },
+        user_queues: UserQueueFigures {
+            queued: shared.users.queued(),
+            dropped: shared.users.dropped(),
+        },
     })
 }
 
@@ -245,42 +279,100 @@ pub(super) struct ChannelAnswer {
 
 fn channel_answer(shared: &Shared, channel: Arc<str>, subscribers: usize) -> ChannelAnswer {
     let history_size = shared.config.namespace(&channel).history_size;
+    let pos = shared.hub.history().position(&channel);
+    let held = !pos.epoch.is_empty();
     ChannelAnswer {
         channel,
         subscribers,
-        offset: None,
-        epoch: None,
+        offset: held.then_some(pos.offset),
+        epoch: held.then_some(pos.epoch),
         history_size,
     }
 }
 
-/// `GET /api/channels`: every channel with local subscribers, by name.
+/// `GET /api/channels`: every known channel (with local subscribers or
+/// held history), by name.
 pub(super) async fn channels(State(api): State<Arc<ApiState>>) -> Json<Vec<ChannelAnswer>> {
     let shared = &api.shared;
+    let mut known: std::collections::BTreeMap<Arc<str>, usize> = shared
+        .hub
+        .channels()
+        .into_iter()
+        .map(|c| (c.channel, c.subscribers))
+        .collect();
+    for (name, _) in shared.history.channels() {
+        known.entry(name).or_insert(0);
+    }
     Json(
-        shared
-            .hub
-            .channels()
+        known
             .into_iter()
-            .map(|c| channel_answer(shared, c.channel, c.subscribers))
+            .map(|(c, n)| channel_answer(shared, c, n))
             .collect(),
     )
 }
 
 /// `GET /api/channels/{channel}`: one channel; 404 `not_found` while it is
-/// unknown (no subscribers; held history will count once it is kept).
+/// unknown (no subscribers and no held history).
 pub(super) async fn channel(
     State(api): State<Arc<ApiState>>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ChannelAnswer>, ApiError> {
     extract::channel(&name)?;
     let shared = &api.shared;
-    let subscribers = shared
-        .hub
-        .subscriber_count(&name)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::not_found(format!("channel {name:?} is not known")))?;
+    let subscribers = shared.hub.subscriber_count(&name).unwrap_or(0);
+    if subscribers == 0 && !shared.history.holds(&name) {
+        return Err(ApiError::not_found(format!(
+            "channel {name:?} is not known"
+        )));
+    }
     Ok(Json(channel_answer(shared, Arc::from(name), subscribers)))
+}
+
+#[derive(Serialize)]
+pub(super) struct HistoryAnswer {
+    channel: String,
+    epoch: String,
+    offset: u64,
+    events: Vec<hubbub_protocol::EventMessage>,
+}
+
+/// `GET /api/channels/{channel}/history?since_offset=&limit=`: retained
+/// events in increasing offset order; `since_offset` is exclusive, and
+/// without it the newest `limit` (default 100, capped by the history size).
+pub(super) async fn history(
+    State(api): State<Arc<ApiState>>,
+    ApiPath(name): ApiPath<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<HistoryAnswer>, ApiError> {
+    extract::channel(&name)?;
+    let mut since = None;
+    let mut limit = 100usize;
+    for (k, v) in extract::query_pairs(query.as_deref()) {
+        match k.as_str() {
+            "since_offset" => {
+                since = Some(v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "since_offset must be a non-negative integer, not {v:?}"
+                    ))
+                })?)
+            }
+            "limit" => limit = extract::query_usize("limit", &v)?,
+            _ => {}
+        }
+    }
+    let shared = &api.shared;
+    let limit = limit.min(shared.config.namespace(&name).history_size);
+    let read = shared
+        .history
+        .read(&name, since, limit)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(HistoryAnswer {
+        channel: name,
+        epoch: read.top.epoch,
+        offset: read.top.offset,
+        events: read.events.iter().map(|p| p.event.clone()).collect(),
+    }))
 }
 
 #[derive(Serialize)]

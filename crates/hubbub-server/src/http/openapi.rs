@@ -222,6 +222,19 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
             success: ("200", ok("The channel.", schema_ref("Channel"))),
             failures: failures(&[("400", "BadRequest"), ("404", "NotFound")]),
         }),
+        (Get, "/api/channels/{channel}/history", "channel_history", Op {
+            summary: "A channel's retained events",
+            description: "In increasing offset order. With since_offset (exclusive), the oldest `limit` after it; without, the newest `limit`. An unknown channel answers an empty list with offset 0.",
+            tag: "looking",
+            parameters: vec![
+                path_param("channel", "The channel.", channel_name()),
+                query_param("since_offset", "Exclusive lower bound.", json!({"type": "integer", "minimum": 0})),
+                query_param("limit", "Most events; capped by the history size.", json!({"type": "integer", "minimum": 0, "default": 100})),
+            ],
+            body: None,
+            success: ("200", ok("The events.", schema_ref("History"))),
+            failures: failures(&[("400", "BadRequest")]),
+        }),
         (Get, "/api/connections", "connections", Op {
             summary: "Live connections",
             description: "Oldest first, filtered by user and/or subscribed channel.",
@@ -353,6 +366,12 @@ fn schemas() -> Value {
                 "uptime_seconds", "node_id", "nodes"
             ],
             "properties": {
+                "history": {"type": "object", "description": "History held across all channels.", "properties": {
+                    "channels": count, "events": count, "bytes": count, "budget_bytes": count, "trimmed_for_budget": count
+                }},
+                "user_queues": {"type": "object", "description": "Offline queues per user.", "properties": {
+                    "queued": count, "dropped": count
+                }},
                 "total_connections": {"type": "integer", "minimum": 0, "description": "Connections accepted since start."},
                 "active_connections": {"type": "integer", "minimum": 0, "description": "Live connections."},
                 "authenticated_connections": {"type": "integer", "minimum": 0, "description": "Live connections with a user."},
@@ -394,6 +413,30 @@ fn schemas() -> Value {
                 "offset": offset,
                 "epoch": epoch,
                 "history_size": count
+            }
+        },
+        "History": {
+            "type": "object",
+            "required": ["channel", "epoch", "offset", "events"],
+            "properties": {
+                "channel": channel_name(),
+                "epoch": epoch,
+                "offset": offset,
+                "events": {"type": "array", "items": schema_ref("Event")}
+            }
+        },
+        "Event": {
+            "type": "object",
+            "required": ["type", "channel", "event_type", "data", "message_id"],
+            "properties": {
+                "type": {"type": "string", "enum": ["event"]},
+                "channel": channel_name(),
+                "event_type": event_type(),
+                "data": {"description": "Any JSON value."},
+                "message_id": {"type": "string"},
+                "offset": offset,
+                "epoch": epoch,
+                "publisher": {"type": "object", "properties": {"user_id": {"type": "string", "nullable": true}, "connection_id": {"type": "string"}}}
             }
         },
         "Connection": {

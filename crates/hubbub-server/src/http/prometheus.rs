@@ -138,6 +138,37 @@ pub(super) fn render(api: &ApiState) -> String {
         "Subscriptions of local connections to channels.",
         subscriptions as f64,
     );
+    let h = shared.history.stats();
+    e.gauge(
+        "hubbub_history_events",
+        "Events held in channel history.",
+        h.events as f64,
+    );
+    e.gauge(
+        "hubbub_history_bytes",
+        "Estimated bytes of channel history held.",
+        h.bytes as f64,
+    );
+    e.gauge(
+        "hubbub_history_budget_bytes",
+        "Configured budget for all channel history.",
+        h.budget_bytes as f64,
+    );
+    e.counter(
+        "hubbub_history_trimmed_total",
+        "History events dropped early to stay within the budget.",
+        h.trimmed_for_budget,
+    );
+    e.gauge(
+        "hubbub_user_queue_events",
+        "Events queued for users with no live connection.",
+        shared.users.queued() as f64,
+    );
+    e.counter(
+        "hubbub_user_queue_dropped_total",
+        "Queued user events dropped by overflow or TTL.",
+        shared.users.dropped(),
+    );
     e.gauge(
         "hubbub_uptime_seconds",
         "Seconds since this node started.",

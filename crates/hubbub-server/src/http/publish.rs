@@ -132,12 +132,9 @@ pub(super) struct SendAnswer {
 /// `POST /api/users/{user_id}/send`: one event on the channel
 /// `user:<user_id>`, encoded once per encoding and queued on every live
 /// connection of the user on this node, whether or not it subscribed.
-///
-/// `connections` counts the connections it was queued on. Offline delivery
-/// (PROTOCOL.md section 4: queue for a user with no live connection and
-/// answer `queued: true`) is not offered yet: until it lands, a user with
-/// no live connection gets `connections: 0, queued: false` and the event
-/// is dropped.
+/// A user with no live connection gets it queued (bounded per user, with a
+/// TTL) and delivered right after `connected` on the next connection:
+/// `connections: 0, queued: true`.
 pub(super) async fn send_to_user(
     State(api): State<Arc<ApiState>>,
     ApiPath(user_id): ApiPath<String>,
@@ -157,25 +154,29 @@ pub(super) async fn send_to_user(
         now_ms(),
     );
     let limits = shared.queue_limits();
-    let mut connections = 0;
-    for handle in shared.conns.of_user(&user_id) {
-        let Some(frame) = publication.frame(handle.encoding) else {
-            continue;
-        };
-        match handle.push(frame, limits) {
-            Push::Queued => connections += 1,
-            Push::Overflow => Metrics::inc(&shared.metrics.slow_consumer_disconnects),
-            Push::Closed => {}
-        }
-    }
+    let out = shared
+        .users
+        .send(&user_id, &shared.conns, publication, |handle, p| {
+            let Some(frame) = p.frame(handle.encoding) else {
+                return false;
+            };
+            match handle.push(frame, limits) {
+                Push::Queued => true,
+                Push::Overflow => {
+                    Metrics::inc(&shared.metrics.slow_consumer_disconnects);
+                    false
+                }
+                Push::Closed => false,
+            }
+        });
     Metrics::inc(&shared.metrics.publications);
     shared
         .metrics
         .deliveries
-        .fetch_add(connections as u64, Relaxed);
+        .fetch_add(out.connections as u64, Relaxed);
     Ok(Json(SendAnswer {
-        connections,
-        queued: false,
+        connections: out.connections,
+        queued: out.queued,
     }))
 }
 

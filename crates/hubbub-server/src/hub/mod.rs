@@ -4,23 +4,33 @@
 //! the name, so publishes to different channels never contend and nothing
 //! global sits on the publish path. Every event a channel delivers passes
 //! through [`Hub::publish`], the one place that stamps it (message id,
-//! timestamp, and the offset once history is kept) before fan-out.
+//! timestamp, offset and epoch) before fan-out.
+//!
+//! Recovery without loss or duplicates: a subscription starts *syncing*.
+//! While it syncs, its channel's live publications are parked beside it
+//! instead of queued; the connection reads history, sends the reply and
+//! the missed events, and then [`Hub::finish_sync`] releases the parked
+//! publications newer than what was recovered. Parking and releasing
+//! happen under the channel shard's lock, so nothing slips between.
 
 mod publication;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
 use hubbub_protocol::{JsonData, Publisher};
 use indexmap::IndexMap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use publication::{encode_frame, Publication};
 
-use crate::conn::handle::{ConnHandle, Push, QueueLimits};
+use crate::config::Config;
+use crate::conn::handle::{CloseRequest, ConnHandle, Push, QueueLimits};
+use crate::history::MemoryHistory;
 use crate::metrics::Metrics;
 use crate::util::now_ms;
 
@@ -31,11 +41,23 @@ struct Subscriber {
     handle: Arc<ConnHandle>,
     /// Only these event types are delivered (the `event_types` of `subscribe`).
     filter: Option<Arc<[String]>>,
+    /// Recovering: live publications are parked in `Channel::parked`.
+    syncing: bool,
+}
+
+impl Subscriber {
+    fn wants(&self, event_type: &str) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.iter().any(|t| t == event_type))
+    }
 }
 
 #[derive(Default)]
 struct Channel {
     subs: IndexMap<u64, Subscriber>,
+    /// Publications that arrived while a subscriber was syncing, by connection.
+    parked: Mutex<HashMap<u64, Vec<Arc<Publication>>>>,
 }
 
 #[derive(Default)]
@@ -66,6 +88,8 @@ pub struct ChannelInfo {
 /// The channel registry of one node.
 pub struct Hub {
     shards: Box<[Shard]>,
+    config: Arc<Config>,
+    history: Arc<MemoryHistory>,
     hasher: RandomState,
     limits: QueueLimits,
     metrics: Arc<Metrics>,
@@ -75,10 +99,18 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// An empty registry whose fan-out respects `limits`.
-    pub fn new(limits: QueueLimits, metrics: Arc<Metrics>) -> Self {
+    /// An empty registry whose fan-out respects `limits`; events of
+    /// channels that keep history are numbered and kept in `history`.
+    pub fn new(
+        config: Arc<Config>,
+        history: Arc<MemoryHistory>,
+        limits: QueueLimits,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Hub {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            config,
+            history,
             hasher: RandomState::new(),
             limits,
             metrics,
@@ -92,13 +124,21 @@ impl Hub {
         &self.shards[h % SHARDS]
     }
 
+    /// The history this hub numbers events into.
+    pub fn history(&self) -> &Arc<MemoryHistory> {
+        &self.history
+    }
+
     /// Adds `handle` to `channel` (replacing its filter if already there).
-    /// Returns the channel's shared name, which the connection keeps.
+    /// With `syncing`, live publications are parked until
+    /// [`Hub::finish_sync`]. Returns the channel's shared name, which the
+    /// connection keeps.
     pub fn subscribe(
         &self,
         channel: &str,
         handle: &Arc<ConnHandle>,
         filter: Option<Arc<[String]>>,
+        syncing: bool,
     ) -> Arc<str> {
         let mut map = self.shard(channel).channels.write();
         let (name, ch) = match map.get_key_value(channel) {
@@ -117,9 +157,35 @@ impl Hub {
             Subscriber {
                 handle: handle.clone(),
                 filter,
+                syncing,
             },
         );
         name
+    }
+
+    /// Ends a subscription's sync: queues the publications parked for it
+    /// whose offset is above `after` (all of them when `after` is `None`),
+    /// in order, and lets live publications through again.
+    pub fn finish_sync(&self, channel: &str, seq: u64, after: Option<u64>) {
+        let mut map = self.shard(channel).channels.write();
+        let Some(ch) = map.get_mut(channel) else {
+            return;
+        };
+        let parked = ch.parked.get_mut().remove(&seq).unwrap_or_default();
+        let Some(sub) = ch.subs.get_mut(&seq) else {
+            return;
+        };
+        sub.syncing = false;
+        for p in parked {
+            if after.is_some_and(|a| p.event.offset.is_some_and(|o| o <= a)) {
+                continue;
+            }
+            if let Some(frame) = p.frame(sub.handle.encoding) {
+                if sub.handle.push(frame, self.limits) == Push::Overflow {
+                    Metrics::inc(&self.metrics.slow_consumer_disconnects);
+                }
+            }
+        }
     }
 
     /// Removes connection `seq` from `channel`; drops the channel when it
@@ -130,14 +196,16 @@ impl Hub {
             return false;
         };
         let was = ch.subs.swap_remove(&seq).is_some();
+        ch.parked.get_mut().remove(&seq);
         if ch.subs.is_empty() {
             map.remove(channel);
         }
         was
     }
 
-    /// The publish path: stamps the event and queues it for every local
-    /// subscriber. Returns without waiting for any socket.
+    /// The publish path: stamps the event (numbering it where the channel
+    /// keeps history) and queues it for every local subscriber. Returns
+    /// without waiting for any socket.
     pub fn publish(
         &self,
         channel: &str,
@@ -146,18 +214,34 @@ impl Hub {
         publisher: Option<Publisher>,
     ) -> PublishOutcome {
         let started = Instant::now();
-        let n = self.next_message.fetch_add(1, Relaxed);
-        let publication = Publication::make(
-            channel,
-            event_type,
-            data,
-            format!("{}-{n:x}", self.instance),
-            None,
-            None,
-            publisher,
-            now_ms(),
-        );
-        let subscribers = self.deliver(&publication);
+        let message_id = self.next_message_id();
+        let timestamp = now_ms();
+        let (publication, subscribers) = match self.config.history_options(channel, event_type) {
+            Some(opts) => self.history.append_with(
+                channel,
+                opts,
+                |offset, epoch| {
+                    Publication::make(
+                        channel,
+                        event_type,
+                        data,
+                        message_id,
+                        Some(offset),
+                        Some(epoch.to_owned()),
+                        publisher,
+                        timestamp,
+                    )
+                },
+                |p| (p.clone(), self.deliver(p)),
+            ),
+            None => {
+                let p = Publication::make(
+                    channel, event_type, data, message_id, None, None, publisher, timestamp,
+                );
+                let n = self.deliver(&p);
+                (p, n)
+            }
+        };
         Metrics::inc(&self.metrics.publications);
         self.metrics.publish_latency.observe(started.elapsed());
         PublishOutcome {
@@ -175,8 +259,9 @@ impl Hub {
         format!("{}-{n:x}", self.instance)
     }
 
-    /// Queues an already-stamped publication for local subscribers.
-    pub fn deliver(&self, publication: &Publication) -> usize {
+    /// Queues an already-stamped publication for local subscribers (parking
+    /// it for those still syncing).
+    pub fn deliver(&self, publication: &Arc<Publication>) -> usize {
         let map = self.shard(&publication.event.channel).channels.read();
         let Some(ch) = map.get(publication.event.channel.as_str()) else {
             return 0;
@@ -184,10 +269,13 @@ impl Hub {
         let mut delivered = 0;
         let event_type = publication.event.event_type.as_str();
         for sub in ch.subs.values() {
-            if let Some(f) = &sub.filter {
-                if !f.iter().any(|t| t == event_type) {
-                    continue;
-                }
+            if !sub.wants(event_type) {
+                continue;
+            }
+            if sub.syncing {
+                self.park(ch, sub, publication);
+                delivered += 1;
+                continue;
             }
             let Some(frame) = publication.frame(sub.handle.encoding) else {
                 continue;
@@ -201,6 +289,24 @@ impl Hub {
         drop(map);
         self.metrics.deliveries.fetch_add(delivered as u64, Relaxed);
         delivered
+    }
+
+    /// Parks a publication for a syncing subscriber; a subscriber whose
+    /// parked publications would exceed its queue bound is a slow consumer.
+    fn park(&self, ch: &Channel, sub: &Subscriber, publication: &Arc<Publication>) {
+        let mut parked = ch.parked.lock();
+        let list = parked.entry(sub.handle.seq).or_default();
+        if list.len() >= self.limits.max_messages {
+            mem::take(list);
+            if sub.handle.close(CloseRequest {
+                drop_queued: true,
+                ..CloseRequest::new(hubbub_protocol::CloseCode::SLOW_CONSUMER)
+            }) {
+                Metrics::inc(&self.metrics.slow_consumer_disconnects);
+            }
+            return;
+        }
+        list.push(publication.clone());
     }
 
     /// Number of local subscribers of `channel` (0 when unknown).

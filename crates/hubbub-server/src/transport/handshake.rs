@@ -263,9 +263,21 @@ async fn upgrade(
             handle.push(&frame, shared.queue_limits());
         }
     }
-    shared.conns.insert(handle.clone());
+    // A user's connection takes what was queued for the user while offline,
+    // registered under the same lock that `send` checks (see `users`).
+    let offline = match handle.user_id.as_deref() {
+        Some(user) => shared
+            .users
+            .attach(user, || shared.conns.insert(handle.clone())),
+        None => {
+            shared.conns.insert(handle.clone());
+            Vec::new()
+        }
+    };
     Metrics::inc(&shared.metrics.connections_accepted);
-    let conn = Conn::new(stream, shared, handle, up.role, leftover);
+    let encoding = handle.encoding;
+    let mut conn = Conn::new(stream, shared, handle, up.role, leftover);
+    conn.send_direct(offline.iter().filter_map(|p| p.frame(encoding).cloned()));
     // A task of its own, sized for the connection alone (not the handshake).
     tokio::spawn(conn.run());
 }
