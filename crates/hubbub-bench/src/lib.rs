@@ -1,0 +1,52 @@
+//! `hubbub bench`: load scenarios against a running hub, with the figures
+//! the project tracks (see `docs/performance.md`).
+//!
+//! The crate is a library so the `hubbub` binary mounts it as a subcommand
+//! ([`BenchArgs`], [`run`]) and tests run scenarios in-process
+//! ([`connections::run_in_process`]). Scenarios that need more descriptors
+//! than one process may hold re-execute the current binary as
+//! `<exe> bench <scenario> ... --worker-index I --worker-count W`, so the
+//! binary that mounts this crate must do so as `bench`.
+//!
+//! Scenarios:
+//! * `connections`: the memory cost of idle, subscribed connections and the
+//!   handshake rate while ramping them up.
+
+pub mod connections;
+mod hist;
+mod procfs;
+mod target;
+
+use std::process::ExitCode;
+
+pub use connections::ConnectionsArgs;
+
+/// `hubbub bench`: one scenario per subcommand. Exists as a clap struct so
+/// the `hubbub` binary can mount it without knowing the scenarios.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// The scenarios. Non-exhaustive because more are coming (fanout,
+/// channels, churn, http-publish); callers just hand [`BenchArgs`] to [`run`].
+#[derive(clap::Subcommand, Debug)]
+#[non_exhaustive]
+pub enum Scenario {
+    /// Open N idle connections subscribed to one channel, hold them, and
+    /// report the hub's RSS per connection and the handshake rate.
+    Connections(ConnectionsArgs),
+}
+
+/// Runs a scenario to its end and returns the process exit code: 0 when
+/// everything asked for was done, 1 when some connections failed, 2 when
+/// the run could not start, 130 when interrupted (the table is still
+/// printed). Builds its own tokio runtime(s), so the caller must not be
+/// inside one; this is what lets worker processes pick a lean runtime.
+pub fn run(args: BenchArgs) -> ExitCode {
+    match args.scenario {
+        Scenario::Connections(a) => connections::run_cli(a),
+    }
+}

@@ -1,0 +1,72 @@
+//! Smoke test of the `connections` scenario against a real hub in this
+//! process: every connection is established and subscribed, and the hub
+//! counts them. No timing or memory assertions: those figures belong to
+//! `scripts/idle-rss.sh`, on a quiet machine.
+
+use hubbub_bench::connections::{run_in_process, ConnectionsArgs};
+use hubbub_server::{Config, Server, Sources};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_connections_subscribe_and_are_counted() {
+    let config = Config::load(&Sources {
+        overrides: vec![("server.listen".into(), "127.0.0.1:0".into())],
+        ..Default::default()
+    })
+    .expect("config");
+    let server = Server::bind(config).await.expect("bind");
+    let addr = server.local_addr().unwrap();
+    let shared = server.shared();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let hub = tokio::spawn(server.run_until(async {
+        let _ = stop_rx.await;
+    }));
+
+    let mut args = ConnectionsArgs::new(format!("ws://{addr}/ws"), 50);
+    args.channel = "smoke".into();
+    args.hold = 0.2;
+    let out = std::env::temp_dir().join(format!("hubbub-bench-smoke-{}.json", std::process::id()));
+    args.out = Some(out.clone());
+    let seen = shared.clone();
+    let (report, (subscribers, live)) = run_in_process(args, move || {
+        (seen.hub.subscriber_count("smoke"), seen.conns.count())
+    })
+    .await
+    .expect("scenario runs");
+
+    assert_eq!(report.established, 50, "{report:#?}");
+    assert_eq!(report.failures, 0, "{report:#?}");
+    assert_eq!(report.open_at_sample, 50);
+    assert_eq!(report.dropped, 0);
+    assert_eq!(report.handshake_ms.count, 50);
+    assert!(
+        report.worker_errors.is_empty(),
+        "{:?}",
+        report.worker_errors
+    );
+    assert_eq!(
+        subscribers,
+        Some(50),
+        "the hub's subscriber count on the channel"
+    );
+    assert_eq!(live, 50);
+    // The hub is this process, found through /proc by its listening port.
+    assert_eq!(report.server.pid, Some(std::process::id()));
+    assert!(report.server.rss_per_connection_bytes.is_some());
+
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(written["established"], 50);
+    let _ = std::fs::remove_file(&out);
+
+    // Every connection was closed at the end.
+    for _ in 0..100 {
+        if shared.conns.count() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(shared.conns.count(), 0);
+    assert_eq!(report.closed_cleanly, 50);
+    let _ = stop_tx.send(());
+    hub.await.unwrap().unwrap();
+}
