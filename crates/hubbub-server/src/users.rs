@@ -21,10 +21,11 @@ use crate::hub::Publication;
 const SHARDS: usize = 16;
 
 type Queue = VecDeque<(Arc<Publication>, Instant)>;
+type Shard = Mutex<HashMap<Box<str>, Queue>>;
 
 /// Per-user queues of events waiting for a connection.
 pub struct UserQueues {
-    shards: Box<[Mutex<HashMap<Box<str>, Queue>>]>,
+    shards: Box<[Shard]>,
     capacity: usize,
     ttl: Duration,
     queued: AtomicUsize,
@@ -52,7 +53,7 @@ impl UserQueues {
         }
     }
 
-    fn shard(&self, user: &str) -> &Mutex<HashMap<Box<str>, Queue>> {
+    fn shard(&self, user: &str) -> &Shard {
         let h = user
             .bytes()
             .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
