@@ -398,6 +398,14 @@ pub enum ServerMessage {
     },
     /// Reply to `ping`.
     Pong {},
+    /// Reply to `auth`: the refreshed token was accepted.
+    Authenticated {
+        /// The connection's user (unchanged by a refresh).
+        user_id: Option<String>,
+        /// When the new token expires, ms since the epoch (its `exp`),
+        /// or null for a token without one.
+        expires_at: Option<u64>,
+    },
     /// Reply to `get_subscriptions`.
     Subscriptions {
         /// The connection's channels.

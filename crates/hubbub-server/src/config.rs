@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,112 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Offline delivery per user.
     pub users: UsersConfig,
+    /// Tokens: keys, issuer, audience, whether one is required.
+    pub auth: AuthConfig,
+    /// Abuse limits at the handshake.
+    pub limits: LimitsConfig,
+}
+
+/// How connections prove who they are (PROTOCOL.md section 1; keys are
+/// described in docs/security.md).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Whether every WebSocket connection needs a valid token. Unset: true
+    /// in production mode, false in development mode.
+    pub required: Option<bool>,
+    /// Shared secret for HS256 tokens.
+    pub hs256_secret: Option<String>,
+    /// PEM file with the RSA public key for RS256 tokens.
+    pub rs256_public_key_file: Option<PathBuf>,
+    /// PEM file with the P-256 public key for ES256 tokens.
+    pub es256_public_key_file: Option<PathBuf>,
+    /// JWKS file (RS256 and ES256 keys by `kid`), re-read when it changes.
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_s: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            required: None,
+            hs256_secret: None,
+            rs256_public_key_file: None,
+            es256_public_key_file: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            leeway_s: 5,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Whether any verification key is configured.
+    pub fn has_keys(&self) -> bool {
+        self.hs256_secret.as_deref().is_some_and(|s| !s.is_empty())
+            || self.rs256_public_key_file.is_some()
+            || self.es256_public_key_file.is_some()
+            || self.jwks_file.is_some()
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    // The secret never reaches logs, even through a `{:?}` of the whole configuration.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("required", &self.required)
+            .field(
+                "hs256_secret",
+                &self.hs256_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("rs256_public_key_file", &self.rs256_public_key_file)
+            .field("es256_public_key_file", &self.es256_public_key_file)
+            .field("jwks_file", &self.jwks_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_s", &self.leeway_s)
+            .finish()
+    }
+}
+
+/// Abuse limits applied at the WebSocket handshake (each 0 = no limit).
+/// Per-connection limits (message rate, subscriptions) are under
+/// `[connection]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Live connections one user may hold; beyond, HTTP 503 `server_full`.
+    pub max_connections_per_user: usize,
+    /// New WebSocket connections one client address may open per minute
+    /// (IPv6 counted per /64); beyond, HTTP 429 `rate_limited`.
+    pub connections_per_ip_per_minute: u32,
+    /// New connections one user may open per minute; beyond, HTTP 429.
+    pub connections_per_user_per_minute: u32,
+    /// Leave loopback clients out of the per-address rate: a local reverse
+    /// proxy not listed in `server.trusted_proxies` would otherwise put every
+    /// user in one budget (and local benchmarks would trip it).
+    pub exempt_loopback: bool,
+    /// Addresses and users tracked at once by the two rate limits; when
+    /// full, unknown ones pass until housekeeping frees room.
+    pub rate_table_size: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections_per_user: 100,
+            connections_per_ip_per_minute: 600,
+            connections_per_user_per_minute: 10,
+            exempt_loopback: true,
+            rate_table_size: 100_000,
+        }
+    }
 }
 
 /// History across all channels (per-channel sizes are namespace options).
@@ -105,6 +211,17 @@ pub struct ServerConfig {
     /// Testing only: serve an RFC 6455 echo endpoint at `/` and `/echo`
     /// through the same transport, for protocol-conformance suites.
     pub testing_echo: bool,
+    /// Browser origins allowed to open WebSocket connections
+    /// (`https://app.example.com`); empty allows every origin. Requests
+    /// without an `Origin` header (non-browser clients) are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the
+    /// real client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain: serve `wss://` and `https://` (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Per-connection behaviour.
@@ -224,6 +341,10 @@ impl Default for ServerConfig {
             shutdown_timeout_ms: 10_000,
             cleanup_interval_ms: 60_000,
             testing_echo: false,
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -336,6 +457,19 @@ impl Config {
         if c.rate_limit_per_second <= 0.0 || c.rate_limit_burst < 1.0 {
             return bad("connection.rate_limit_per_second and rate_limit_burst must be positive");
         }
+        if self.auth.leeway_s > 3600 {
+            return bad("auth.leeway_s must be at most 3600");
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return bad("server.tls_cert and server.tls_key go together");
+        }
+        for p in &self.server.trusted_proxies {
+            if crate::net::IpNet::parse(p).is_none() {
+                return Err(ConfigError(format!(
+                    "server.trusted_proxies: {p:?} is not an address or CIDR block"
+                )));
+            }
+        }
         for ns in self.namespaces.keys() {
             if ns.is_empty() || ns.contains(':') || hubbub_protocol::validate_channel(ns).is_err() {
                 return Err(ConfigError(format!("namespace name {ns:?} is not valid")));
@@ -384,6 +518,12 @@ impl Config {
     /// Whether development shortcuts are on.
     pub fn is_development(&self) -> bool {
         self.server.mode == Mode::Development
+    }
+
+    /// Whether every WebSocket connection needs a valid token
+    /// (`auth.required`, by default true only in production mode).
+    pub fn auth_required(&self) -> bool {
+        self.auth.required.unwrap_or(!self.is_development())
     }
 }
 
@@ -469,5 +609,41 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("max_mesage_size"), "{e}");
+    }
+
+    #[test]
+    fn auth_defaults_follow_the_mode() {
+        let load = |o: &[(&str, &str)]| {
+            Config::load(&Sources {
+                overrides: o
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Sources::default()
+            })
+        };
+        assert!(!load(&[]).unwrap().auth_required());
+        assert!(load(&[("server.mode", "production")])
+            .unwrap()
+            .auth_required());
+        let c = load(&[("server.mode", "production"), ("auth.required", "false")]).unwrap();
+        assert!(!c.auth_required());
+        assert_eq!(c.auth.leeway_s, 5);
+        assert!(load(&[("auth.leeway_s", "100000")]).is_err());
+        assert!(load(&[("server.tls_cert", "/x.pem")]).is_err());
+        assert!(load(&[("server.trusted_proxies", "[\"10.0.0.0/33\"]")]).is_err());
+        assert!(load(&[("server.trusted_proxies", "[\"10.0.0.0/8\", \"::1\"]")]).is_ok());
+        assert!(load(&[("limits.nope", "1")]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut c = Config::default();
+        c.auth.hs256_secret = Some("hunter2-secret".into());
+        c.api.key = Some("api-key-value".into());
+        let text = format!("{c:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("api-key-value"), "{text}");
+        assert!(text.contains("<redacted>"));
     }
 }

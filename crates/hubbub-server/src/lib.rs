@@ -3,10 +3,12 @@
 //!
 //! Layout, in the order a connection meets it:
 //!
-//! * [`server`]: binds, accepts, and on shutdown closes every connection
-//!   with 1001 and drains within a deadline.
+//! * [`server`]: binds, accepts (with TLS when configured), and on
+//!   shutdown closes every connection with 1001 and drains within a deadline.
 //! * `transport`: reads the first request head of each socket; WebSocket
 //!   upgrades become connections, everything else goes to [`http`].
+//! * [`auth`]: tokens and what they grant; [`limits`] and [`net`]: the
+//!   abuse limits at the handshake and the client address behind a proxy.
 //! * [`conn`]: one task per connection owning its socket; the shared
 //!   [`conn::handle::ConnHandle`] with its bounded outbox is how anything
 //!   else reaches it.
@@ -19,13 +21,16 @@
 //! * [`config`], [`metrics`], [`state`]: configuration layers, counters, and
 //!   the state all tasks share.
 
+pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod conns;
 pub mod history;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
+pub mod net;
 pub mod server;
 pub mod state;
 mod transport;

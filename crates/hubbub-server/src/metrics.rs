@@ -48,6 +48,29 @@ pub struct Metrics {
     pub closed_bytes_received: AtomicU64,
     /// Time from accepting a publication to having queued it for every local subscriber.
     pub publish_latency: Histogram,
+    /// Peers dropped for not finishing their request head in time.
+    pub handshake_timeouts: AtomicU64,
+    /// Handshakes refused with 401 (missing, malformed, expired or wrongly
+    /// signed token; `?user_id=` where not allowed).
+    pub auth_failures: AtomicU64,
+    /// Connections closed with 4001 because their token expired.
+    pub auth_expired_disconnects: AtomicU64,
+    /// Tokens refreshed on live connections with `auth`.
+    pub auth_refreshes: AtomicU64,
+    /// Commands refused with `forbidden` (subscribe, publish, history, auth).
+    pub forbidden: AtomicU64,
+    /// Handshakes refused with 403 for a disallowed `Origin`.
+    pub origin_refused: AtomicU64,
+    /// Handshakes refused with 429 by the per-address connection rate.
+    pub ip_rate_limited: AtomicU64,
+    /// Handshakes refused with 429 by the per-user connection rate.
+    pub user_rate_limited: AtomicU64,
+    /// Handshakes refused with 503 by the per-user connection limit.
+    pub user_connection_limit: AtomicU64,
+    /// Subscriptions refused with `limit_exceeded`.
+    pub subscription_limit: AtomicU64,
+    /// HTTP API calls refused with 401 or 403.
+    pub api_refused: AtomicU64,
 }
 
 impl Metrics {

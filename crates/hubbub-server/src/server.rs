@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use hubbub_protocol::CloseCode;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
+use crate::auth::jwt::JwtAuthenticator;
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::conn::handle::CloseRequest;
+use crate::metrics::Metrics;
 use crate::state::Shared;
 
 /// Descriptors kept for everything that is not a WebSocket connection
@@ -22,12 +26,43 @@ pub struct Server {
     shared: Arc<Shared>,
     listener: TcpListener,
     app: axum::Router,
+    tls: Option<TlsAcceptor>,
+}
+
+/// A configuration problem found while binding (a key or certificate file
+/// missing or wrong, auth required with no key): `InvalidInput`, so the
+/// CLI can tell it from a failure to listen.
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
 impl Server {
-    /// Binds `config.server.listen` (port 0 picks a free port) and lowers the
+    /// Binds `config.server.listen` (port 0 picks a free port), loads the
+    /// token keys of `[auth]` and the TLS certificate, and lowers the
     /// connection limit, with a warning, to what the descriptor limit allows.
-    pub async fn bind(mut config: Config) -> io::Result<Server> {
+    pub async fn bind(config: Config) -> io::Result<Server> {
+        let auth = JwtAuthenticator::from_config(&config.auth)
+            .map_err(|e| invalid(format!("auth: {e}")))?
+            .map(|a| Arc::new(a) as Arc<dyn Authenticator>);
+        Self::bind_with_authenticator(config, auth).await
+    }
+
+    /// As [`Server::bind`], with tokens verified by `auth` instead of the
+    /// keys of `[auth]` (for applications that embed the hub and check
+    /// tokens their own way).
+    pub async fn bind_with_authenticator(
+        mut config: Config,
+        auth: Option<Arc<dyn Authenticator>>,
+    ) -> io::Result<Server> {
+        if config.auth_required() && auth.is_none() {
+            return Err(invalid(
+                "auth is required (production mode, or auth.required = true) but no key is \
+                 configured: set auth.hs256_secret, auth.rs256_public_key_file, \
+                 auth.es256_public_key_file or auth.jwks_file, or auth.required = false"
+                    .to_owned(),
+            ));
+        }
+        let tls = tls_acceptor(&config)?;
         if let Some(fit) = fd_capacity() {
             if (config.server.max_connections as u64) > fit {
                 tracing::warn!(
@@ -39,13 +74,19 @@ impl Server {
             }
         }
         let listener = TcpListener::bind(config.server.listen).await?;
-        let shared = Shared::new(config);
+        let shared = Shared::with_authenticator(config, auth);
         let app = crate::http::app(shared.clone());
         Ok(Server {
             shared,
             listener,
             app,
+            tls,
         })
+    }
+
+    /// Whether the node serves TLS (`wss://`, `https://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The address actually bound.
@@ -66,8 +107,10 @@ impl Server {
             shared,
             listener,
             app,
+            tls,
         } = self;
         tokio::spawn(housekeeping(shared.clone()));
+        let handshake_timeout = Duration::from_millis(shared.config.server.handshake_timeout_ms);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -75,7 +118,30 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(crate::transport::serve_socket(stream, peer, shared.clone(), app.clone()));
+                        // One deadline for the TLS handshake and the request head together.
+                        let deadline = tokio::time::Instant::now() + handshake_timeout;
+                        let (shared, app) = (shared.clone(), app.clone());
+                        match &tls {
+                            None => {
+                                tokio::spawn(crate::transport::serve_socket(stream, peer, shared, app, deadline));
+                            }
+                            Some(acceptor) => {
+                                let accept = acceptor.accept(stream);
+                                tokio::spawn(async move {
+                                    match tokio::time::timeout_at(deadline, accept).await {
+                                        Ok(Ok(tls)) => crate::transport::serve_socket(tls, peer, shared, app, deadline).await,
+                                        Ok(Err(e)) => {
+                                            tracing::debug!(error = %e, "TLS handshake failed");
+                                            Metrics::inc(&shared.metrics.handshakes_refused);
+                                        }
+                                        Err(_) => {
+                                            Metrics::inc(&shared.metrics.handshakes_refused);
+                                            Metrics::inc(&shared.metrics.handshake_timeouts);
+                                        }
+                                    }
+                                });
+                            }
+                        }
                     }
                     Err(e) => {
                         // Out of descriptors or similar: back off instead of spinning.
@@ -92,7 +158,7 @@ impl Server {
 }
 
 /// Periodic cleanup (`server.cleanup_interval_ms`): expired history and
-/// offline queues. Ends when shutdown begins.
+/// offline queues, and the connection-rate tables. Ends when shutdown begins.
 async fn housekeeping(shared: Arc<Shared>) {
     let period = Duration::from_millis(shared.config.server.cleanup_interval_ms.max(100));
     let mut tick = tokio::time::interval(period);
@@ -103,6 +169,7 @@ async fn housekeeping(shared: Arc<Shared>) {
             _ = tick.tick() => {
                 shared.history.sweep();
                 shared.users.sweep();
+                shared.limits.sweep();
             }
             _ = stop.changed() => return,
         }
@@ -127,6 +194,38 @@ pub(crate) async fn drain(shared: &Shared) {
             "shutdown deadline passed; dropping connections"
         );
     }
+}
+
+/// The TLS acceptor for `server.tls_cert` and `server.tls_key` (rustls
+/// with the ring provider; TLS 1.2 and 1.3; ALPN `http/1.1`, which both
+/// WebSocket and the HTTP API use).
+fn tls_acceptor(config: &Config) -> io::Result<Option<TlsAcceptor>> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key) else {
+        return Ok(None);
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(format!("server.tls_cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(invalid(format!(
+            "server.tls_cert {}: no certificate in the file",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| invalid(format!("server.tls_key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(format!("server.tls_cert/tls_key: {e}")))?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(tls))))
 }
 
 /// How many connections the descriptor limit leaves room for, after raising

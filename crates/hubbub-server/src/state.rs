@@ -4,11 +4,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::conn::handle::QueueLimits;
 use crate::conns::Connections;
 use crate::history::{HistoryStore, MemoryHistory};
 use crate::hub::Hub;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::users::UserQueues;
 use crate::util::now_ms;
@@ -28,6 +30,11 @@ pub struct Shared {
     pub conns: Connections,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Verifies tokens; `None` when no key is configured (then every token
+    /// is refused, and anonymous connections are all there is).
+    pub auth: Option<Arc<dyn Authenticator>>,
+    /// Handshake limits: connection rates, trusted proxies, origins.
+    pub limits: Limits,
     /// This node's name.
     pub node_id: String,
     /// Process start, for uptime.
@@ -40,22 +47,32 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Builds the shared state for `config`.
+    /// Builds the shared state for `config`, with no authenticator.
     pub fn new(config: Config) -> Arc<Self> {
+        Self::with_authenticator(config, None)
+    }
+
+    /// Builds the shared state for `config`, verifying tokens with `auth`.
+    pub fn with_authenticator(config: Config, auth: Option<Arc<dyn Authenticator>>) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
         let node_id = if config.server.node_id.is_empty() {
             format!("n{:08x}", rand::random::<u32>())
         } else {
             config.server.node_id.clone()
         };
-        let limits = QueueLimits {
+        let queue_limits = QueueLimits {
             max_messages: config.connection.outbound_queue_messages,
             max_bytes: config.connection.outbound_queue_bytes,
         };
         let config = Arc::new(config);
         let memory = Arc::new(MemoryHistory::new(config.history.memory_budget_bytes));
         Arc::new(Shared {
-            hub: Hub::new(config.clone(), memory.clone(), limits, metrics.clone()),
+            hub: Hub::new(
+                config.clone(),
+                memory.clone(),
+                queue_limits,
+                metrics.clone(),
+            ),
             history: memory,
             users: UserQueues::new(
                 config.users.queue_size,
@@ -63,6 +80,8 @@ impl Shared {
             ),
             conns: Connections::new(node_id.clone()),
             metrics,
+            auth,
+            limits: Limits::new(&config),
             node_id,
             started: Instant::now(),
             started_at_ms: now_ms(),

@@ -503,8 +503,12 @@ async fn stats_move_with_traffic() {
     assert_eq!(st["total_connections"], 2, "{st}");
     assert_eq!(st["active_connections"], 2);
     assert_eq!(st["authenticated_connections"], 1);
-    assert_eq!(st["channels"], 2);
-    assert_eq!(st["subscription_counts"], json!({"s1": 2, "s2": 1}));
+    // fay's connection is also on its own user:fay.
+    assert_eq!(st["channels"], 3);
+    assert_eq!(
+        st["subscription_counts"],
+        json!({"s1": 2, "s2": 1, "user:fay": 1})
+    );
     assert_eq!(st["connection_states"], json!({"open": 2, "closing": 0}));
     assert_eq!(st["rooms"], 0);
     assert_eq!(st["errors"], 1);
@@ -709,7 +713,7 @@ async fn connections_filters() {
     assert_eq!(first["user_id"], "gil");
     assert_eq!(first["state"], "open");
     assert_eq!(first["encoding"], "json");
-    assert_eq!(first["subscriptions"], json!(["room1"]));
+    assert_eq!(first["subscriptions"], json!(["user:gil", "room1"]));
     assert!(first["remote_addr"]
         .as_str()
         .unwrap()

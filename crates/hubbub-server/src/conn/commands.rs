@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hubbub_protocol::message::{History, Publish, Subscribe, Unsubscribe};
+use hubbub_protocol::message::{Auth, History, Publish, Subscribe, Unsubscribe};
 use hubbub_protocol::{
     decode_command, validate_channel, CloseCode, Command, CorrelationId, ErrorCode, Publisher,
     ServerMessage, SubscribedChannel,
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::driver::Conn;
 use super::handle::CloseRequest;
 use super::ratelimit::Verdict;
+use crate::auth::AuthError;
 use crate::metrics::Metrics;
 
 /// Longest `event_type` accepted.
@@ -80,6 +81,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Command::History(h) => self.history(h).await,
             Command::Unsubscribe(u) => self.unsubscribe(u),
             Command::Publish(p) => self.publish(p),
+            Command::Auth(a) => self.auth(a),
             Command::Ping(_) => Ok(ServerMessage::Pong {}),
             Command::GetSubscriptions(_) => Ok(ServerMessage::Subscriptions {
                 channels: self
@@ -103,20 +105,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     fn send_error(&self, code: ErrorCode, message: &str, id: Option<&CorrelationId>) {
         Metrics::inc(&self.shared.metrics.errors_sent);
+        if code == ErrorCode::Forbidden {
+            Metrics::inc(&self.shared.metrics.forbidden);
+        }
         self.send(&ServerMessage::error(code, message), id);
     }
 
-    /// Checks that this connection may receive `channel`.
+    /// Checks that this connection may receive `channel` (see
+    /// [`crate::auth::may_subscribe`]).
     fn may_subscribe(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
-        if let Some(user) = channel.strip_prefix("user:") {
-            if self.handle.user_id.as_deref() != Some(user) {
-                return Err((
-                    ErrorCode::Forbidden,
-                    format!("{channel} belongs to another user"),
-                ));
-            }
+        crate::auth::may_subscribe(
+            self.claims.as_deref(),
+            self.handle.user_id.as_deref(),
+            channel,
+            self.shared.config.namespace(channel).private,
+        )
+        .map_err(|why| (ErrorCode::Forbidden, format!("{channel}: {why}")))
+    }
+
+    /// `auth`: verifies a fresh token for the same user and swaps it in,
+    /// moving the connection's expiry. Subscriptions the new claims no
+    /// longer allow are dropped and announced with `unsubscribed` first.
+    fn auth(&mut self, a: Auth) -> Reply {
+        let Some(authenticator) = self.shared.auth.clone() else {
+            return err(
+                ErrorCode::Unavailable,
+                "tokens are not accepted by this hub (no key is configured)",
+            );
+        };
+        if a.token.len() > crate::auth::MAX_TOKEN_LEN {
+            return err(ErrorCode::Unauthorized, AuthError::TooLarge.to_string());
         }
-        Ok(())
+        let claims = authenticator
+            .authenticate(&a.token)
+            .map_err(|e| (ErrorCode::Unauthorized, e.to_string()))?;
+        if self.handle.user_id.as_deref() != Some(claims.sub.as_str()) {
+            return err(
+                ErrorCode::Forbidden,
+                "the token is for another user; auth refreshes the same user's token",
+            );
+        }
+        let expires_at = claims.expires_at;
+        self.auth_expires = expires_at.and_then(|exp| {
+            crate::transport::expiry_instant(exp, self.shared.config.auth.leeway_s)
+        });
+        self.claims = Some(Box::new(claims));
+        Metrics::inc(&self.shared.metrics.auth_refreshes);
+        let current: Vec<Arc<str>> = self.handle.subscriptions.lock().clone();
+        let revoked: Vec<String> = current
+            .iter()
+            .filter(|c| self.may_subscribe(c).is_err())
+            .map(|c| c.to_string())
+            .collect();
+        if !revoked.is_empty() {
+            for ch in &revoked {
+                self.shared.hub.unsubscribe(ch, self.handle.seq);
+                self.handle.subscriptions.lock().retain(|x| **x != **ch);
+            }
+            self.send(&ServerMessage::Unsubscribed { channels: revoked }, None);
+        }
+        Ok(ServerMessage::Authenticated {
+            user_id: self.handle.user_id.as_deref().map(str::to_owned),
+            expires_at: expires_at.map(|s| s.saturating_mul(1000)),
+        })
     }
 
     /// `subscribe`, with recovery: every channel is registered syncing
@@ -164,6 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .filter(|c| !current.iter().any(|x| &**x == c.as_str()))
                 .count();
             if current.len() + new > max {
+                Metrics::inc(&self.shared.metrics.subscription_limit);
                 return Err((
                     ErrorCode::LimitExceeded,
                     format!("at most {max} subscriptions per connection"),
@@ -299,15 +351,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             );
         }
         let ns = self.shared.config.namespace(&p.channel);
-        if !ns.publish
-            || BUILTIN_STREAMS.contains(&p.channel.as_str())
-            || p.channel.starts_with("user:")
-        {
-            return err(
-                ErrorCode::Forbidden,
-                format!("clients may not publish to {}", p.channel),
-            );
-        }
+        crate::auth::may_publish(
+            self.claims.as_deref(),
+            &p.channel,
+            ns.publish,
+            ns.private,
+            BUILTIN_STREAMS.contains(&p.channel.as_str()),
+        )
+        .map_err(|why| (ErrorCode::Forbidden, format!("{}: {why}", p.channel)))?;
         let publisher = Publisher {
             user_id: self.handle.user_id.as_deref().map(str::to_owned),
             connection_id: self.shared.conns.connection_id(self.handle.seq),

@@ -24,6 +24,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::handle::{CloseRequest, ConnHandle, Push, QueueLimits};
 use super::ratelimit::RateLimiter;
+use crate::auth::Claims;
 use crate::hub::encode_frame;
 use crate::metrics::Metrics;
 use crate::state::Shared;
@@ -83,6 +84,11 @@ pub(crate) struct Conn<S> {
     next_ping: Instant,
     closing: Option<Closing>,
     read_eof: bool,
+    /// What the connection's token grants; `None` without a token.
+    pub(super) claims: Option<Box<Claims>>,
+    /// When the token stops being valid (its `exp` plus the leeway); the
+    /// connection closes with 4001 then unless `auth` refreshed it.
+    pub(super) auth_expires: Option<Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -128,8 +134,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             last_inbound: now,
             closing: None,
             read_eof: false,
+            claims: None,
+            auth_expires: None,
             shared,
         }
+    }
+
+    /// Attaches what the handshake's token granted, and when it expires.
+    pub(crate) fn set_auth(&mut self, claims: Option<Box<Claims>>, expires: Option<Instant>) {
+        self.claims = claims;
+        self.auth_expires = expires;
     }
 
     /// Runs the connection to its end and unregisters it.
@@ -156,6 +170,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     if let Some(err) = self.failed.take() {
                         self.fail(err);
                         sleep.as_mut().reset(self.next_deadline());
+                    } else {
+                        // A command may have moved a deadline closer (`auth`
+                        // with a token that expires sooner); later ones are
+                        // found when the timer fires.
+                        let next = self.next_deadline();
+                        if next < sleep.deadline() {
+                            sleep.as_mut().reset(next);
+                        }
                     }
                 }
                 Event::Timer => {
@@ -194,7 +216,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             None => {
                 let timeout =
                     Duration::from_millis(self.shared.config.connection.connection_timeout_ms);
-                self.next_ping.min(self.last_inbound + timeout)
+                let next = self.next_ping.min(self.last_inbound + timeout);
+                match self.auth_expires {
+                    Some(exp) => next.min(exp),
+                    None => next,
+                }
             }
         }
     }
@@ -204,6 +230,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let now = Instant::now();
         if let Some(c) = &self.closing {
             return now >= c.deadline;
+        }
+        if self.auth_expires.is_some_and(|exp| now >= exp) {
+            Metrics::inc(&self.shared.metrics.auth_expired_disconnects);
+            let mut req = CloseRequest::new(CloseCode::UNAUTHORIZED);
+            req.reason = "token expired".into();
+            self.begin_close(req);
+            return false;
         }
         let cfg = &self.shared.config.connection;
         if now >= self.last_inbound + Duration::from_millis(cfg.connection_timeout_ms) {

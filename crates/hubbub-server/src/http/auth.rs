@@ -3,7 +3,7 @@
 //! The rule is by path and fails closed: everything under `/api/` needs the
 //! API key except the few open paths listed here, so a route added later is
 //! protected without anyone remembering to protect it. [`authorize`] is the
-//! single decision point; admin JWTs slot in there with the auth issue.
+//! single decision point: the API key, or a token with `"admin": true`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +17,8 @@ use hubbub_protocol::ErrorCode;
 
 use super::error::ApiError;
 use super::ApiState;
+use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 
 /// Paths under `/api/` that anyone may call.
 const OPEN_API_PATHS: &[&str] = &["/api/streams"];
@@ -29,50 +31,70 @@ pub fn is_open(path: &str) -> bool {
 
 /// Decides whether a caller may use a protected route.
 ///
-/// * With a key configured: `Authorization: Bearer <key>` must match it
-///   (compared in constant time), else 401 `unauthorized`; the peer's
-///   address does not matter.
-/// * Without one (development): only loopback peers are answered, others
-///   get 403 `forbidden`. An unknown peer counts as remote.
+/// * `Authorization: Bearer <key>` matching the configured key (compared
+///   in constant time): allowed from anywhere.
+/// * `Authorization: Bearer <JWT>` that `tokens` verifies: allowed from
+///   anywhere when it carries `"admin": true`, else 403 `forbidden`; a
+///   token that does not verify is 401 `unauthorized`.
+/// * With a key configured, anything else is 401 `unauthorized`.
+/// * Without one (development): only loopback peers are answered without
+///   credentials, others get 403 `forbidden`. An unknown peer counts as remote.
 ///
-/// Messages never contain the key or what the caller sent.
+/// Messages never contain the key, the token or what the caller sent.
 pub fn authorize(
     key: Option<&str>,
+    tokens: Option<&dyn Authenticator>,
     authorization: Option<&HeaderValue>,
     peer: Option<SocketAddr>,
 ) -> Result<(), ApiError> {
-    match key {
-        Some(key) => {
-            let presented = authorization
-                .and_then(|v| v.to_str().ok())
-                .and_then(bearer_token);
-            match presented {
-                Some(token) if constant_time_eq(token.as_bytes(), key.as_bytes()) => Ok(()),
-                Some(_) => Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::Unauthorized,
-                    "the API key is not valid",
-                )),
-                None => Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::Unauthorized,
-                    "send Authorization: Bearer <API key>",
-                )),
-            }
+    let presented = authorization
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let mut token_error = None;
+    if let Some(presented) = presented {
+        if key.is_some_and(|k| constant_time_eq(presented.as_bytes(), k.as_bytes())) {
+            return Ok(());
         }
-        None => {
-            let loopback = peer.is_some_and(|p| p.ip().to_canonical().is_loopback());
-            if loopback {
-                Ok(())
-            } else {
-                Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::Forbidden,
-                    "no API key is configured: the API answers loopback clients only",
-                ))
+        if let Some(tokens) = tokens.filter(|_| looks_like_jwt(presented)) {
+            match tokens.authenticate(presented) {
+                Ok(claims) if claims.admin => return Ok(()),
+                Ok(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        ErrorCode::Forbidden,
+                        "the token does not grant admin rights",
+                    ))
+                }
+                Err(e) => token_error = Some(e),
             }
         }
     }
+    let unauthorized =
+        |m: String| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, m);
+    match (key, token_error, presented) {
+        (_, Some(e), _) if key.is_some() || !is_loopback(peer) => {
+            Err(unauthorized(format!("the token is not valid: {e}")))
+        }
+        (Some(_), _, Some(_)) => Err(unauthorized("the API key is not valid".into())),
+        (Some(_), _, None) => Err(unauthorized(
+            "send Authorization: Bearer <API key or admin token>".into(),
+        )),
+        (None, _, _) if is_loopback(peer) => Ok(()),
+        (None, _, _) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "no API key is configured: the API answers loopback clients, or an admin token, only",
+        )),
+    }
+}
+
+fn is_loopback(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
+}
+
+/// Three dot-separated parts: worth verifying as a token.
+fn looks_like_jwt(s: &str) -> bool {
+    s.bytes().filter(|b| *b == b'.').count() == 2
 }
 
 /// The token of an `Authorization: Bearer <token>` value (scheme
@@ -107,15 +129,24 @@ pub(super) async fn access(State(api): State<Arc<ApiState>>, req: Request, next:
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    match authorize(api.key.as_deref(), req.headers().get(AUTHORIZATION), peer) {
+    match authorize(
+        api.key.as_deref(),
+        api.shared.auth.as_deref(),
+        req.headers().get(AUTHORIZATION),
+        peer,
+    ) {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            Metrics::inc(&api.shared.metrics.api_refused);
+            e.into_response()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::{AuthError, Claims};
 
     fn addr(s: &str) -> Option<SocketAddr> {
         Some(s.parse().unwrap())
@@ -150,21 +181,21 @@ mod tests {
 
     #[test]
     fn without_key_only_loopback() {
-        assert!(authorize(None, None, addr("127.0.0.1:5000")).is_ok());
-        assert!(authorize(None, None, addr("127.9.8.7:5000")).is_ok());
-        assert!(authorize(None, None, addr("[::1]:5000")).is_ok());
-        assert!(authorize(None, None, addr("[::ffff:127.0.0.1]:5000")).is_ok());
+        assert!(authorize(None, None, None, addr("127.0.0.1:5000")).is_ok());
+        assert!(authorize(None, None, None, addr("127.9.8.7:5000")).is_ok());
+        assert!(authorize(None, None, None, addr("[::1]:5000")).is_ok());
+        assert!(authorize(None, None, None, addr("[::ffff:127.0.0.1]:5000")).is_ok());
         for remote in ["10.0.0.1:5000", "192.168.1.2:1", "[2001:db8::1]:80"] {
-            let e = authorize(None, None, addr(remote)).unwrap_err();
+            let e = authorize(None, None, None, addr(remote)).unwrap_err();
             assert_eq!(e.0, StatusCode::FORBIDDEN, "{remote}");
             assert_eq!(e.1, "forbidden");
         }
         // A bearer token does not help when no key is configured.
-        let e = authorize(None, Some(&hv("Bearer x")), addr("10.0.0.1:5000")).unwrap_err();
+        let e = authorize(None, None, Some(&hv("Bearer x")), addr("10.0.0.1:5000")).unwrap_err();
         assert_eq!(e.0, StatusCode::FORBIDDEN);
         // Unknown peer: remote.
         assert_eq!(
-            authorize(None, None, None).unwrap_err().0,
+            authorize(None, None, None, None).unwrap_err().0,
             StatusCode::FORBIDDEN
         );
     }
@@ -173,8 +204,8 @@ mod tests {
     fn with_key_bearer_required_everywhere() {
         let key = Some("s3cret-key");
         for peer in [addr("127.0.0.1:1"), addr("10.0.0.1:1"), None] {
-            assert!(authorize(key, Some(&hv("Bearer s3cret-key")), peer).is_ok());
-            assert!(authorize(key, Some(&hv("bearer  s3cret-key ")), peer).is_ok());
+            assert!(authorize(key, None, Some(&hv("Bearer s3cret-key")), peer).is_ok());
+            assert!(authorize(key, None, Some(&hv("bearer  s3cret-key ")), peer).is_ok());
             for bad in [
                 "Bearer s3cret-kez",
                 "Bearer s3cret-key2",
@@ -183,15 +214,64 @@ mod tests {
                 "s3cret-key",
                 "Bearer ",
             ] {
-                let e = authorize(key, Some(&hv(bad)), peer).unwrap_err();
+                let e = authorize(key, None, Some(&hv(bad)), peer).unwrap_err();
                 assert_eq!(e.0, StatusCode::UNAUTHORIZED, "{bad}");
                 assert!(!e.2.contains("s3cret"), "{}", e.2);
             }
             assert_eq!(
-                authorize(key, None, peer).unwrap_err().0,
+                authorize(key, None, None, peer).unwrap_err().0,
                 StatusCode::UNAUTHORIZED
             );
         }
+    }
+
+    struct Fixed;
+
+    impl Authenticator for Fixed {
+        fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
+            match token {
+                "admin.token.ok" => Ok(Claims {
+                    admin: true,
+                    ..Claims::for_user("root")
+                }),
+                "user.token.ok" => Ok(Claims::for_user("al")),
+                _ => Err(AuthError::BadSignature),
+            }
+        }
+    }
+
+    #[test]
+    fn admin_tokens() {
+        let t: Option<&dyn Authenticator> = Some(&Fixed);
+        for key in [Some("k3y"), None] {
+            for peer in [addr("10.0.0.1:1"), addr("127.0.0.1:1")] {
+                assert!(authorize(key, t, Some(&hv("Bearer admin.token.ok")), peer).is_ok());
+                let e = authorize(key, t, Some(&hv("Bearer user.token.ok")), peer).unwrap_err();
+                assert_eq!(e.0, StatusCode::FORBIDDEN);
+            }
+            let e = authorize(
+                key,
+                t,
+                Some(&hv("Bearer bad.token.xyz")),
+                addr("10.0.0.1:1"),
+            )
+            .unwrap_err();
+            assert_eq!(e.0, StatusCode::UNAUTHORIZED);
+            assert!(!e.2.contains("bad.token"), "{}", e.2);
+        }
+        // The key still works beside tokens.
+        assert!(authorize(Some("k3y"), t, Some(&hv("Bearer k3y")), addr("10.0.0.1:1")).is_ok());
+        // No key: a loopback caller needs nothing, even with a bad token.
+        assert!(authorize(
+            None,
+            t,
+            Some(&hv("Bearer bad.token.xyz")),
+            addr("127.0.0.1:1")
+        )
+        .is_ok());
+        // Without an authenticator a JWT-looking bearer is just a wrong key.
+        let e = authorize(Some("k3y"), None, Some(&hv("Bearer admin.token.ok")), None).unwrap_err();
+        assert_eq!(e.0, StatusCode::UNAUTHORIZED);
     }
 
     #[test]

@@ -97,13 +97,23 @@ pub fn app(shared: Arc<Shared>) -> Router {
 }
 
 /// Serves HTTP/1.1 on one socket until the peer leaves or shutdown begins.
+/// Each request sees the client's address as `ConnectInfo`: the peer, or
+/// behind a trusted proxy the address `X-Forwarded-For` names.
 pub(crate) async fn serve_connection<S>(io: S, peer: SocketAddr, shared: Arc<Shared>, app: Router)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let trusted: Arc<[crate::net::IpNet]> = shared.limits.trusted_proxies.clone().into();
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
+            let client = crate::net::client_addr(
+                peer,
+                req.headers()
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok()),
+                &trusted,
+            );
+            req.extensions_mut().insert(ConnectInfo(client));
             let mut app = app.clone();
             async move {
                 use tower::Service;

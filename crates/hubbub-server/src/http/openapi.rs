@@ -506,8 +506,9 @@ pub fn document(routes: &[RouteInfo]) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "How a backend and an operator drive a hubbub hub. Errors are \
                             `{\"error\": {\"code\", \"message\"}}` with the fitting status. \
-                            Everything under /api/ except /api/streams needs `Authorization: Bearer <key>`; \
-                            with no key configured only loopback callers are answered."
+                            Everything under /api/ except /api/streams needs `Authorization: Bearer <key>` \
+                            (the API key, or a JWT with `\"admin\": true`); with no key configured only \
+                            loopback callers are answered without one."
         },
         "tags": [
             {"name": "health", "description": "Liveness, readiness, metrics."},
@@ -518,7 +519,7 @@ pub fn document(routes: &[RouteInfo]) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "The configured API key (`api.key`)."}
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "The configured API key (`api.key`), or a JWT with `\"admin\": true`.", "bearerFormat": "API key or JWT"}
             },
             "schemas": schemas(),
             "responses": responses()

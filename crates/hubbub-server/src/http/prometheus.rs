@@ -169,6 +169,71 @@ pub(super) fn render(api: &ApiState) -> String {
         "Queued user events dropped by overflow or TTL.",
         shared.users.dropped(),
     );
+    e.counter(
+        "hubbub_handshake_timeouts_total",
+        "Peers dropped for not finishing their request head within the handshake timeout.",
+        c(&m.handshake_timeouts),
+    );
+    e.counter(
+        "hubbub_auth_failures_total",
+        "WebSocket handshakes refused with 401 (missing, malformed, expired or wrongly signed token).",
+        c(&m.auth_failures),
+    );
+    e.counter(
+        "hubbub_auth_expired_disconnects_total",
+        "Connections closed with 4001 because their token expired.",
+        c(&m.auth_expired_disconnects),
+    );
+    e.counter(
+        "hubbub_auth_refreshes_total",
+        "Tokens refreshed on live connections with the auth command.",
+        c(&m.auth_refreshes),
+    );
+    e.counter(
+        "hubbub_forbidden_total",
+        "Commands refused with forbidden (subscribe, publish, history, auth).",
+        c(&m.forbidden),
+    );
+    e.counter(
+        "hubbub_origin_refused_total",
+        "WebSocket handshakes refused with 403 for a disallowed Origin.",
+        c(&m.origin_refused),
+    );
+    e.counter(
+        "hubbub_connection_rate_limited_ip_total",
+        "WebSocket handshakes refused with 429 by the per-address connection rate.",
+        c(&m.ip_rate_limited),
+    );
+    e.counter(
+        "hubbub_connection_rate_limited_user_total",
+        "WebSocket handshakes refused with 429 by the per-user connection rate.",
+        c(&m.user_rate_limited),
+    );
+    e.counter(
+        "hubbub_connections_refused_user_limit_total",
+        "WebSocket handshakes refused with 503 by the per-user connection limit.",
+        c(&m.user_connection_limit),
+    );
+    e.counter(
+        "hubbub_subscription_limit_exceeded_total",
+        "Subscriptions refused with limit_exceeded (connection.max_subscriptions).",
+        c(&m.subscription_limit),
+    );
+    e.counter(
+        "hubbub_api_refused_total",
+        "HTTP API calls refused with 401 or 403.",
+        c(&m.api_refused),
+    );
+    e.gauge(
+        "hubbub_rate_limit_tracked",
+        "Client addresses and users tracked by the connection-rate limits.",
+        (shared.limits.per_ip.len() + shared.limits.per_user.len()) as f64,
+    );
+    e.counter(
+        "hubbub_rate_limit_table_full_total",
+        "New connections let through unchecked because the rate-limit table was full.",
+        shared.limits.per_ip.overflowed() + shared.limits.per_user.overflowed(),
+    );
     e.gauge(
         "hubbub_uptime_seconds",
         "Seconds since this node started.",

@@ -6,17 +6,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use hubbub_protocol::{validate_channel, Encoding, ServerMessage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use hubbub_protocol::{Encoding, ServerMessage};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 use super::rewind::Rewind;
+use crate::auth::{valid_user_id, Claims, MAX_TOKEN_LEN};
 use crate::conn::driver::{Conn, Role};
 use crate::conn::handle::ConnHandle;
 use crate::hub::encode_frame;
 use crate::metrics::Metrics;
+use crate::net;
 use crate::state::Shared;
 use crate::util::now_ms;
+
+/// What a stream needs for the handshake and the connection after it:
+/// a TCP socket, or a TLS stream over one.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -39,6 +46,19 @@ impl Refusal {
             headers: Vec::new(),
         }
     }
+
+    fn unauthorized(message: impl Into<String>) -> Self {
+        let mut r = Refusal::new(401, "unauthorized", message);
+        r.headers
+            .push(("WWW-Authenticate", "Bearer realm=\"hubbub\"".into()));
+        r
+    }
+
+    fn retry_after(mut self, seconds: u64) -> Self {
+        self.headers
+            .push(("Retry-After", seconds.max(1).to_string()));
+        self
+    }
 }
 
 /// What an upgrade request asked for.
@@ -47,18 +67,32 @@ struct Upgrade {
     key: String,
     encoding: Encoding,
     echo_protocol: bool,
+    /// `?token=` or `Authorization: Bearer`.
+    token: Option<String>,
+    /// `?user_id=` (development only).
     user_id: Option<String>,
+    origin: Option<String>,
+    forwarded_for: Option<String>,
 }
 
-/// Serves one accepted socket: a WebSocket upgrade or HTTP.
-pub(crate) async fn serve_socket(
-    mut stream: TcpStream,
+/// Who an admitted connection is.
+struct Admitted {
+    /// The client's address (behind a trusted proxy, the forwarded one).
+    client: SocketAddr,
+    user_id: Option<String>,
+    claims: Option<Claims>,
+}
+
+/// Serves one accepted socket (plain or TLS): a WebSocket upgrade or HTTP.
+/// The request head must be complete by `deadline`.
+pub(crate) async fn serve_socket<S: Stream>(
+    mut stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     app: axum::Router,
+    deadline: Instant,
 ) {
-    let timeout = Duration::from_millis(shared.config.server.handshake_timeout_ms);
-    let (buf, head_len) = match tokio::time::timeout(timeout, read_head(&mut stream)).await {
+    let (buf, head_len) = match tokio::time::timeout_at(deadline, read_head(&mut stream)).await {
         Ok(Ok(Some(h))) => h,
         Ok(Ok(None)) => return,
         Ok(Err(refusal)) => {
@@ -68,11 +102,16 @@ pub(crate) async fn serve_socket(
         Err(_) => {
             // A peer that never finishes its request head (slowloris).
             Metrics::inc(&shared.metrics.handshakes_refused);
+            Metrics::inc(&shared.metrics.handshake_timeouts);
             return;
         }
     };
-    match parse_upgrade(&buf[..head_len], &shared) {
-        Ok(Some(up)) => upgrade(stream, peer, shared, up, &buf[head_len..]).await,
+    let parsed = parse_upgrade(&buf[..head_len], &shared).and_then(|up| {
+        up.map(|up| admit(&up, peer, &shared).map(|a| (up, a)))
+            .transpose()
+    });
+    match parsed {
+        Ok(Some((up, admitted))) => upgrade(stream, shared, up, admitted, &buf[head_len..]).await,
         Ok(None) => {
             super::super::http::serve_connection(
                 Rewind::new(buf.freeze(), stream),
@@ -90,7 +129,7 @@ pub(crate) async fn serve_socket(
 }
 
 /// Reads until a complete request head; returns the buffer and the head length.
-async fn read_head(stream: &mut TcpStream) -> Result<Option<(BytesMut, usize)>, Refusal> {
+async fn read_head<S: Stream>(stream: &mut S) -> Result<Option<(BytesMut, usize)>, Refusal> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         match stream.read_buf(&mut buf).await {
@@ -184,44 +223,181 @@ fn parse_upgrade(head: &[u8], shared: &Shared) -> Result<Option<Upgrade>, Refusa
         },
     };
     let mut user_id = None;
+    let mut token = None;
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        if k == "user_id" {
-            if !shared.config.is_development() {
-                return Err(Refusal::new(
-                    401,
-                    "unauthorized",
-                    "user_id is only accepted in development mode",
-                ));
-            }
-            if v.len() > 128 || validate_channel(&v).is_err() {
-                return Err(Refusal::new(
-                    400,
-                    "bad_request",
-                    "user_id must be 1-128 characters of A-Z a-z 0-9 _ . - : @",
-                ));
-            }
-            user_id = Some(v.into_owned());
+        let slot = match &*k {
+            "user_id" => &mut user_id,
+            "token" => &mut token,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(Refusal::new(
+                400,
+                "bad_request",
+                format!("{k} is given more than once"),
+            ));
         }
+        *slot = Some(v.into_owned());
+    }
+    let bearer = header(&req, "authorization").and_then(bearer_token);
+    match (&token, bearer) {
+        (Some(_), Some(_)) => {
+            return Err(Refusal::new(
+                400,
+                "bad_request",
+                "give the token once: ?token= or Authorization: Bearer",
+            ))
+        }
+        (None, Some(b)) => token = Some(b.to_owned()),
+        _ => {}
     }
     Ok(Some(Upgrade {
         role,
         key,
         encoding,
         echo_protocol,
+        token,
         user_id,
+        origin: header(&req, "origin").map(str::to_owned),
+        forwarded_for: header(&req, "x-forwarded-for").map(str::to_owned),
     }))
 }
 
-async fn upgrade(
-    mut stream: TcpStream,
-    peer: SocketAddr,
+/// The token of an `Authorization: Bearer <token>` value; other schemes
+/// are not ours and are ignored.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The admission rules, in order (PROTOCOL.md section 1; docs/security.md):
+/// the Origin allow-list (403), the per-address connection rate (429),
+/// credentials (401; `?user_id=` only in development without
+/// `auth.required`), the per-user connection rate (429) and the per-user
+/// connection limit (503 `server_full`, as for the global limit). The
+/// testing echo endpoint is exempt.
+fn admit(up: &Upgrade, peer: SocketAddr, shared: &Shared) -> Result<Admitted, Refusal> {
+    let m = &shared.metrics;
+    if up.role == Role::Echo {
+        return Ok(Admitted {
+            client: peer,
+            user_id: None,
+            claims: None,
+        });
+    }
+    let limits = &shared.limits;
+    if let Some(origin) = &up.origin {
+        if !limits.origin_allowed(origin) {
+            Metrics::inc(&m.origin_refused);
+            return Err(Refusal::new(
+                403,
+                "forbidden",
+                "this Origin may not open connections (server.allowed_origins)",
+            ));
+        }
+    }
+    let client = net::client_addr(peer, up.forwarded_for.as_deref(), &limits.trusted_proxies);
+    let now = std::time::Instant::now();
+    if let Err(wait) = limits.check_address(client.ip(), now) {
+        Metrics::inc(&m.ip_rate_limited);
+        return Err(Refusal::new(
+            429,
+            "rate_limited",
+            "too many new connections from this address; retry later",
+        )
+        .retry_after(wait));
+    }
+    let required = shared.config.auth_required();
+    let (user_id, claims) = match (&up.token, &up.user_id) {
+        (Some(_), Some(_)) => {
+            return Err(Refusal::new(
+                400,
+                "bad_request",
+                "give either a token or user_id, not both",
+            ))
+        }
+        (Some(token), None) => {
+            if token.len() > MAX_TOKEN_LEN {
+                Metrics::inc(&m.auth_failures);
+                return Err(Refusal::unauthorized(
+                    crate::auth::AuthError::TooLarge.to_string(),
+                ));
+            }
+            let verified = match &shared.auth {
+                Some(a) => a.authenticate(token),
+                None => Err(crate::auth::AuthError::NotConfigured),
+            };
+            match verified {
+                Ok(c) => (Some(c.sub.clone()), Some(c)),
+                Err(e) => {
+                    Metrics::inc(&m.auth_failures);
+                    return Err(Refusal::unauthorized(e.to_string()));
+                }
+            }
+        }
+        (None, Some(user)) => {
+            if !shared.config.is_development() || required {
+                Metrics::inc(&m.auth_failures);
+                return Err(Refusal::unauthorized(
+                    "user_id is only accepted in development mode without auth.required; send a token",
+                ));
+            }
+            if !valid_user_id(user) {
+                return Err(Refusal::new(
+                    400,
+                    "bad_request",
+                    "user_id must be 1-128 characters of A-Z a-z 0-9 _ . - : @",
+                ));
+            }
+            (Some(user.clone()), None)
+        }
+        (None, None) if required => {
+            Metrics::inc(&m.auth_failures);
+            return Err(Refusal::unauthorized(
+                "a token is required: ?token= or Authorization: Bearer",
+            ));
+        }
+        (None, None) => (None, None),
+    };
+    if let Some(user) = &user_id {
+        if let Err(wait) = limits.per_user.check(Box::from(user.as_str()), now) {
+            Metrics::inc(&m.user_rate_limited);
+            return Err(Refusal::new(
+                429,
+                "rate_limited",
+                "too many new connections for this user; retry later",
+            )
+            .retry_after(wait));
+        }
+        let max = shared.config.limits.max_connections_per_user;
+        if max > 0 && shared.conns.of_user(user).len() >= max {
+            Metrics::inc(&m.user_connection_limit);
+            return Err(Refusal::new(
+                503,
+                "server_full",
+                format!(
+                    "this user already has {max} connections (limits.max_connections_per_user)"
+                ),
+            )
+            .retry_after(5));
+        }
+    }
+    Ok(Admitted {
+        client,
+        user_id,
+        claims,
+    })
+}
+
+async fn upgrade<S: Stream>(
+    mut stream: S,
     shared: Arc<Shared>,
     up: Upgrade,
+    admitted: Admitted,
     leftover: &[u8],
 ) {
     if shared.shutting_down.load(Relaxed) {
-        let mut r = Refusal::new(503, "unavailable", "server is shutting down");
-        r.headers.push(("Retry-After", "5".into()));
+        let r = Refusal::new(503, "unavailable", "server is shutting down").retry_after(5);
         return refuse(stream, r).await;
     }
     if !shared
@@ -229,8 +405,7 @@ async fn upgrade(
         .try_reserve(shared.config.server.max_connections)
     {
         Metrics::inc(&shared.metrics.connections_refused_full);
-        let mut r = Refusal::new(503, "server_full", "connection limit reached");
-        r.headers.push(("Retry-After", "5".into()));
+        let r = Refusal::new(503, "server_full", "connection limit reached").retry_after(5);
         return refuse(stream, r).await;
     }
     let accept = hubbub_ws::handshake::accept_key(up.key.as_bytes());
@@ -243,9 +418,9 @@ async fn upgrade(
     let seq = shared.conns.next_seq();
     let handle = Arc::new(ConnHandle::new(
         seq,
-        up.user_id,
+        admitted.user_id,
         up.encoding,
-        peer,
+        admitted.client,
         now_ms(),
     ));
     if up.role == Role::Hub {
@@ -274,15 +449,37 @@ async fn upgrade(
             Vec::new()
         }
     };
+    // Every connection with a user is subscribed to its own `user:<id>`
+    // (PROTOCOL.md section 3), before the offline queue is handed over.
+    if let (Some(user), Role::Hub) = (handle.user_id.as_deref(), up.role) {
+        let name = shared
+            .hub
+            .subscribe(&format!("user:{user}"), &handle, None, false);
+        handle.subscriptions.lock().push(name);
+    }
     Metrics::inc(&shared.metrics.connections_accepted);
     let encoding = handle.encoding;
+    let expires = admitted
+        .claims
+        .as_ref()
+        .and_then(|c| c.expires_at)
+        .and_then(|exp| expiry_instant(exp, shared.config.auth.leeway_s));
     let mut conn = Conn::new(stream, shared, handle, up.role, leftover);
+    conn.set_auth(admitted.claims.map(Box::new), expires);
     conn.send_direct(offline.iter().filter_map(|p| p.frame(encoding).cloned()));
     // A task of its own, sized for the connection alone (not the handshake).
     tokio::spawn(conn.run());
 }
 
-async fn refuse(mut stream: TcpStream, r: Refusal) {
+/// When a token whose `exp` is `exp_s` (seconds since the epoch) stops
+/// being accepted: `exp` plus the leeway. `None` when that is too far
+/// ahead to represent (the token then outlives the process anyway).
+pub(crate) fn expiry_instant(exp_s: u64, leeway_s: u64) -> Option<Instant> {
+    let at_ms = exp_s.saturating_add(leeway_s).saturating_mul(1000);
+    Instant::now().checked_add(Duration::from_millis(at_ms.saturating_sub(now_ms())))
+}
+
+async fn refuse<S: Stream>(mut stream: S, r: Refusal) {
     let body = serde_json::json!({"error": {"code": r.code, "message": r.message}}).to_string();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",

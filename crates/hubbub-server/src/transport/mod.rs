@@ -5,9 +5,10 @@
 //! the connection task with nothing of an HTTP stack left attached (that is
 //! what keeps an idle connection small); anything else is passed, with the
 //! bytes already read, to hyper serving the HTTP API. The same entry point
-//! will take TLS streams and an SSE route later.
+//! takes plain TCP sockets and TLS streams; admission (origin, rates,
+//! tokens) is decided here, before the upgrade is answered.
 
 mod handshake;
 mod rewind;
 
-pub(crate) use handshake::serve_socket;
+pub(crate) use handshake::{expiry_instant, serve_socket};
