@@ -1,14 +1,16 @@
 //! The `hubbub` command: run a hub node, and talk to one from a shell.
 //!
 //! `serve` is the hub itself; `publish` and `subscribe` are the smallest
-//! possible clients of its two faces (HTTP API and WebSocket protocol), so
-//! that trying the hub, scripting it and testing it need nothing else.
+//! possible clients of its two faces (HTTP API and WebSocket protocol), and
+//! `token` signs tokens for them, so that trying the hub, scripting it and
+//! testing it need nothing else.
 
 mod endpoint;
 mod logging;
 mod publish;
 mod serve;
 mod subscribe;
+mod token;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,8 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Subscribe to channels and print their events as JSON lines.
     Subscribe(subscribe::SubscribeArgs),
+    /// Print a token signed with the configured key (development and tests).
+    Token(token::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Subscribe(args) => subscribe::run(args),
+        Command::Token(args) => token::run(args),
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// Variables the clients read that share the `HUBBUB_` prefix but are not
 /// configuration keys; left in, the loader would reject them as unknown.
-const CLIENT_ENV: [&str; 2] = ["HUBBUB_API_KEY", "HUBBUB_TOKEN"];
+pub(crate) const CLIENT_ENV: [&str; 2] = ["HUBBUB_API_KEY", "HUBBUB_TOKEN"];
 
 /// Flags of `hubbub serve`. Precedence: flags > `HUBBUB_*` environment >
 /// config file > preset > defaults.
@@ -47,6 +47,12 @@ pub struct ServeArgs {
     /// Serve an RFC 6455 echo endpoint at / and /echo (conformance suites only).
     #[arg(long)]
     testing_echo: bool,
+    /// PEM certificate chain: serve wss:// and https:// (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Any configuration key, e.g. `--set connection.max_message_size=65536`
     /// or `--set namespaces.chat.publish=true` (repeatable; the named flags
     /// above are applied after these).
@@ -66,7 +72,7 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
     s.parse()
 }
 
-fn parse_set(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_set(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
@@ -75,7 +81,7 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
 
 /// A TOML basic string, so a flag's value is never re-read as a number or
 /// boolean (an API key `1234` must stay a string).
-fn toml_string(s: &str) -> String {
+pub(crate) fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -113,17 +119,28 @@ impl ServeArgs {
         if self.testing_echo {
             flag("server.testing_echo", "true".to_owned());
         }
-        let env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| !CLIENT_ENV.contains(&k.as_str()))
-            .collect();
+        if let Some(p) = &self.tls_cert {
+            flag("server.tls_cert", toml_string(&p.to_string_lossy()));
+        }
+        if let Some(p) = &self.tls_key {
+            flag("server.tls_key", toml_string(&p.to_string_lossy()));
+        }
         Sources {
             preset: self.preset,
             file: self.config.clone(),
-            env,
+            env: config_env(),
             overrides,
         }
     }
+}
+
+/// The process environment as configuration sees it: everything but the
+/// clients' own `HUBBUB_*` variables.
+pub(crate) fn config_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !CLIENT_ENV.contains(&k.as_str()))
+        .collect()
 }
 
 /// Loads the configuration (exit 2 when it is wrong), then runs the node on
@@ -166,13 +183,21 @@ async fn serve(config: Config) -> ExitCode {
     let wanted = config.server.listen;
     let development = config.is_development();
     let api_key = config.api.key.is_some();
+    let auth_required = config.auth_required();
     let server = match Server::bind(config).await {
         Ok(s) => s,
+        // A key, certificate or auth setting that cannot work: like any
+        // other configuration error, exit 2.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("hubbub serve: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("hubbub serve: cannot listen on {wanted}: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let tls = server.is_tls();
     let addr = match server.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -180,8 +205,8 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_banner(addr, development, api_key);
-    if development {
+    print_banner(addr, development, api_key, tls);
+    if development && !auth_required {
         tracing::warn!(
             "development mode: anonymous connections and ?user_id= are accepted{}; \
              use --mode production for deployments",
@@ -191,6 +216,8 @@ async fn serve(config: Config) -> ExitCode {
                 ", and the HTTP API answers any loopback client without a key"
             }
         );
+    } else if !auth_required {
+        tracing::warn!("auth.required = false: anonymous WebSocket connections are accepted");
     }
     match server.run_until(shutdown).await {
         Ok(()) => {
@@ -231,11 +258,12 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// Where to connect, on stdout: the one thing a user starting the hub needs
 /// to read, and the line tests parse for the real port.
-fn print_banner(addr: SocketAddr, development: bool, api_key: bool) {
+fn print_banner(addr: SocketAddr, development: bool, api_key: bool, tls: bool) {
     let host = SocketAddr::new(connectable(addr.ip()), addr.port());
-    let ws = format!("ws://{host}/ws");
-    let http = format!("http://{host}");
-    let default = host == SocketAddr::from(([127, 0, 0, 1], 8000));
+    let s = if tls { "s" } else { "" };
+    let ws = format!("ws{s}://{host}/ws");
+    let http = format!("http{s}://{host}");
+    let default = !tls && host == SocketAddr::from(([127, 0, 0, 1], 8000));
     let (sub_url, pub_url) = if default {
         (String::new(), String::new())
     } else {

@@ -457,3 +457,84 @@ fn a_refused_subscribe_exits_1() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("subscribe refused"), "{err}");
 }
+
+#[test]
+fn a_token_from_hubbub_token_is_accepted_by_a_hub_with_the_same_secret() {
+    let secret = "cli-test-secret-cli-test-secret-0123";
+    let set = format!("auth.hs256_secret={secret}");
+    let mut env_hub = Hub::start(
+        &["--mode", "production"],
+        &[("HUBBUB_AUTH__HS256_SECRET", secret)],
+    );
+    let (code, out, err) = run(
+        hubbub(&[
+            "token",
+            "--sub",
+            "alice",
+            "--channels",
+            "metrics,room:*",
+            "--publish",
+            "chat:*",
+            "--ttl",
+            "1h",
+            "--set",
+            &set,
+        ]),
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{out}");
+    assert!(!err.contains(secret), "{err}");
+
+    let probe = |token: Option<&str>, channel: &str| {
+        let mut args = vec!["subscribe", channel, "--all", "--count", "0", "--url"];
+        let ws = env_hub.ws();
+        args.push(&ws);
+        if let Some(t) = token {
+            args.push("--token");
+            args.push(t);
+        }
+        run(hubbub(&args), None)
+    };
+    let (code, out, err) = probe(Some(&token), "metrics");
+    assert_eq!(code, 0, "{err}");
+    let first: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "connected", "{out}");
+    assert_eq!(first["user_id"], "alice");
+    // The claims hold: a channel outside them is refused.
+    let (code, _, err) = probe(Some(&token), "news");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("forbidden"), "{err}");
+    // No token: the production hub refuses the handshake.
+    let (code, _, err) = probe(None, "metrics");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("401"), "{err}");
+    // A token signed with another secret is refused too.
+    let (_, other, _) = run(
+        hubbub(&[
+            "token",
+            "--sub",
+            "alice",
+            "--set",
+            "auth.hs256_secret=another-secret-another-secret-xx",
+        ]),
+        None,
+    );
+    let (code, _, err) = probe(Some(other.trim()), "metrics");
+    assert_eq!(code, 1, "{err}");
+    env_hub.proc.signal("TERM");
+    env_hub.proc.expect_exit(0);
+
+    // No key anywhere: exit 2, saying what to set.
+    let (code, _, err) = run(hubbub(&["token", "--sub", "alice"]), None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("auth.hs256_secret"), "{err}");
+    // Production without a key does not start.
+    let (code, _, err) = run(
+        hubbub(&["serve", "--mode", "production", "--listen", "127.0.0.1:0"]),
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("auth"), "{err}");
+}
