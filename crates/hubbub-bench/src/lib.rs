@@ -11,10 +11,17 @@
 //! Scenarios:
 //! * `connections`: the memory cost of idle, subscribed connections and the
 //!   handshake rate while ramping them up.
+//! * `fanout`, `channels`, `churn`, `http-publish` ([`load`]): publications
+//!   through the HTTP API or a WebSocket, publish-to-receive latency from
+//!   timestamps inside the payloads, deliveries/s, nothing missing.
+//! * `raw-server` ([`raw`]): not a scenario but the floor they are compared
+//!   with: pre-built frames written to plain sockets, no protocol logic.
 
 pub mod connections;
 mod hist;
+pub mod load;
 mod procfs;
+pub mod raw;
 mod target;
 
 use std::process::ExitCode;
@@ -38,6 +45,20 @@ pub enum Scenario {
     /// Open N idle connections subscribed to one channel, hold them, and
     /// report the hub's RSS per connection and the handshake rate.
     Connections(ConnectionsArgs),
+    /// S subscribers on one channel, publications at rate R of P bytes:
+    /// deliveries/s and publish-to-receive latency.
+    Fanout(load::LoadArgs),
+    /// Many channels with few subscribers each, publications spread over them.
+    Channels(load::LoadArgs),
+    /// A fan-out while connections connect, subscribe and leave at a rate:
+    /// baseline and churn windows side by side.
+    Churn(load::LoadArgs),
+    /// Publish requests per second the HTTP API sustains (concurrency
+    /// `--publishers`, with or without subscribers).
+    HttpPublish(load::LoadArgs),
+    /// A raw baseline server: answers the upgrade and writes one pre-built
+    /// frame per publication to every socket, with no protocol logic.
+    RawServer(raw::RawArgs),
 }
 
 /// Runs a scenario to its end and returns the process exit code: 0 when
@@ -48,5 +69,10 @@ pub enum Scenario {
 pub fn run(args: BenchArgs) -> ExitCode {
     match args.scenario {
         Scenario::Connections(a) => connections::run_cli(a),
+        Scenario::Fanout(a) => load::run_cli(load::Kind::Fanout, a),
+        Scenario::Channels(a) => load::run_cli(load::Kind::Channels, a),
+        Scenario::Churn(a) => load::run_cli(load::Kind::Churn, a),
+        Scenario::HttpPublish(a) => load::run_cli(load::Kind::HttpPublish, a),
+        Scenario::RawServer(a) => raw::run(a),
     }
 }

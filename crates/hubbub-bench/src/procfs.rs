@@ -112,6 +112,27 @@ pub(crate) fn kernel() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// CPU time (user + system) the process has used so far, in seconds, from
+/// `/proc/PID/stat`. Exists so load scenarios can report the hub's CPU per
+/// delivery next to the raw baseline's. Assumes 100 clock ticks a second,
+/// which is what Linux reports to user space on every common platform.
+pub(crate) fn cpu_seconds(pid: u32) -> std::io::Result<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces: fields start after the last ')'.
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| std::io::Error::other("bad stat"))?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is field 3, so utime (14) and stime (15) are at 11, 12.
+    let ticks = |i: usize| -> std::io::Result<u64> {
+        f.get(i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("bad stat field"))
+    };
+    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 //! same workers as tasks instead of processes.
 
 mod msg;
-mod worker;
+pub(crate) mod worker;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -197,7 +197,7 @@ impl Setup {
 
 /// 127.0.0.1, 127.0.0.2, ... for a loopback IPv4 hub (each its own
 /// ephemeral-port space); the unspecified address otherwise.
-fn default_sources(target: IpAddr, workers: usize) -> Vec<IpAddr> {
+pub(crate) fn default_sources(target: IpAddr, workers: usize) -> Vec<IpAddr> {
     match target {
         IpAddr::V4(v4) if v4.is_loopback() => (0..workers.min(254))
             .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i as u8)))
@@ -298,7 +298,7 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
-    fn now() -> HostInfo {
+    pub(crate) fn now() -> HostInfo {
         HostInfo {
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel: procfs::kernel(),
@@ -1083,6 +1083,7 @@ mod tests {
         let Top::Bench(b) = cli.cmd;
         match b.scenario {
             crate::Scenario::Connections(c) => c,
+            other => panic!("not connections: {other:?}"),
         }
     }
 

@@ -236,13 +236,13 @@ async fn ramp(
 }
 
 /// A connection that finished its handshake.
-struct Ready {
-    stream: TcpStream,
-    decoder: Decoder,
+pub(crate) struct Ready {
+    pub stream: TcpStream,
+    pub decoder: Decoder,
     /// Bytes read past the `subscribed` reply (usually none).
-    leftover: Vec<u8>,
-    mask: [u8; 4],
-    upgraded: Duration,
+    pub leftover: Vec<u8>,
+    pub mask: [u8; 4],
+    pub upgraded: Duration,
 }
 
 async fn connect_one(
@@ -296,7 +296,11 @@ fn client_decoder() -> Decoder {
 
 /// TCP connect from the worker's source address, upgrade, `connected`,
 /// `subscribe`, `subscribed`.
-async fn handshake(plan: &Plan, rnd: (u64, u64), started: Instant) -> Result<Ready, String> {
+pub(crate) async fn handshake(
+    plan: &Plan,
+    rnd: (u64, u64),
+    started: Instant,
+) -> Result<Ready, String> {
     let deadline = started + plan.handshake_timeout;
     let socket = match plan.target.addr {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -562,7 +566,7 @@ async fn park(
 }
 
 /// Sends a 1000 close and waits for the server's close and FIN.
-async fn close(stream: &mut TcpStream, mask: [u8; 4]) -> bool {
+pub(crate) async fn close(stream: &mut TcpStream, mask: [u8; 4]) -> bool {
     let frame = client_frame(OpCode::Close, &close_payload(1000, ""), mask);
     if stream.write_all(&frame).await.is_err() {
         return false;
