@@ -38,6 +38,8 @@ enum Command {
     Subscribe(subscribe::SubscribeArgs),
     /// Print a token signed with the configured key (development and tests).
     Token(token::TokenArgs),
+    /// Load scenarios against a running hub (or a peer), and the raw baseline.
+    Bench(hubbub_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(args),
         Command::Subscribe(args) => subscribe::run(args),
         Command::Token(args) => token::run(args),
+        Command::Bench(args) => hubbub_bench::run(args),
     }
 }
 
