@@ -417,7 +417,10 @@ pub(crate) fn data_json(seq: u64, w: u32, size: usize) -> String {
 
 /// The number after `key` in `hay` (`"bench_t":123`).
 fn number_after(hay: &[u8], key: &[u8]) -> Option<u64> {
-    let at = find(hay, key)? + key.len();
+    let mut at = find(hay, key)? + key.len();
+    while hay.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+        at += 1;
+    }
     let digits = hay[at..].iter().take_while(|b| b.is_ascii_digit()).count();
     std::str::from_utf8(&hay[at..at + digits])
         .ok()?

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the peer servers the bench compares hubbub with, into a cache
+# directory OUTSIDE the repository (none of their code goes into the repo):
+#   $HUBBUB_PEERS (default $HOME/.cache/hubbub-peers)
+#     node/        npm packages ws and socket.io
+#     python/      a virtualenv with websockets
+#     sockudo/     `cargo install sockudo` (slow: ~10+ minutes on 2 cores)
+# Usage: bench/peers/install.sh [node] [python] [sockudo]   (default: all)
+set -euo pipefail
+CACHE="${HUBBUB_PEERS:-$HOME/.cache/hubbub-peers}"
+mkdir -p "$CACHE"
+want=("$@"); [ ${#want[@]} -eq 0 ] && want=(node python sockudo)
+for w in "${want[@]}"; do
+  case "$w" in
+    node)
+      mkdir -p "$CACHE/node"
+      (cd "$CACHE/node" && [ -f package.json ] || echo '{"name":"hubbub-peers","private":true}' > package.json
+       cd "$CACHE/node" && npm install --no-audit --no-fund ws@8 socket.io@4 >/dev/null)
+      echo "node peers: $(cd "$CACHE/node" && node -e 'console.log("ws", require("ws/package.json").version, "socket.io", require("socket.io/package.json").version)')";;
+    python)
+      [ -x "$CACHE/python/bin/python" ] || python3 -m venv "$CACHE/python"
+      "$CACHE/python/bin/pip" install -q 'websockets>=13'
+      echo "python peer: websockets $("$CACHE/python/bin/python" -c 'import websockets; print(websockets.__version__)')";;
+    sockudo)
+      command -v protoc >/dev/null || { echo "sockudo needs protoc: apt-get install -y protobuf-compiler" >&2; exit 1; }
+      cargo install sockudo --locked --root "$CACHE/sockudo"
+      echo "sockudo: $("$CACHE/sockudo/bin/sockudo" --version 2>/dev/null || echo installed)";;
+    *) echo "unknown peer $w" >&2; exit 2;;
+  esac
+done

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Starts one server on loopback in the foreground (exec, so its pid is this
+# script's): `bench/peers/start.sh NAME PORT`.
+#   hubbub             target/release/hubbub serve (WebSocket and API on PORT)
+#   raw                hubbub bench raw-server (RAW_ARGS for --writev-batch ...)
+#   node-ws            Node `ws` hand-written hub (API on PORT)
+#   python-websockets  Python `websockets` hub (API on PORT+1)
+#   sockudo            Sockudo (Pusher protocol; app bench-app/bench-key/bench-secret)
+# Peers come from $HUBBUB_PEERS (default $HOME/.cache/hubbub-peers), see install.sh.
+set -euo pipefail
+NAME="${1:?usage: start.sh NAME PORT}"; PORT="${2:?usage: start.sh NAME PORT}"
+HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(cd "$HERE/../.." && pwd)"
+CACHE="${HUBBUB_PEERS:-$HOME/.cache/hubbub-peers}"
+HUBBUB="${HUBBUB_BIN:-$ROOT/target/release/hubbub}"
+ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+case "$NAME" in
+  hubbub) exec "$HUBBUB" serve --listen "127.0.0.1:$PORT" ${HUBBUB_ARGS:-};;
+  raw) exec "$HUBBUB" bench raw-server --listen "127.0.0.1:$PORT" ${RAW_ARGS:-};;
+  node-ws) NODE_PATH="$CACHE/node/node_modules" exec node "$HERE/node-ws.js" "$PORT";;
+  python-websockets) exec "$CACHE/python/bin/python" "$HERE/python_websockets.py" "$PORT";;
+  sockudo)
+    export PORT HOST=127.0.0.1 SOCKUDO_DEFAULT_APP_ID=bench-app SOCKUDO_DEFAULT_APP_KEY=bench-key \
+      SOCKUDO_DEFAULT_APP_SECRET=bench-secret SOCKUDO_DEFAULT_APP_ENABLED=true
+    exec "$CACHE/sockudo/bin/sockudo";;
+  *) echo "unknown server $NAME" >&2; exit 2;;
+esac
