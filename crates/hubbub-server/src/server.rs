@@ -73,7 +73,7 @@ impl Server {
                 config.server.max_connections = fit as usize;
             }
         }
-        let listener = TcpListener::bind(config.server.listen).await?;
+        let listener = listen(config.server.listen)?;
         let shared = Shared::with_authenticator(config, auth);
         let app = crate::http::app(shared.clone());
         Ok(Server {
@@ -226,6 +226,20 @@ fn tls_acceptor(config: &Config) -> io::Result<Option<TlsAcceptor>> {
         .map_err(|e| invalid(format!("server.tls_cert/tls_key: {e}")))?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(TlsAcceptor::from(Arc::new(tls))))
+}
+
+/// Binds with a deep accept queue: the std default (128) overflows under
+/// connection bursts and every dropped SYN costs the client a 1 s retry.
+/// The kernel caps the backlog at `net.core.somaxconn`.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// How many connections the descriptor limit leaves room for, after raising

@@ -229,6 +229,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .subscribe(ch, &self.handle, filter.clone(), true);
             let mut subs = self.handle.subscriptions.lock();
             if !subs.iter().any(|x| **x == *name) {
+                if subs.is_empty() {
+                    // Most connections hold one channel: no room for four.
+                    subs.reserve_exact(1);
+                }
                 subs.push(name);
             }
         }

@@ -146,9 +146,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.auth_expires = expires;
     }
 
-    /// Runs the connection to its end and unregisters it.
-    pub(crate) async fn run(mut self) {
-        let started = Instant::now();
+    /// Runs the connection to its end and unregisters it. Not an `async
+    /// fn` taking `self`: that would keep `self` twice in the future's state
+    /// (argument and binding), and this future is what every idle
+    /// connection costs.
+    pub(crate) fn run(mut self) -> impl std::future::Future<Output = ()> {
+        async move {
+            let started = Instant::now();
+            self.run_loop().await;
+            self.finish(started.elapsed());
+        }
+    }
+
+    async fn run_loop(&mut self) {
         // Bytes pipelined behind the handshake are parsed before the first read.
         if !self.rbuf.is_empty() {
             let buf = std::mem::take(&mut self.rbuf);
@@ -166,6 +176,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Event::Inbound => {
                     for msg in std::mem::take(&mut self.inbox) {
                         self.on_message(msg).await;
+                    }
+                    if self.inbox.capacity() > 16 {
+                        self.inbox = Vec::new();
                     }
                     if let Some(err) = self.failed.take() {
                         self.fail(err);
@@ -207,7 +220,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
             }
         }
-        self.finish(started.elapsed());
     }
 
     fn next_deadline(&self) -> Instant {
@@ -317,7 +329,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let op = if binary { OpCode::Binary } else { OpCode::Text };
                 self.push_own(&server_frame(op, &payload));
             }
-            Role::Hub => self.on_command_frame(&payload, binary).await,
+            // Boxed: the state of the deepest command (a history read) would
+            // otherwise sit inline in every idle connection's future.
+            Role::Hub => Box::pin(self.on_command_frame(&payload, binary)).await,
         }
     }
 
@@ -487,7 +501,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         stats
             .messages_sent
             .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
-        if self.wq.is_empty() && self.wq.capacity() > 64 {
+        if self.wq.is_empty() {
+            // An idle connection keeps no queue allocation.
             self.wq = VecDeque::new();
         }
         if self.wq.is_empty() {
@@ -591,7 +606,7 @@ mod tests {
             std::mem::size_of::<ConnHandle>()
         );
         assert!(
-            fut_size < 2048,
+            fut_size <= 1024,
             "connection future grew to {fut_size} bytes"
         );
     }

@@ -455,7 +455,12 @@ async fn upgrade<S: Stream>(
         let name = shared
             .hub
             .subscribe(&format!("user:{user}"), &handle, None, false);
-        handle.subscriptions.lock().push(name);
+        let mut subs = handle.subscriptions.lock();
+        if subs.is_empty() {
+            subs.reserve_exact(1);
+        }
+        subs.push(name);
+        drop(subs);
     }
     Metrics::inc(&shared.metrics.connections_accepted);
     let encoding = handle.encoding;
