@@ -150,6 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// fn` taking `self`: that would keep `self` twice in the future's state
     /// (argument and binding), and this future is what every idle
     /// connection costs.
+    #[allow(clippy::manual_async_fn)] // deliberately not `async fn`: see above
     pub(crate) fn run(mut self) -> impl std::future::Future<Output = ()> {
         async move {
             let started = Instant::now();
