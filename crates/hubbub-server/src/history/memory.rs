@@ -96,16 +96,63 @@ fn new_epoch() -> Arc<str> {
     Arc::from(format!("{:016x}", rand::random::<u64>()))
 }
 
-/// Estimated memory of one held event: the publication, its payload and
-/// names, and the frame it is encoded into (about payload-sized again).
+/// Estimated memory of one held event, as the allocator hands it out: the
+/// publication and each of its strings, its slot in the ring, and one
+/// encoded frame, which is built on the publish path as soon as the channel
+/// has a subscriber (`encode_frame` starts its buffer at 256 bytes and
+/// doubles it). Checked against the process's resident memory by
+/// `examples/history_memory.rs` (docs/performance.md, "History and
+/// recovery"): within a few percent for events whose frame was built;
+/// about twice the real cost for events no subscriber ever saw.
 fn estimate(p: &Publication) -> usize {
+    /// What a heap block of `n` bytes takes (glibc malloc: an 8-byte
+    /// header, 16-byte steps, 32 bytes at least); nothing for `n == 0`.
+    fn block(n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (n + 8).next_multiple_of(16).max(32)
+        }
+    }
     let e = &p.event;
-    std::mem::size_of::<Publication>()
-        + std::mem::size_of::<Held>()
-        + 2 * e.data.get().len()
-        + 2 * (e.channel.len() + e.event_type.len() + e.message_id.len())
+    let publisher = e.publisher.as_ref().map_or(0, |p| {
+        p.connection_id.len() + p.user_id.as_ref().map_or(0, |u| u.len())
+    });
+    let strings = [
+        e.channel.len(),
+        e.event_type.len(),
+        e.message_id.len(),
+        e.data.get().len(),
+        e.epoch.as_ref().map_or(0, |s| s.len()),
+    ]
+    .into_iter()
+    .chain(e.publisher.as_ref().map(|p| p.connection_id.len()))
+    .chain(
+        e.publisher
+            .as_ref()
+            .and_then(|p| p.user_id.as_ref().map(|u| u.len())),
+    )
+    .map(block)
+    .sum::<usize>();
+    // The `Arc` counts sit in front of the publication.
+    let publication = block(2 * std::mem::size_of::<usize>() + std::mem::size_of::<Publication>());
+    // The frame: header room, the field values, and about 120 bytes of keys,
+    // offset and timestamp in JSON (about 50 more with a publisher).
+    let encoded = hubbub_ws::MAX_SERVER_HEADER_LEN
+        + e.channel.len()
+        + e.event_type.len()
+        + e.message_id.len()
+        + e.data.get().len()
         + e.epoch.as_ref().map_or(0, |s| s.len())
-        + 96
+        + publisher
+        + if e.publisher.is_some() { 176 } else { 128 };
+    // `Bytes` made from a `Vec` whose capacity exceeds its length keeps a
+    // small shared header block beside the buffer.
+    let frame =
+        block(encoded.next_power_of_two().max(256)) + block(3 * std::mem::size_of::<usize>());
+    // A ring's `VecDeque` holds up to twice its events' slots; count a quarter more.
+    let slot = std::mem::size_of::<Held>() * 5 / 4;
+    publication + strings + frame + slot
 }
 
 impl MemoryHistory {
