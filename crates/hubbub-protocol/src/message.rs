@@ -309,9 +309,10 @@ pub struct EventMessage {
     /// Position in the channel's history (absent when not kept).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
-    /// The history the offset belongs to.
+    /// The history the offset belongs to (shared with the channel's
+    /// history, so stamping an event does not copy it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<String>,
+    pub epoch: Option<std::sync::Arc<str>>,
     /// The publishing connection, for events published by clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publisher: Option<Publisher>,

@@ -144,7 +144,7 @@ async fn main() {
     let mut epoch = String::new();
     for _ in 0..=missed {
         let out = shared.hub.publish(CHANNEL, "message", data.clone(), None);
-        epoch = out.epoch.expect("big keeps history");
+        epoch = out.epoch.expect("big keeps history").to_string();
     }
     let url = format!("ws://{addr}/ws");
     println!("missed={missed} payload=100B repeats={repeats}");

@@ -43,7 +43,7 @@ async fn events_are_numbered_and_history_reads_both_ways() {
     for i in 1..=5u64 {
         let out = publish(&srv, "news", "story", json!({"n": i}));
         assert_eq!(out.offset, Some(i));
-        epoch = out.epoch.unwrap();
+        epoch = out.epoch.unwrap().to_string();
         let ev = recv(&mut ws).await;
         assert_eq!(ev["offset"], i);
         assert_eq!(ev["epoch"], epoch.as_str());
@@ -130,7 +130,8 @@ async fn subscribe_with_since_recovers_then_goes_live() {
     for i in 1..=10u64 {
         epoch = publish(&srv, "orders", "order", json!({"n": i}))
             .epoch
-            .unwrap();
+            .unwrap()
+            .to_string();
     }
     let (mut ws, _) = connect(&srv.ws_url(""), None).await;
     let r = call(
@@ -173,7 +174,10 @@ async fn too_far_back_is_never_silently_partial() {
     let srv = TestServer::start(&[("namespaces.short.history_size", "3")]).await;
     let mut epoch = String::new();
     for i in 1..=6u64 {
-        epoch = publish(&srv, "short:x", "e", json!(i)).epoch.unwrap();
+        epoch = publish(&srv, "short:x", "e", json!(i))
+            .epoch
+            .unwrap()
+            .to_string();
     }
     let (mut ws, _) = connect(&srv.ws_url(""), None).await;
     // Offsets 4..6 are held: a client at 3 recovers, a client at 2 does not.
@@ -204,7 +208,10 @@ async fn filtered_recovery_and_ephemeral_and_historyless_events() {
     .await;
     let mut epoch = String::new();
     for (i, ty) in ["a", "b", "a", "b"].iter().enumerate() {
-        epoch = publish(&srv, "mix", ty, json!(i)).epoch.unwrap();
+        epoch = publish(&srv, "mix", ty, json!(i))
+            .epoch
+            .unwrap()
+            .to_string();
     }
     let (mut ws, _) = connect(&srv.ws_url(""), None).await;
     let r = call(

@@ -185,10 +185,10 @@ impl MemoryHistory {
         &self,
         channel: &str,
         opts: HistoryOptions,
-        make: impl FnOnce(u64, &str) -> Arc<Publication>,
+        now: Instant,
+        make: impl FnOnce(u64, &Arc<str>) -> Arc<Publication>,
         then: impl FnOnce(&Arc<Publication>) -> R,
     ) -> R {
-        let now = Instant::now();
         let entry = {
             let mut shard = self.shard(channel).lock();
             match shard.get(channel) {
@@ -379,6 +379,7 @@ mod tests {
         h.append_with(
             ch,
             o,
+            Instant::now(),
             |off, ep| {
                 Publication::make(
                     ch,
@@ -386,7 +387,7 @@ mod tests {
                     JsonData::from_json("1").unwrap(),
                     format!("m{off}"),
                     Some(off),
-                    Some(ep.into()),
+                    Some(ep.clone()),
                     None,
                     0,
                 )

@@ -54,7 +54,7 @@ pub(super) async fn publish(
     Ok(Json(PublishAnswer {
         channel: body.channel,
         offset: out.offset,
-        epoch: out.epoch,
+        epoch: out.epoch.map(|e| e.to_string()),
         subscribers: out.subscribers,
     }))
 }

@@ -71,7 +71,7 @@ pub struct PublishOutcome {
     /// The event's offset, where the channel keeps history.
     pub offset: Option<u64>,
     /// The history's epoch, where the channel keeps history.
-    pub epoch: Option<String>,
+    pub epoch: Option<Arc<str>>,
     /// Local subscribers the event was queued for.
     pub subscribers: usize,
 }
@@ -220,6 +220,7 @@ impl Hub {
             Some(opts) => self.history.append_with(
                 channel,
                 opts,
+                started,
                 |offset, epoch| {
                     Publication::make(
                         channel,
@@ -227,7 +228,7 @@ impl Hub {
                         data,
                         message_id,
                         Some(offset),
-                        Some(epoch.to_owned()),
+                        Some(epoch.clone()),
                         publisher,
                         timestamp,
                     )

@@ -35,7 +35,7 @@ impl Publication {
         data: JsonData,
         message_id: String,
         offset: Option<u64>,
-        epoch: Option<String>,
+        epoch: Option<Arc<str>>,
         publisher: Option<Publisher>,
         timestamp: u64,
     ) -> Arc<Self> {
