@@ -7,16 +7,19 @@
 #     SERVER: hubbub raw raw-writev node-ws python-websockets (default: all
 #     of them whose peer is installed; see bench/peers/install.sh)
 #   env: DURATION (s, default 20) REPS (default 3) WARMUP (default 3)
-#        SCENARIOS (default "fanout-1k fanout-10k http-publish")
+#        SCENARIOS (default "fanout-1k fanout-10k fanout-1k-max http-publish")
+#   fanout-1k: 1,000 subscribers x 50 publishes/s of 100 B; fanout-10k:
+#   10,000 x 1/s; fanout-1k-max: 1,000 subscribers, publishes as fast as 4
+#   HTTP publishers get answers; http-publish: 32 publishers, no subscribers.
 #
 # Needs `cargo build --release -p hubbub` first. Ports 9100+ on loopback.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-HUBBUB="${HUBBUB_BIN:-$ROOT/target/release/hubbub}"
-CACHE="${HUBBUB_PEERS:-$HOME/.cache/hubbub-peers}"
+HUBBUB="${BENCH_HUBBUB_BIN:-$ROOT/target/release/hubbub}"
+CACHE="${BENCH_PEERS_DIR:-$HOME/.cache/hubbub-peers}"
 DURATION="${DURATION:-20}"; REPS="${REPS:-3}"; WARMUP="${WARMUP:-3}"
-SCENARIOS="${SCENARIOS:-fanout-1k fanout-10k http-publish}"
+SCENARIOS="${SCENARIOS:-fanout-1k fanout-10k fanout-1k-max http-publish}"
 DAY="$(date -u +%Y-%m-%d)"
 OUTDIR="bench/results/$DAY"; mkdir -p "$OUTDIR"
 MD="bench/results/$DAY.md"
@@ -28,6 +31,7 @@ if [ ${#servers[@]} -eq 0 ]; then
   servers=(hubbub raw raw-writev)
   [ -d "$CACHE/node/node_modules/ws" ] && servers+=(node-ws)
   [ -x "$CACHE/python/bin/python" ] && servers+=(python-websockets)
+  [ -d "$CACHE/node/node_modules/socket.io" ] && servers+=(socketio)
 fi
 
 # scenario name -> bench arguments
@@ -35,17 +39,20 @@ args_for() {
   case "$1" in
     fanout-1k) echo "fanout -s 1000 -r 50 -p 100";;
     fanout-10k) echo "fanout -s 10000 -r 1 -p 100";;
+    fanout-1k-max) echo "fanout -s 1000 -r 0 -p 100";;
     http-publish) echo "http-publish --publishers 32";;
   esac
 }
 
 port=9100
-declare -A CMDS
 for srv in "${servers[@]}"; do
   port=$((port + 10))
   api="http://127.0.0.1:$port"
+  url="ws://127.0.0.1:$port/ws"
+  extra=""
   start=("bench/peers/start.sh" "$srv" "$port")
   case "$srv" in
+    socketio) url="ws://127.0.0.1:$port/socket.io/?EIO=4&transport=websocket"; extra="--protocol socketio";;
     python-websockets) api="http://127.0.0.1:$((port + 1))";;
     raw-writev) start=(env RAW_ARGS="--writev-batch 16" bench/peers/start.sh raw "$port");;
   esac
@@ -56,8 +63,8 @@ for srv in "${servers[@]}"; do
     for _ in $(seq 100); do
       (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1
     done
-    cmd="$HUBBUB bench $(args_for "$sc") --url ws://127.0.0.1:$port/ws --api-url $api -d $DURATION --repetitions $REPS --warmup $WARMUP --out $OUTDIR/$srv-$sc.json"
-    CMDS["$srv/$sc"]="$cmd"
+    cmd="$HUBBUB bench $(args_for "$sc") --url $url $extra --api-url $api -d $DURATION --repetitions $REPS --warmup $WARMUP --out $OUTDIR/$srv-$sc.json"
+    echo "$cmd" > "$OUTDIR/$srv-$sc.cmd"
     echo "== $srv $sc: $cmd" >&2
     $cmd >"$OUTDIR/$srv-$sc.txt" 2>"$OUTDIR/$srv-$sc.err"
     cat "$OUTDIR/$srv-$sc.txt" >&2
@@ -75,7 +82,10 @@ done
   echo "- python $("$CACHE/python/bin/python" --version 2>&1 | cut -d' ' -f2), websockets $("$CACHE/python/bin/python" -c 'import websockets; print(websockets.__version__)' 2>/dev/null)"
   echo "- each cell: median of $REPS windows of ${DURATION} s (after ${WARMUP} s warm-up), spread min..max in the JSON; ratio = server / hubbub"
   echo
-  python3 - "$OUTDIR" "$SCENARIOS" "${servers[@]}" <<'PY'
+  # Every server with results today, not only this invocation's.
+  all=(); for s in hubbub raw raw-writev node-ws python-websockets socketio sockudo; do
+    ls "$OUTDIR/$s-"*.json >/dev/null 2>&1 && all+=("$s"); done
+  python3 - "$OUTDIR" "fanout-1k fanout-10k fanout-1k-max http-publish" "${all[@]}" <<'PY'
 import json, os, statistics, sys
 outdir, scenarios, servers = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 def load(srv, sc):
@@ -129,7 +139,7 @@ PY
   echo "## Commands"
   echo
   echo '```'
-  for k in "${!CMDS[@]}"; do echo "# $k"; echo "${CMDS[$k]}"; done | sed "s#$ROOT/##g"
+  for f in "$OUTDIR"/*.cmd; do echo "# $(basename "$f" .cmd)"; cat "$f"; done | sed "s#$ROOT/##g"
   echo '```'
   echo
   echo "Servers were started with \`bench/peers/start.sh NAME PORT\` (raw-writev: \`RAW_ARGS='--writev-batch 16'\`)."

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the peer servers the bench compares hubbub with, into a cache
 # directory OUTSIDE the repository (none of their code goes into the repo):
-#   $HUBBUB_PEERS (default $HOME/.cache/hubbub-peers)
+#   $BENCH_PEERS_DIR (default $HOME/.cache/hubbub-peers)
 #     node/        npm packages ws and socket.io
 #     python/      a virtualenv with websockets
 #     sockudo/     `cargo install sockudo` (slow: ~10+ minutes on 2 cores)
 # Usage: bench/peers/install.sh [node] [python] [sockudo]   (default: all)
 set -euo pipefail
-CACHE="${HUBBUB_PEERS:-$HOME/.cache/hubbub-peers}"
+CACHE="${BENCH_PEERS_DIR:-$HOME/.cache/hubbub-peers}"
 mkdir -p "$CACHE"
 want=("$@"); [ ${#want[@]} -eq 0 ] && want=(node python sockudo)
 for w in "${want[@]}"; do

@@ -34,7 +34,7 @@ use hdrhistogram::Histogram;
 use hubbub_ws::{client_frame, Message, OpCode};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -85,6 +85,19 @@ pub enum Via {
     Ws,
 }
 
+/// What the subscribers speak after the WebSocket upgrade.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// hubbub's protocol: `connected`, `subscribe`, `subscribed`, `event`.
+    Hubbub,
+    /// Socket.IO 4 over its WebSocket transport (Engine.IO 4 packets):
+    /// `40` to connect, `42["subscribe",channel]`, events as
+    /// `42["event",{...}]`; for the Socket.IO peer in `bench/peers/`. Use a
+    /// URL such as `ws://127.0.0.1:9104/socket.io/?EIO=4&transport=websocket`.
+    Socketio,
+}
+
 /// Options of the publish scenarios. Exists as one clap struct so every
 /// scenario takes the same flags; unset ones get the scenario's default.
 #[derive(clap::Args, Debug, Clone)]
@@ -114,6 +127,9 @@ pub struct LoadArgs {
     /// Publish through the HTTP API or a WebSocket connection.
     #[arg(long, value_enum, default_value_t = Via::Http)]
     pub via: Via,
+    /// What the subscribers speak (the publishers always use `--via`).
+    #[arg(long, value_enum, default_value_t = Protocol::Hubbub)]
+    pub protocol: Protocol,
     /// Concurrent publishers (connections) [http-publish: 32, else 4].
     #[arg(long)]
     pub publishers: Option<usize>,
@@ -174,6 +190,7 @@ impl LoadArgs {
             rate: None,
             payload: 100,
             via: Via::Http,
+            protocol: Protocol::Hubbub,
             publishers: None,
             warmup: 2.0,
             duration: 10.0,
@@ -248,6 +265,9 @@ impl Setup {
             if !(v.is_finite() && v >= 0.0) {
                 bail!("{what} must be a number >= 0");
             }
+        }
+        if a.protocol == Protocol::Socketio && a.via == Via::Ws {
+            bail!("--protocol socketio publishes through the HTTP API only");
         }
         if a.duration <= 0.0 || a.repetitions == 0 {
             bail!("--duration and --repetitions must be positive");
@@ -547,6 +567,7 @@ async fn worker_main(
         })
     };
     let mut stopped = false;
+    let protocol = args.protocol;
     for k in first..first + count {
         let permit = tokio::select! {
             p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -568,7 +589,7 @@ async fn worker_main(
                 unix_ns() ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 k ^ 0xA5A5_5A5A,
             );
-            let r = handshake(&plan, rnd, Instant::now()).await;
+            let r = subscribe(protocol, &plan, rnd).await;
             drop(permit);
             match r {
                 Ok(ready) => {
@@ -644,6 +665,17 @@ async fn receive(
                 Ok((n, msg)) => {
                     used += n;
                     match msg {
+                        // An Engine.IO ping: answer, or the server drops us.
+                        Some(Message::Text(p))
+                            if &p[..] == b"2"
+                                && stream
+                                    .write_all(&client_frame(OpCode::Text, b"3", mask))
+                                    .await
+                                    .is_err() =>
+                        {
+                            dropped = true;
+                            break 'outer;
+                        }
                         Some(Message::Text(p)) | Some(Message::Binary(p)) => {
                             st.borrow_mut().on_text(&p)
                         }
@@ -684,6 +716,119 @@ async fn receive(
     } else {
         let _ = close(&mut stream, mask).await;
     }
+}
+
+/// Connects and subscribes `plan.channel` in `protocol`.
+async fn subscribe(protocol: Protocol, plan: &Plan, rnd: (u64, u64)) -> Result<Ready, String> {
+    match protocol {
+        Protocol::Hubbub => handshake(plan, rnd, Instant::now()).await,
+        Protocol::Socketio => sio_handshake(plan, rnd).await,
+    }
+}
+
+/// The Socket.IO 4 handshake over a raw WebSocket: upgrade, Engine.IO
+/// `open` (`0{...}`), `40` -> `40{...}`, `42["subscribe",channel]` ->
+/// `42["subscribed",...]`, answering pings (`2`) meanwhile.
+async fn sio_handshake(plan: &Plan, rnd: (u64, u64)) -> Result<Ready, String> {
+    let started = Instant::now();
+    let deadline = started + plan.handshake_timeout;
+    let within = |what: &'static str| move |_| format!("timeout waiting for {what}");
+    let socket = match plan.target.addr {
+        std::net::SocketAddr::V4(_) => TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| format!("socket: {e}"))?;
+    socket
+        .bind(std::net::SocketAddr::new(plan.source, 0))
+        .map_err(|e| format!("bind {}: {e}", plan.source))?;
+    let mut stream = tokio::time::timeout_at(deadline, socket.connect(plan.target.addr))
+        .await
+        .map_err(within("connect"))?
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&rnd.0.to_le_bytes());
+    key[8..].copy_from_slice(&rnd.1.to_le_bytes());
+    let key = STANDARD.encode(key);
+    let mask = (rnd.0 as u32 ^ (rnd.1 >> 32) as u32).to_le_bytes();
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        plan.target.request_target, plan.target.host_header
+    );
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::with_capacity(1024);
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf))
+            .await
+            .map_err(within("101"))?
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("closed before 101".into());
+        }
+    };
+    let status = String::from_utf8_lossy(&buf[..head_end])
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("?")
+        .to_owned();
+    if status != "101" {
+        return Err(format!("http {status}"));
+    }
+    let upgraded = started.elapsed();
+    buf.drain(..head_end);
+    let mut decoder = hubbub_ws::Decoder::new(hubbub_ws::DecoderConfig {
+        max_message_size: 64 << 20,
+        require_mask: false,
+        allow_rsv1: false,
+    });
+    let sub = format!("42[\"subscribe\",\"{}\"]", plan.channel);
+    loop {
+        let (n, msg) = decoder
+            .decode(&buf)
+            .map_err(|e| format!("bad frame: {e}"))?;
+        if n == 0 {
+            let r = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf))
+                .await
+                .map_err(within("subscribed"))?
+                .map_err(|e| format!("read: {e}"))?;
+            if r == 0 {
+                return Err("closed before subscribed".into());
+            }
+            continue;
+        }
+        buf.drain(..n);
+        let reply: Option<&[u8]> = match &msg {
+            Some(Message::Text(p)) if p.starts_with(b"0") => Some(b"40"),
+            Some(Message::Text(p)) if p.starts_with(b"40") => Some(sub.as_bytes()),
+            Some(Message::Text(p)) if p.starts_with(b"42[\"subscribed\"") => break,
+            Some(Message::Text(p)) if &p[..] == b"2" => Some(b"3"),
+            Some(Message::Text(p)) if p.starts_with(b"44") => {
+                return Err(format!("connect_error {}", String::from_utf8_lossy(p)))
+            }
+            Some(Message::Close(_)) => return Err("closed by server".into()),
+            _ => None,
+        };
+        if let Some(r) = reply {
+            stream
+                .write_all(&client_frame(OpCode::Text, r, mask))
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+        }
+    }
+    Ok(Ready {
+        stream,
+        decoder,
+        leftover: buf,
+        mask,
+        upgraded,
+    })
 }
 
 // ------------------------------------------------------------ publishers
@@ -1004,9 +1149,9 @@ async fn churn(
             max_in_flight: 1,
             handshake_timeout: Duration::from_secs(10),
         };
-        let (ok, fails) = (ok.clone(), fails.clone());
+        let (ok, fails, args) = (ok.clone(), fails.clone(), args.clone());
         set.spawn(async move {
-            match handshake(&plan, (unix_ns() ^ k, k.wrapping_mul(31)), Instant::now()).await {
+            match subscribe(args.protocol, &plan, (unix_ns() ^ k, k.wrapping_mul(31))).await {
                 Ok(mut r) => {
                     let _ = close(&mut r.stream, r.mask).await;
                     ok.fetch_add(1, Relaxed);
@@ -1305,6 +1450,13 @@ fn worker_argv(kind: Kind, a: &LoadArgs, s: &Setup, index: usize) -> Vec<String>
         format!("--subscribers={}", s.subscribers),
         format!("--channels={}", s.channels),
         format!("--channel={}", a.channel),
+        format!(
+            "--protocol={}",
+            match a.protocol {
+                Protocol::Hubbub => "hubbub",
+                Protocol::Socketio => "socketio",
+            }
+        ),
         format!("--source-addrs={}", sources.join(",")),
         format!("--max-in-flight={}", a.max_in_flight),
         format!("--handshake-timeout={}", a.handshake_timeout),

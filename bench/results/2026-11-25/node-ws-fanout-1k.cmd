@@ -1,0 +1,1 @@
+/work/main/target/release/hubbub bench fanout -s 1000 -r 50 -p 100 --url ws://127.0.0.1:9140/ws --api-url http://127.0.0.1:9140 -d 15 --repetitions 3 --warmup 3 --out bench/results/2026-11-25/node-ws-fanout-1k.json

@@ -1,0 +1,1 @@
+/work/main/target/release/hubbub bench fanout -s 10000 -r 1 -p 100 --url ws://127.0.0.1:9120/ws --api-url http://127.0.0.1:9120 -d 15 --repetitions 3 --warmup 3 --out bench/results/2026-11-25/raw-fanout-10k.json

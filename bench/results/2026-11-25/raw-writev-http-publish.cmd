@@ -1,0 +1,1 @@
+/work/main/target/release/hubbub bench http-publish --publishers 32 --url ws://127.0.0.1:9130/ws --api-url http://127.0.0.1:9130 -d 15 --repetitions 3 --warmup 3 --out bench/results/2026-11-25/raw-writev-http-publish.json

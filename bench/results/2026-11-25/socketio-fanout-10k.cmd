@@ -1,0 +1,1 @@
+/work/main/target/release/hubbub bench fanout -s 10000 -r 1 -p 100 --url ws://127.0.0.1:9110/socket.io/?EIO=4&transport=websocket --protocol socketio --api-url http://127.0.0.1:9110 -d 15 --repetitions 3 --warmup 3 --out bench/results/2026-11-25/socketio-fanout-10k.json
