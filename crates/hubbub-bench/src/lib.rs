@@ -23,6 +23,7 @@ pub mod load;
 mod procfs;
 pub mod raw;
 mod target;
+mod workers;
 
 use std::process::ExitCode;
 

@@ -280,13 +280,51 @@ async fn connect_one(
 }
 
 /// Awaits `fut` until `deadline`; the error names the step that timed out.
+/// A TCP connection to the hub from `plan.source` (its own ephemeral-port
+/// space), within `deadline`, with Nagle off. Shared by both protocols'
+/// handshakes.
+pub(crate) async fn connect_from(plan: &Plan, deadline: Instant) -> Result<TcpStream, String> {
+    let socket = match plan.target.addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| format!("socket: {e}"))?;
+    socket
+        .bind(SocketAddr::new(plan.source, 0))
+        .map_err(|e| format!("bind {}: {e}", plan.source))?;
+    let stream = step(deadline, "connect", socket.connect(plan.target.addr))
+        .await?
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// The WebSocket upgrade request for `plan.target`, its
+/// `Sec-WebSocket-Key` (to check the answer with) and the mask of this
+/// connection's frames, all derived from `rnd`. Shared by both protocols'
+/// handshakes.
+pub(crate) fn upgrade_request(plan: &Plan, rnd: (u64, u64)) -> (String, String, [u8; 4]) {
+    let mut key_bytes = [0u8; 16];
+    key_bytes[..8].copy_from_slice(&rnd.0.to_le_bytes());
+    key_bytes[8..].copy_from_slice(&rnd.1.to_le_bytes());
+    let key = STANDARD.encode(key_bytes);
+    let mask = (rnd.0 as u32 ^ (rnd.1 >> 32) as u32).to_le_bytes();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        plan.target.request_target, plan.target.host_header
+    );
+    (request, key, mask)
+}
+
 async fn step<T>(deadline: Instant, what: &str, fut: impl Future<Output = T>) -> Result<T, String> {
     tokio::time::timeout_at(deadline, fut)
         .await
         .map_err(|_| format!("timeout waiting for {what}"))
 }
 
-fn client_decoder() -> Decoder {
+/// The decoder for frames from the hub (unmasked, up to 64 MiB).
+pub(crate) fn client_decoder() -> Decoder {
     Decoder::new(DecoderConfig {
         max_message_size: 64 << 20,
         require_mask: false,
@@ -302,29 +340,8 @@ pub(crate) async fn handshake(
     started: Instant,
 ) -> Result<Ready, String> {
     let deadline = started + plan.handshake_timeout;
-    let socket = match plan.target.addr {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| format!("socket: {e}"))?;
-    socket
-        .bind(SocketAddr::new(plan.source, 0))
-        .map_err(|e| format!("bind {}: {e}", plan.source))?;
-    let mut stream = step(deadline, "connect", socket.connect(plan.target.addr))
-        .await?
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
-
-    let mut key_bytes = [0u8; 16];
-    key_bytes[..8].copy_from_slice(&rnd.0.to_le_bytes());
-    key_bytes[8..].copy_from_slice(&rnd.1.to_le_bytes());
-    let key = STANDARD.encode(key_bytes);
-    let mask = (rnd.0 as u32 ^ (rnd.1 >> 32) as u32).to_le_bytes();
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        plan.target.request_target, plan.target.host_header
-    );
+    let mut stream = connect_from(plan, deadline).await?;
+    let (request, key, mask) = upgrade_request(plan, rnd);
     step(
         deadline,
         "request write",

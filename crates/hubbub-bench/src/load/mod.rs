@@ -1,0 +1,255 @@
+//! Publish-and-receive scenarios: `fanout`, `channels`, `churn` and
+//! `http-publish`, one engine with scenario defaults.
+//!
+//! Subscribers live in worker processes (re-executed like `connections`,
+//! each from its own source address 127.0.0.x); the parent publishes,
+//! through the HTTP API (keep-alive connections, a few concurrent
+//! publishers) or a WebSocket publisher connection. Every payload carries
+//! its send time (ns since the Unix epoch: parent and workers share the
+//! machine's clock), a sequence number and the window it belongs to, so
+//! workers turn each delivery into a publish-to-receive latency in an HDR
+//! histogram per window, and the parent merges them.
+//!
+//! A run is a warm-up window (not counted), then `--repetitions` measured
+//! windows of `--duration` seconds (for `churn`, each repetition is a
+//! baseline window and a window with churn), then a drain until every
+//! expected delivery arrived or `--drain` seconds passed.
+//!
+//! Files: this one holds the flags and scenario kinds; `setup` resolves
+//! them, `payload` is what a publication carries, `worker` and `socketio`
+//! are the subscribers' side, `publish` and `churn` the parent's load,
+//! `parent` and `coordinate` run it, `report` prints it.
+
+mod churn;
+mod coordinate;
+mod parent;
+mod payload;
+mod publish;
+mod report;
+mod setup;
+mod socketio;
+mod worker;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub(crate) use self::parent::run_cli;
+pub use self::parent::run_in_process;
+pub(crate) use self::payload::data_json;
+pub use self::payload::Latency;
+pub use self::report::{LoadReport, WindowReport};
+
+/// Subscribers one worker holds by default.
+const PER_WORKER: u64 = 5_000;
+/// Highest latency the histograms hold: one hour, in µs.
+const MAX_US: u64 = 3_600_000_000;
+
+/// Which scenario: decides the defaults and whether churn windows run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// S subscribers on one channel.
+    Fanout,
+    /// Many channels, few subscribers each.
+    Channels,
+    /// Fan-out while connections come and go.
+    Churn,
+    /// Publish requests as fast as the API answers.
+    HttpPublish,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Fanout => "fanout",
+            Kind::Channels => "channels",
+            Kind::Churn => "churn",
+            Kind::HttpPublish => "http-publish",
+        }
+    }
+}
+
+/// How publications reach the hub.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// `POST /api/publish` on keep-alive connections.
+    Http,
+    /// `publish` commands on WebSocket connections (the channel's namespace
+    /// must allow it: `--set namespaces.bench.publish=true` and a channel
+    /// such as `bench:fanout`).
+    Ws,
+}
+
+/// What the subscribers speak after the WebSocket upgrade.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// hubbub's protocol: `connected`, `subscribe`, `subscribed`, `event`.
+    Hubbub,
+    /// Socket.IO 4 over its WebSocket transport (Engine.IO 4 packets):
+    /// `40` to connect, `42["subscribe",channel]`, events as
+    /// `42["event",{...}]`; for the Socket.IO peer in `bench/peers/`. Use a
+    /// URL such as `ws://127.0.0.1:9104/socket.io/?EIO=4&transport=websocket`.
+    Socketio,
+}
+
+/// Options of the publish scenarios. Exists as one clap struct so every
+/// scenario takes the same flags; unset ones get the scenario's default.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// WebSocket URL of the hub (or peer).
+    #[arg(long, default_value = "ws://127.0.0.1:8000/ws")]
+    pub url: String,
+    /// Base URL of the HTTP API [default: http://host:port of --url].
+    #[arg(long)]
+    pub api_url: Option<String>,
+    /// Subscribers in total [fanout, churn, channels: 1000; http-publish: 0].
+    #[arg(short = 's', long)]
+    pub subscribers: Option<u64>,
+    /// Channels; subscriber k subscribes to channel k mod C [channels: 100, else 1].
+    #[arg(short = 'c', long)]
+    pub channels: Option<u64>,
+    /// Channel name, or prefix (`NAME-i`) when there are several.
+    #[arg(long, default_value = "bench")]
+    pub channel: String,
+    /// Publishes per second in total, 0 for as fast as possible
+    /// [fanout, churn: 50; channels: 1000; http-publish: 0].
+    #[arg(short = 'r', long)]
+    pub rate: Option<f64>,
+    /// Size of the `data` JSON of each publication, in bytes (at least ~80).
+    #[arg(short = 'p', long, default_value_t = 100)]
+    pub payload: usize,
+    /// Publish through the HTTP API or a WebSocket connection.
+    #[arg(long, value_enum, default_value_t = Via::Http)]
+    pub via: Via,
+    /// What the subscribers speak (the publishers always use `--via`).
+    #[arg(long, value_enum, default_value_t = Protocol::Hubbub)]
+    pub protocol: Protocol,
+    /// Concurrent publishers (connections) [http-publish: 32, else 4].
+    #[arg(long)]
+    pub publishers: Option<usize>,
+    /// Seconds of warm-up (published, not counted).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Seconds of each measured window.
+    #[arg(short = 'd', long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Measured windows (the table shows each and their median).
+    #[arg(long, default_value_t = 1)]
+    pub repetitions: u32,
+    /// Seconds to wait after the last publish for missing deliveries.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+    /// Connect-subscribe-disconnect cycles per second during churn windows
+    /// [churn: 100, else 0].
+    #[arg(long)]
+    pub churn_rate: Option<f64>,
+    /// Worker processes for the subscribers [default: ceil(S / 5000)].
+    #[arg(long)]
+    pub workers: Option<u64>,
+    /// Source addresses, one per worker in turn (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub source_addrs: Vec<IpAddr>,
+    /// Pid of the hub, for its CPU time [default: found by the URL's port].
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Handshakes in flight at once, per worker.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Seconds one handshake may take.
+    #[arg(long, default_value_t = 30.0)]
+    pub handshake_timeout: f64,
+    /// API key for the HTTP API, when it has one.
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Write the full report as JSON to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Internal: run as worker INDEX.
+    #[arg(long, hide = true, requires = "worker_count")]
+    pub worker_index: Option<usize>,
+    /// Internal: how many workers the parent started.
+    #[arg(long, hide = true)]
+    pub worker_count: Option<usize>,
+}
+
+impl LoadArgs {
+    /// Every default, as if given no flags. Exists for tests.
+    pub fn new(url: impl Into<String>) -> Self {
+        LoadArgs {
+            url: url.into(),
+            api_url: None,
+            subscribers: None,
+            channels: None,
+            channel: "bench".into(),
+            rate: None,
+            payload: 100,
+            via: Via::Http,
+            protocol: Protocol::Hubbub,
+            publishers: None,
+            warmup: 2.0,
+            duration: 10.0,
+            repetitions: 1,
+            drain: 5.0,
+            churn_rate: None,
+            workers: None,
+            source_addrs: Vec::new(),
+            server_pid: None,
+            max_in_flight: 256,
+            handshake_timeout: 30.0,
+            api_key: None,
+            out: None,
+            worker_index: None,
+            worker_count: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload::{data_json, hist_from_b64, hist_to_b64, new_hist, number_after, Latency};
+    use super::setup::Setup;
+    use super::*;
+
+    #[test]
+    fn payloads_carry_their_fields_and_size() {
+        let d = data_json(42, 3, 100);
+        assert_eq!(d.len(), 100);
+        let v: serde_json::Value = serde_json::from_str(&d).unwrap();
+        assert_eq!(v["bench_s"], 42);
+        assert_eq!(v["bench_w"], 3);
+        let frame = format!("{{\"type\":\"event\",\"data\":{d}}}");
+        assert_eq!(number_after(frame.as_bytes(), b"\"bench_w\":"), Some(3));
+        assert!(
+            number_after(frame.as_bytes(), b"\"bench_t\":").unwrap() > 1_600_000_000_000_000_000
+        );
+    }
+
+    #[test]
+    fn shares_and_channels_add_up() {
+        let mut a = LoadArgs::new("ws://127.0.0.1:1/ws");
+        a.subscribers = Some(10_001);
+        a.channels = Some(7);
+        a.workers = Some(3);
+        let s = Setup::new(Kind::Channels, &a).unwrap();
+        assert_eq!((0..7).map(|c| s.subscribers_on(c)).sum::<u64>(), 10_001);
+        assert_eq!((0..3).map(|i| s.share(i).1).sum::<u64>(), 10_001);
+        assert_eq!(s.share(2).0, s.share(1).0 + s.share(1).1);
+        assert_eq!(s.windows(2).len(), 2);
+        let c = Setup::new(Kind::Churn, &LoadArgs::new("ws://127.0.0.1:1/ws")).unwrap();
+        assert_eq!(c.windows(2).len(), 4);
+        assert_eq!(c.churn_rate, 100.0);
+    }
+
+    #[test]
+    fn histograms_survive_the_wire() {
+        let mut h = new_hist();
+        h.record(1234).unwrap();
+        let back = hist_from_b64(&hist_to_b64(&h)).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(Latency::of(&back).p50_ms, 1.23);
+    }
+}
