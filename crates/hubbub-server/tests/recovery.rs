@@ -334,9 +334,7 @@ async fn a_slow_consumer_kicked_with_4009_recovers_everything() {
     let (mut raw, _) = Raw::connect(srv.addr, "/ws", "").await;
     raw.send_json(json!({"type":"subscribe","channels":["feed:1"]}))
         .await;
-    while srv.shared.hub.subscriber_count("feed:1") != Some(1) {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    srv.wait_subscribers("feed:1", 1).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut top = 0;
     let payload = "z".repeat(8192);
@@ -381,9 +379,7 @@ async fn a_client_timed_out_with_4010_recovers_everything() {
     let (mut raw, _) = Raw::connect(srv.addr, "/ws", "").await;
     raw.send_json(json!({"type":"subscribe","channels":["t"]}))
         .await;
-    while srv.shared.hub.subscriber_count("t") != Some(1) {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    srv.wait_subscribers("t", 1).await;
     let mut top = 0;
     for i in 0..5 {
         top = publish(&srv, "t", "e", json!(i)).offset.unwrap();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use hubbub_protocol::JsonData;
@@ -129,11 +129,7 @@ async fn slow_consumer_is_closed_4009_and_the_publisher_never_blocks() {
     let (mut fast, _) = connect(&srv.ws_url(""), None).await;
     subscribe(&mut fast, &["firehose"]).await;
     // Wait until the slow client is subscribed (it never reads).
-    let deadline = Instant::now() + WAIT;
-    while srv.shared.hub.subscriber_count("firehose") != Some(2) {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    srv.wait_subscribers("firehose", 2).await;
     let payload = JsonData::from_serialize(&"y".repeat(16 * 1024));
     let mut fast_got = 0;
     for _ in 0..2000 {

@@ -66,6 +66,19 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Waits until `channel` has `n` local subscribers (for clients that
+    /// subscribe without reading the reply).
+    pub async fn wait_subscribers(&self, channel: &str, n: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.shared.hub.subscriber_count(channel) != Some(n) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{channel} never reached {n} subscribers"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// Signals shutdown and waits for `run_until` to return.
     pub async fn shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
