@@ -20,7 +20,10 @@ async fn connected_comes_first_with_every_field() {
     assert_eq!(c["max_message_size"], 1 << 20);
     assert!(c["server_time"].as_u64().unwrap() > 1_600_000_000_000);
     assert!(c["timestamp"].as_u64().is_some());
-    assert!(c["features"].is_array());
+    assert_eq!(
+        c["features"],
+        serde_json::json!(["history", "recovery", "user_queue"])
+    );
     let (_ws, anon) = connect(&srv.ws_url(""), None).await;
     assert!(anon["user_id"].is_null());
 }

@@ -389,6 +389,16 @@ fn admit(up: &Upgrade, peer: SocketAddr, shared: &Shared) -> Result<Admitted, Re
     })
 }
 
+/// The optional features this hub offers, for `connected.features`, so a
+/// client can tell what it may use before trying it.
+fn features(shared: &Shared) -> Vec<&'static str> {
+    let mut f = vec!["history", "recovery", "user_queue"];
+    if shared.auth.is_some() {
+        f.push("auth");
+    }
+    f
+}
+
 async fn upgrade<S: Stream>(
     mut stream: S,
     shared: Arc<Shared>,
@@ -432,7 +442,7 @@ async fn upgrade<S: Stream>(
             heartbeat_interval_ms: cfg.heartbeat_interval_ms,
             max_message_size: cfg.max_message_size,
             encoding: up.encoding.name(),
-            features: Vec::new(),
+            features: features(&shared),
         };
         if let Some(frame) = encode_frame(&connected, None, now_ms(), up.encoding) {
             handle.push(&frame, shared.queue_limits());
