@@ -18,7 +18,15 @@ use crate::conn::handle::ConnHandle;
 const SHARDS: usize = 16;
 
 type ConnShard = Mutex<HashMap<u64, Arc<ConnHandle>>>;
-type UserShard = Mutex<HashMap<Box<str>, Vec<u64>>>;
+type UserShard = Mutex<HashMap<Box<str>, UserEntry>>;
+
+/// A user's live connections and the handshakes admitted but not yet
+/// registered, counted together so a per-user limit holds under races.
+#[derive(Default)]
+struct UserEntry {
+    live: Vec<u64>,
+    pending: usize,
+}
 
 /// The registry of live connections.
 pub struct Connections {
@@ -86,15 +94,43 @@ impl Connections {
         }
     }
 
+    /// Admits one more connection of `user` if it has fewer than `max`
+    /// (0: no limit) live or admitted ones; the place is taken until
+    /// [`Connections::insert`] turns it into a live connection or
+    /// [`Connections::release_user`] gives it back.
+    pub fn try_reserve_user(&self, user: &str, max: usize) -> bool {
+        let mut users = self.user_shard(user).lock();
+        let e = users.entry(Box::from(user)).or_default();
+        if max > 0 && e.live.len() + e.pending >= max {
+            if e.live.is_empty() && e.pending == 0 {
+                users.remove(user);
+            }
+            return false;
+        }
+        e.pending += 1;
+        true
+    }
+
+    /// Gives back a place taken by [`Connections::try_reserve_user`] for a
+    /// handshake that did not complete.
+    pub fn release_user(&self, user: &str) {
+        let mut users = self.user_shard(user).lock();
+        if let Some(e) = users.get_mut(user) {
+            e.pending = e.pending.saturating_sub(1);
+            if e.live.is_empty() && e.pending == 0 {
+                users.remove(user);
+            }
+        }
+    }
+
     /// Registers a connection (its slot was reserved already).
     pub fn insert(&self, handle: Arc<ConnHandle>) {
         if let Some(user) = &handle.user_id {
             self.authenticated.fetch_add(1, Relaxed);
-            self.user_shard(user)
-                .lock()
-                .entry(user.clone())
-                .or_default()
-                .push(handle.seq);
+            let mut users = self.user_shard(user).lock();
+            let e = users.entry(user.clone()).or_default();
+            e.pending = e.pending.saturating_sub(1);
+            e.live.push(handle.seq);
         }
         self.shards[handle.seq as usize % SHARDS]
             .lock()
@@ -113,9 +149,9 @@ impl Connections {
         if let Some(user) = &handle.user_id {
             self.authenticated.fetch_sub(1, Relaxed);
             let mut users = self.user_shard(user).lock();
-            if let Some(list) = users.get_mut(user) {
-                list.retain(|s| *s != handle.seq);
-                if list.is_empty() {
+            if let Some(e) = users.get_mut(user) {
+                e.live.retain(|s| *s != handle.seq);
+                if e.live.is_empty() && e.pending == 0 {
                     users.remove(user);
                 }
             }
@@ -144,7 +180,7 @@ impl Connections {
             .user_shard(user)
             .lock()
             .get(user)
-            .cloned()
+            .map(|e| e.live.clone())
             .unwrap_or_default();
         seqs.into_iter().filter_map(|s| self.get(s)).collect()
     }
@@ -167,5 +203,43 @@ impl Connections {
             }
             notified.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hubbub_protocol::Encoding;
+
+    fn handle(seq: u64, user: &str) -> Arc<ConnHandle> {
+        Arc::new(ConnHandle::new(
+            seq,
+            Some(user.into()),
+            Encoding::Json,
+            ([127, 0, 0, 1], 1).into(),
+            0,
+        ))
+    }
+
+    #[test]
+    fn per_user_places_count_admitted_handshakes_too() {
+        let c = Connections::new("n".into());
+        assert!(c.try_reserve_user("u", 2));
+        assert!(c.try_reserve_user("u", 2));
+        // Two admitted, none registered yet: the third is refused.
+        assert!(!c.try_reserve_user("u", 2));
+        assert!(c.try_reserve(10));
+        c.insert(handle(1, "u"));
+        assert!(!c.try_reserve_user("u", 2));
+        c.release_user("u");
+        assert!(c.try_reserve_user("u", 2));
+        assert!(c.try_reserve_user("v", 0), "0 means no limit");
+        assert!(c.try_reserve(10));
+        let h2 = handle(2, "u");
+        c.insert(h2.clone());
+        assert_eq!(c.of_user("u").len(), 2);
+        c.remove(&h2);
+        assert_eq!(c.of_user("u").len(), 1);
+        assert!(c.try_reserve_user("u", 2));
     }
 }

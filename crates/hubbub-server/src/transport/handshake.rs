@@ -369,8 +369,10 @@ fn admit(up: &Upgrade, peer: SocketAddr, shared: &Shared) -> Result<Admitted, Re
             )
             .retry_after(wait));
         }
+        // Checked and taken under one lock: simultaneous handshakes of one
+        // user cannot both take the last place.
         let max = shared.config.limits.max_connections_per_user;
-        if max > 0 && shared.conns.of_user(user).len() >= max {
+        if !shared.conns.try_reserve_user(user, max) {
             Metrics::inc(&m.user_connection_limit);
             return Err(Refusal::new(
                 503,
@@ -406,7 +408,15 @@ async fn upgrade<S: Stream>(
     admitted: Admitted,
     leftover: &[u8],
 ) {
+    // The per-user place `admit` took is given back on every way out
+    // before the connection is registered.
+    let release_user = || {
+        if let Some(user) = &admitted.user_id {
+            shared.conns.release_user(user);
+        }
+    };
     if shared.shutting_down.load(Relaxed) {
+        release_user();
         let r = Refusal::new(503, "unavailable", "server is shutting down").retry_after(5);
         return refuse(stream, r).await;
     }
@@ -414,6 +424,7 @@ async fn upgrade<S: Stream>(
         .conns
         .try_reserve(shared.config.server.max_connections)
     {
+        release_user();
         Metrics::inc(&shared.metrics.connections_refused_full);
         let r = Refusal::new(503, "server_full", "connection limit reached").retry_after(5);
         return refuse(stream, r).await;
@@ -422,6 +433,7 @@ async fn upgrade<S: Stream>(
     let protocol = up.echo_protocol.then(|| up.encoding.subprotocol());
     let response = hubbub_ws::handshake::response_101(&accept, protocol, &[]);
     if stream.write_all(&response).await.is_err() {
+        release_user();
         shared.conns.release();
         return;
     }
