@@ -32,6 +32,7 @@ if [ ${#servers[@]} -eq 0 ]; then
   [ -d "$CACHE/node/node_modules/ws" ] && servers+=(node-ws)
   [ -x "$CACHE/python/bin/python" ] && servers+=(python-websockets)
   [ -d "$CACHE/node/node_modules/socket.io" ] && servers+=(socketio)
+  [ -x "$CACHE/sockudo/bin/sockudo" ] && servers+=(sockudo)
 fi
 
 # scenario name -> bench arguments
@@ -53,6 +54,7 @@ for srv in "${servers[@]}"; do
   start=("bench/peers/start.sh" "$srv" "$port")
   case "$srv" in
     socketio) url="ws://127.0.0.1:$port/socket.io/?EIO=4&transport=websocket"; extra="--protocol socketio";;
+    sockudo) url="ws://127.0.0.1:$port/app/bench-key?protocol=7&client=hubbub-bench&version=1"; extra="--protocol pusher";;
     python-websockets) api="http://127.0.0.1:$((port + 1))";;
     raw-writev) start=(env RAW_ARGS="--writev-batch 16" bench/peers/start.sh raw "$port");;
   esac

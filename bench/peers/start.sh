@@ -6,7 +6,8 @@
 #   node-ws            Node `ws` hand-written hub (API on PORT)
 #   python-websockets  Python `websockets` hub (API on PORT+1)
 #   socketio           Socket.IO 4 hub (bench with --protocol socketio)
-#   sockudo            Sockudo (Pusher protocol; app bench-app/bench-key/bench-secret)
+#   sockudo            Sockudo (bench with --protocol pusher; app bench-app/bench-key/
+#                      bench-secret, rate limits off)
 # (Not HUBBUB_*: hubbub reads every HUBBUB_* variable as configuration.)
 # Peers come from $BENCH_PEERS_DIR (default $HOME/.cache/hubbub-peers), see install.sh.
 set -euo pipefail
@@ -23,7 +24,9 @@ case "$NAME" in
   python-websockets) exec "$CACHE/python/bin/python" "$HERE/python_websockets.py" "$PORT";;
   sockudo)
     export PORT HOST=127.0.0.1 SOCKUDO_DEFAULT_APP_ID=bench-app SOCKUDO_DEFAULT_APP_KEY=bench-key \
-      SOCKUDO_DEFAULT_APP_SECRET=bench-secret SOCKUDO_DEFAULT_APP_ENABLED=true
+      SOCKUDO_DEFAULT_APP_SECRET=bench-secret SOCKUDO_DEFAULT_APP_ENABLED=true \
+      RATE_LIMITER_ENABLED=false SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS=1000000 \
+      SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND=1000000000
     exec "$CACHE/sockudo/bin/sockudo";;
   *) echo "unknown server $NAME" >&2; exit 2;;
 esac

@@ -94,6 +94,13 @@ pub enum Protocol {
     /// `42["event",{...}]`; for the Socket.IO peer in `bench/peers/`. Use a
     /// URL such as `ws://127.0.0.1:9104/socket.io/?EIO=4&transport=websocket`.
     Socketio,
+    /// The Pusher protocol (Sockudo): `pusher:connection_established`,
+    /// `pusher:subscribe` -> `pusher_internal:subscription_succeeded`,
+    /// `pusher:ping` answered with `pusher:pong`, events whose `data` is a
+    /// JSON string. Publishes with signed `POST /apps/<id>/events`. Use a
+    /// URL such as
+    /// `ws://127.0.0.1:9300/app/bench-key?protocol=7&client=hubbub-bench&version=1`.
+    Pusher,
 }
 
 /// Options of the publish scenarios. Exists as one clap struct so every
@@ -165,6 +172,15 @@ pub struct LoadArgs {
     /// API key for the HTTP API, when it has one.
     #[arg(long)]
     pub api_key: Option<String>,
+    /// Pusher app id, for signed publishes [--protocol pusher].
+    #[arg(long, default_value = "bench-app")]
+    pub pusher_app_id: String,
+    /// Pusher app key [--protocol pusher].
+    #[arg(long, default_value = "bench-key")]
+    pub pusher_key: String,
+    /// Pusher app secret [--protocol pusher].
+    #[arg(long, default_value = "bench-secret")]
+    pub pusher_secret: String,
     /// Write the full report as JSON to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -201,6 +217,9 @@ impl LoadArgs {
             max_in_flight: 256,
             handshake_timeout: 30.0,
             api_key: None,
+            pusher_app_id: "bench-app".into(),
+            pusher_key: "bench-key".into(),
+            pusher_secret: "bench-secret".into(),
             out: None,
             worker_index: None,
             worker_count: None,
@@ -226,6 +245,32 @@ mod tests {
         assert!(
             number_after(frame.as_bytes(), b"\"bench_t\":").unwrap() > 1_600_000_000_000_000_000
         );
+        // Pusher: the data is a JSON string, its quotes escaped.
+        let quoted = serde_json::to_string(&d).unwrap();
+        let frame = format!("{{\"event\":\"bench\",\"channel\":\"bench\",\"data\":{quoted}}}");
+        assert_eq!(number_after(frame.as_bytes(), b"\"bench_w\":"), Some(3));
+        assert_eq!(number_after(frame.as_bytes(), b"\"bench_s\":"), Some(42));
+        assert_eq!(
+            number_after(b"{\"xbench_w\":5,\"bench_w\": 6}", b"\"bench_w\":"),
+            Some(6)
+        );
+    }
+
+    #[test]
+    fn pusher_publishes_are_signed() {
+        let auth = super::publish::PusherAuth {
+            app_id: "3".into(),
+            key: "278d425bdf160c739803".into(),
+            secret: "7ad3773142a6692b25b8".into(),
+        };
+        let (path, body) = auth.request_at("bench", "{\"a\":1}", 1353088179);
+        assert_eq!(
+            body,
+            "{\"name\":\"bench\",\"channels\":[\"bench\"],\"data\":\"{\\\"a\\\":1}\"}"
+        );
+        assert!(path.starts_with("/apps/3/events?auth_key=278d425bdf160c739803&auth_timestamp=1353088179&auth_version=1.0&body_md5="));
+        let sig = path.rsplit("auth_signature=").next().unwrap();
+        assert_eq!(sig.len(), 64);
     }
 
     #[test]

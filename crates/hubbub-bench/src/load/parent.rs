@@ -89,6 +89,7 @@ pub(super) fn worker_argv(kind: Kind, a: &LoadArgs, s: &Setup, index: usize) -> 
             match a.protocol {
                 Protocol::Hubbub => "hubbub",
                 Protocol::Socketio => "socketio",
+                Protocol::Pusher => "pusher",
             }
         ),
         format!("--source-addrs={}", sources.join(",")),

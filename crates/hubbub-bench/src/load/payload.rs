@@ -90,15 +90,42 @@ pub(crate) fn data_json(seq: u64, w: u32, size: usize) -> String {
     s
 }
 
-/// The number after `key` in `hay` (`"bench_t":123`).
+/// The number after `key` in `hay` (`"bench_t":123`), also when the JSON
+/// sits escaped inside a string (`\"bench_t\":123`, Pusher's `data`).
 pub(super) fn number_after(hay: &[u8], key: &[u8]) -> Option<u64> {
-    let mut at = find(hay, key)? + key.len();
-    while hay.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+    let name = key.strip_prefix(b"\"").unwrap_or(key);
+    let name = name.strip_suffix(b":").unwrap_or(name);
+    let name = name.strip_suffix(b"\"").unwrap_or(name);
+    let mut from = 0;
+    while let Some(i) = find(&hay[from..], name) {
+        let start = from + i;
+        from = start + 1;
+        if start == 0 || hay[start - 1] != b'"' {
+            continue;
+        }
+        let mut at = start + name.len();
+        if hay.get(at) == Some(&b'\\') {
+            at += 1;
+        }
+        if hay.get(at) != Some(&b'"') {
+            continue;
+        }
         at += 1;
+        while hay.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+            at += 1;
+        }
+        if hay.get(at) != Some(&b':') {
+            continue;
+        }
+        at += 1;
+        while hay.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+            at += 1;
+        }
+        let digits = hay[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        return std::str::from_utf8(&hay[at..at + digits])
+            .ok()?
+            .parse()
+            .ok();
     }
-    let digits = hay[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&hay[at..at + digits])
-        .ok()?
-        .parse()
-        .ok()
+    None
 }

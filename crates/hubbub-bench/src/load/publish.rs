@@ -14,14 +14,24 @@ use tokio::time::Instant;
 
 use super::payload::{data_json, new_hist, unix_ns};
 use super::setup::{channel_name, Setup};
-use super::{LoadArgs, Via};
+use super::{LoadArgs, Protocol, Via};
 use crate::connections::worker::{handshake, Plan, Ready};
 use crate::target::{find, WsTarget};
 
 /// One publisher's connection: HTTP keep-alive, or a WebSocket.
 pub(super) enum PubConn {
-    Http { stream: TcpStream, buf: Vec<u8> },
-    Ws { ready: Box<Ready>, buf: Vec<u8> },
+    Http {
+        stream: TcpStream,
+        buf: Vec<u8>,
+        /// Set for `--protocol pusher`: signed `POST /apps/<id>/events`.
+        pusher: Option<PusherAuth>,
+        /// The last response said `Connection: close` (Sockudo's do).
+        closed: bool,
+    },
+    Ws {
+        ready: Box<Ready>,
+        buf: Vec<u8>,
+    },
 }
 
 pub(super) async fn open_pub(setup: &Setup, args: &LoadArgs, j: usize) -> Result<PubConn, String> {
@@ -34,6 +44,12 @@ pub(super) async fn open_pub(setup: &Setup, args: &LoadArgs, j: usize) -> Result
             Ok(PubConn::Http {
                 stream,
                 buf: Vec::with_capacity(1024),
+                pusher: (args.protocol == Protocol::Pusher).then(|| PusherAuth {
+                    app_id: args.pusher_app_id.clone(),
+                    key: args.pusher_key.clone(),
+                    secret: args.pusher_secret.clone(),
+                }),
+                closed: false,
             })
         }
         Via::Ws => {
@@ -58,6 +74,11 @@ pub(super) async fn open_pub(setup: &Setup, args: &LoadArgs, j: usize) -> Result
 }
 
 impl PubConn {
+    /// The server closes this connection after its last answer.
+    fn closed(&self) -> bool {
+        matches!(self, PubConn::Http { closed: true, .. })
+    }
+
     /// Publishes one event and waits for the answer. `Ok` when accepted.
     pub(super) async fn publish(
         &mut self,
@@ -68,15 +89,26 @@ impl PubConn {
         id: u64,
     ) -> Result<(), String> {
         match self {
-            PubConn::Http { stream, buf } => {
-                let body = format!(
-                    "{{\"channel\":\"{channel}\",\"event_type\":\"bench\",\"data\":{data}}}"
-                );
+            PubConn::Http {
+                stream,
+                buf,
+                pusher,
+                closed,
+            } => {
+                let (path, body) = match pusher {
+                    Some(p) => p.request(channel, data),
+                    None => (
+                        "/api/publish".to_owned(),
+                        format!(
+                            "{{\"channel\":\"{channel}\",\"event_type\":\"bench\",\"data\":{data}}}"
+                        ),
+                    ),
+                };
                 let auth = api_key
                     .map(|k| format!("Authorization: Bearer {k}\r\n"))
                     .unwrap_or_default();
                 let req = format!(
-                    "POST /api/publish HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+                    "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
                      {auth}Content-Length: {}\r\n\r\n{body}",
                     api.host_header,
                     body.len()
@@ -85,7 +117,8 @@ impl PubConn {
                     .write_all(req.as_bytes())
                     .await
                     .map_err(|e| format!("write: {e}"))?;
-                let status = read_response(stream, buf).await?;
+                let (status, close) = read_response(stream, buf).await?;
+                *closed = close;
                 if (200..300).contains(&status) {
                     Ok(())
                 } else {
@@ -144,12 +177,47 @@ impl PubConn {
     }
 }
 
+/// A Pusher app's credentials, to sign `POST /apps/<id>/events`.
+pub(super) struct PusherAuth {
+    pub(super) app_id: String,
+    pub(super) key: String,
+    pub(super) secret: String,
+}
+
+impl PusherAuth {
+    /// The path with its signed query, and the body, of one publication:
+    /// `auth_signature` is the hex HMAC-SHA256 of
+    /// `POST\n/apps/<id>/events\n<sorted query without it>`.
+    pub(super) fn request(&self, channel: &str, data: &str) -> (String, String) {
+        self.request_at(channel, data, unix_ns() / 1_000_000_000)
+    }
+
+    pub(super) fn request_at(&self, channel: &str, data: &str, ts: u64) -> (String, String) {
+        use hmac::{Hmac, Mac};
+        use md5::Digest as _;
+        let data = serde_json::to_string(data).expect("a string serializes");
+        let body = format!("{{\"name\":\"bench\",\"channels\":[\"{channel}\"],\"data\":{data}}}");
+        let body_md5 = hex::encode(md5::Md5::digest(body.as_bytes()));
+        let path = format!("/apps/{}/events", self.app_id);
+        let query = format!(
+            "auth_key={}&auth_timestamp={ts}&auth_version=1.0&body_md5={body_md5}",
+            self.key
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(format!("POST\n{path}\n{query}").as_bytes());
+        let sig = hex::encode(mac.finalize().into_bytes());
+        (format!("{path}?{query}&auth_signature={sig}"), body)
+    }
+}
+
 /// Reads one HTTP response (Content-Length or chunked) from a keep-alive
-/// connection, keeping any bytes past it in `buf`; returns the status.
+/// connection, keeping any bytes past it in `buf`; returns the status and
+/// whether the server closes the connection after it.
 pub(super) async fn read_response(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
-) -> Result<u16, String> {
+) -> Result<(u16, bool), String> {
     loop {
         if let Some(end) = find(buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
@@ -165,12 +233,13 @@ pub(super) async fn read_response(
                     (k.trim() == name).then(|| v.trim().to_owned())
                 })
             };
+            let close = header("connection").is_some_and(|v| v.contains("close"));
             if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
                 while buf.len() < body_start + len {
                     read_more(stream, buf).await?;
                 }
                 buf.drain(..body_start + len);
-                return Ok(status);
+                return Ok((status, close));
             }
             if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
                 loop {
@@ -178,14 +247,14 @@ pub(super) async fn read_response(
                         let at = body_start + i;
                         if at == body_start || buf[at - 2..at] == *b"\r\n" {
                             buf.drain(..at + 5);
-                            return Ok(status);
+                            return Ok((status, close));
                         }
                     }
                     read_more(stream, buf).await?;
                 }
             }
             buf.drain(..body_start);
-            return Ok(status);
+            return Ok((status, close));
         }
         read_more(stream, buf).await?;
     }
@@ -268,6 +337,9 @@ pub(super) async fn publish_window(
                     .await
                 {
                     Ok(()) => {
+                        if p.closed() {
+                            conn = None;
+                        }
                         st.accepted += 1;
                         st.expected += setup.subscribers_on(c);
                         if let Some(h) = &mut st.request {

@@ -65,8 +65,8 @@ impl Setup {
                 bail!("{what} must be a number >= 0");
             }
         }
-        if a.protocol == Protocol::Socketio && a.via == Via::Ws {
-            bail!("--protocol socketio publishes through the HTTP API only");
+        if a.protocol != Protocol::Hubbub && a.via == Via::Ws {
+            bail!("--protocol socketio and pusher publish through the HTTP API only");
         }
         if a.duration <= 0.0 || a.repetitions == 0 {
             bail!("--duration and --repetitions must be positive");

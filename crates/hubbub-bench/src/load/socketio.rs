@@ -1,5 +1,5 @@
-//! Subscribing in either protocol: hubbub's own handshake, or Socket.IO 4
-//! over a raw WebSocket.
+//! Subscribing in each protocol: hubbub's own handshake, Socket.IO 4 or
+//! Pusher over a raw WebSocket.
 
 use hubbub_ws::{client_frame, Message, OpCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,6 +11,10 @@ use crate::connections::worker::{
 };
 use crate::target::find;
 
+/// A Pusher keep-alive ping, and its answer.
+pub(super) const PUSHER_PING: &[u8] = b"\"pusher:ping\"";
+pub(super) const PUSHER_PONG: &[u8] = b"{\"event\":\"pusher:pong\",\"data\":{}}";
+
 /// Connects and subscribes `plan.channel` in `protocol`.
 pub(super) async fn subscribe(
     protocol: Protocol,
@@ -19,14 +23,22 @@ pub(super) async fn subscribe(
 ) -> Result<Ready, String> {
     match protocol {
         Protocol::Hubbub => handshake(plan, rnd, Instant::now()).await,
-        Protocol::Socketio => sio_handshake(plan, rnd).await,
+        Protocol::Socketio | Protocol::Pusher => sio_handshake(protocol, plan, rnd).await,
     }
 }
 
 /// The Socket.IO 4 handshake over a raw WebSocket: upgrade, Engine.IO
 /// `open` (`0{...}`), `40` -> `40{...}`, `42["subscribe",channel]` ->
 /// `42["subscribed",...]`, answering pings (`2`) meanwhile.
-pub(super) async fn sio_handshake(plan: &Plan, rnd: (u64, u64)) -> Result<Ready, String> {
+///
+/// For the Pusher protocol: upgrade, `pusher:connection_established` ->
+/// `pusher:subscribe`, until `pusher_internal:subscription_succeeded`,
+/// answering `pusher:ping` with `pusher:pong` meanwhile.
+pub(super) async fn sio_handshake(
+    protocol: Protocol,
+    plan: &Plan,
+    rnd: (u64, u64),
+) -> Result<Ready, String> {
     let started = Instant::now();
     let deadline = started + plan.handshake_timeout;
     let within = |what: &'static str| move |_| format!("timeout waiting for {what}");
@@ -60,7 +72,13 @@ pub(super) async fn sio_handshake(plan: &Plan, rnd: (u64, u64)) -> Result<Ready,
     let upgraded = started.elapsed();
     buf.drain(..head_end);
     let mut decoder = client_decoder();
-    let sub = format!("42[\"subscribe\",\"{}\"]", plan.channel);
+    let sub = match protocol {
+        Protocol::Pusher => format!(
+            "{{\"event\":\"pusher:subscribe\",\"data\":{{\"channel\":\"{}\"}}}}",
+            plan.channel
+        ),
+        _ => format!("42[\"subscribe\",\"{}\"]", plan.channel),
+    };
     loop {
         let (n, msg) = decoder
             .decode(&buf)
@@ -76,7 +94,28 @@ pub(super) async fn sio_handshake(plan: &Plan, rnd: (u64, u64)) -> Result<Ready,
             continue;
         }
         buf.drain(..n);
+        let pusher = protocol == Protocol::Pusher;
         let reply: Option<&[u8]> = match &msg {
+            Some(Message::Text(p)) if pusher => {
+                if find(p, b"pusher_internal:subscription_succeeded").is_some() {
+                    break;
+                } else if find(p, b"pusher:connection_established").is_some() {
+                    Some(sub.as_bytes())
+                } else if find(p, PUSHER_PING).is_some() {
+                    Some(PUSHER_PONG)
+                } else if find(p, b"pusher:error").is_some() {
+                    return Err(format!("pusher error {}", String::from_utf8_lossy(p)));
+                } else {
+                    None
+                }
+            }
+            Some(Message::Ping(p)) => {
+                stream
+                    .write_all(&client_frame(OpCode::Pong, p, mask))
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
+                None
+            }
             Some(Message::Text(p)) if p.starts_with(b"0") => Some(b"40"),
             Some(Message::Text(p)) if p.starts_with(b"40") => Some(sub.as_bytes()),
             Some(Message::Text(p)) if p.starts_with(b"42[\"subscribed\"") => break,

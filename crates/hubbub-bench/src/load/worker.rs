@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::payload::{hist_to_b64, new_hist, number_after, unix_ns};
 use super::setup::{channel_name, Setup};
-use super::socketio::subscribe;
+use super::socketio::{subscribe, PUSHER_PING, PUSHER_PONG};
 use super::{LoadArgs, MAX_US};
 use crate::connections::worker::{close, Plan, Ready};
 use crate::target::find;
@@ -254,6 +254,20 @@ pub(super) async fn receive(
                             dropped = true;
                             break 'outer;
                         }
+                        // A Pusher ping: the same.
+                        Some(Message::Text(p))
+                            if p.len() < 128
+                                && find(&p, PUSHER_PING).is_some()
+                                && stream
+                                    .write_all(&client_frame(OpCode::Text, PUSHER_PONG, mask))
+                                    .await
+                                    .is_err() =>
+                        {
+                            dropped = true;
+                            break 'outer;
+                        }
+                        Some(Message::Text(p))
+                            if p.len() < 128 && find(&p, PUSHER_PING).is_some() => {}
                         Some(Message::Text(p)) | Some(Message::Binary(p)) => {
                             st.borrow_mut().on_text(&p)
                         }
