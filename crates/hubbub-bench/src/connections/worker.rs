@@ -59,6 +59,27 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// A plan for one connection (a publisher, a churn cycle, a receiver
+    /// opened by the load scenarios), which connect one socket at a time.
+    pub(crate) fn single(
+        index: usize,
+        target: WsTarget,
+        source: IpAddr,
+        channel: String,
+        handshake_timeout: Duration,
+    ) -> Plan {
+        Plan {
+            index,
+            target,
+            source,
+            connections: 1,
+            channel,
+            rate: None,
+            max_in_flight: 1,
+            handshake_timeout,
+        }
+    }
+
     /// Worker `index` of `count` gets `total / count` connections, the first
     /// `total % count` workers one more.
     pub(crate) fn share(total: u64, index: usize, count: usize) -> u64 {

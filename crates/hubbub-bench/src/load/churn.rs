@@ -39,16 +39,13 @@ pub(super) async fn churn(
             _ = tokio::time::sleep_until(at) => {}
             _ = stop.changed() => break,
         }
-        let plan = Plan {
-            index: 0,
-            target: setup.target.clone(),
+        let plan = Plan::single(
+            0,
+            setup.target.clone(),
             source,
-            connections: 1,
-            channel: channel_name(&args.channel, setup.channels, k % setup.channels),
-            rate: None,
-            max_in_flight: 1,
-            handshake_timeout: Duration::from_secs(10),
-        };
+            channel_name(&args.channel, setup.channels, k % setup.channels),
+            Duration::from_secs(10),
+        );
         let (ok, fails, args) = (ok.clone(), fails.clone(), args.clone());
         set.spawn(async move {
             match subscribe(args.protocol, &plan, (unix_ns() ^ k, k.wrapping_mul(31))).await {

@@ -53,16 +53,13 @@ pub(super) async fn open_pub(setup: &Setup, args: &LoadArgs, j: usize) -> Result
             })
         }
         Via::Ws => {
-            let plan = Plan {
-                index: j,
-                target: setup.target.clone(),
-                source: setup.target.addr.ip(),
-                connections: 1,
-                channel: format!("{}-publisher", channel_name(&args.channel, 1, 0)),
-                rate: None,
-                max_in_flight: 1,
-                handshake_timeout: Duration::from_secs(10),
-            };
+            let plan = Plan::single(
+                j,
+                setup.target.clone(),
+                setup.target.addr.ip(),
+                format!("{}-publisher", channel_name(&args.channel, 1, 0)),
+                Duration::from_secs(10),
+            );
             let ready = handshake(&plan, (unix_ns(), j as u64 + 7), Instant::now()).await?;
             let buf = ready.leftover.clone();
             Ok(PubConn::Ws {

@@ -151,16 +151,13 @@ pub(super) async fn worker_main(
             p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = &mut stop => { stopped = true; break; }
         };
-        let plan = Plan {
+        let plan = Plan::single(
             index,
-            target: setup.target.clone(),
+            setup.target.clone(),
             source,
-            connections: 1,
-            channel: channel_name(&args.channel, setup.channels, k % setup.channels),
-            rate: None,
-            max_in_flight: 1,
-            handshake_timeout: timeout,
-        };
+            channel_name(&args.channel, setup.channels, k % setup.channels),
+            timeout,
+        );
         let (st, stop_rx, done) = (st.clone(), stop_rx.clone(), done_tx.clone());
         ramp.spawn_local(async move {
             let rnd = (
