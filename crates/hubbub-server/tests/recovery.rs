@@ -331,10 +331,7 @@ async fn a_slow_consumer_kicked_with_4009_recovers_everything() {
         ("connection.outbound_queue_messages", "16"),
     ])
     .await;
-    let (mut raw, _) = Raw::connect(srv.addr, "/ws", "").await;
-    raw.send_json(json!({"type":"subscribe","channels":["feed:1"]}))
-        .await;
-    srv.wait_subscribers("feed:1", 1).await;
+    let mut raw = srv.raw_subscriber("feed:1").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut top = 0;
     let payload = "z".repeat(8192);
@@ -376,10 +373,7 @@ async fn a_client_timed_out_with_4010_recovers_everything() {
         ("connection.connection_timeout_ms", "300"),
     ])
     .await;
-    let (mut raw, _) = Raw::connect(srv.addr, "/ws", "").await;
-    raw.send_json(json!({"type":"subscribe","channels":["t"]}))
-        .await;
-    srv.wait_subscribers("t", 1).await;
+    let mut raw = srv.raw_subscriber("t").await;
     let mut top = 0;
     for i in 0..5 {
         top = publish(&srv, "t", "e", json!(i)).offset.unwrap();

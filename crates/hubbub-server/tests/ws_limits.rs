@@ -123,13 +123,10 @@ async fn slow_consumer_is_closed_4009_and_the_publisher_never_blocks() {
         ("connection.outbound_queue_messages", "64"),
     ])
     .await;
-    let (mut slow, _) = Raw::connect(srv.addr, "/ws", "").await;
-    slow.send_json(json!({"type":"subscribe","channels":["firehose"]}))
-        .await;
+    // The slow client never reads.
+    let mut slow = srv.raw_subscriber("firehose").await;
     let (mut fast, _) = connect(&srv.ws_url(""), None).await;
     subscribe(&mut fast, &["firehose"]).await;
-    // Wait until the slow client is subscribed (it never reads).
-    srv.wait_subscribers("firehose", 2).await;
     let payload = JsonData::from_serialize(&"y".repeat(16 * 1024));
     let mut fast_got = 0;
     for _ in 0..2000 {

@@ -79,6 +79,19 @@ impl TestServer {
         }
     }
 
+    /// A raw client subscribed to `channel` that has not read anything
+    /// (not even `connected`): the slow or silent client of the close-path
+    /// tests. Returns once the hub has registered the subscription.
+    pub async fn raw_subscriber(&self, channel: &str) -> Raw {
+        let before = self.shared.hub.subscriber_count(channel).unwrap_or(0);
+        let (mut raw, head) = Raw::connect(self.addr, "/ws", "").await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        raw.send_json(serde_json::json!({"type": "subscribe", "channels": [channel]}))
+            .await;
+        self.wait_subscribers(channel, before + 1).await;
+        raw
+    }
+
     /// Signals shutdown and waits for `run_until` to return.
     pub async fn shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
