@@ -269,10 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let mut missed = 0;
             if recovered {
                 for p in &read.events {
-                    if filter
-                        .as_ref()
-                        .is_none_or(|f| f.iter().any(|t| *t == p.event.event_type))
-                    {
+                    if crate::hub::passes(filter.as_deref(), &p.event.event_type) {
                         if let Some(frame) = p.frame(self.handle.encoding) {
                             recovered_frames.push(frame.clone());
                             missed += 1;

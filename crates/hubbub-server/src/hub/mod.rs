@@ -47,10 +47,14 @@ struct Subscriber {
 
 impl Subscriber {
     fn wants(&self, event_type: &str) -> bool {
-        self.filter
-            .as_ref()
-            .is_none_or(|f| f.iter().any(|t| t == event_type))
+        passes(self.filter.as_deref(), event_type)
     }
+}
+
+/// Whether an event of `event_type` passes a subscription's `event_types`
+/// filter: the one rule for live delivery and recovery alike.
+pub fn passes(filter: Option<&[String]>, event_type: &str) -> bool {
+    filter.is_none_or(|f| f.iter().any(|t| t == event_type))
 }
 
 #[derive(Default)]
