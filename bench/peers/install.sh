@@ -4,7 +4,9 @@
 #   $BENCH_PEERS_DIR (default $HOME/.cache/hubbub-peers)
 #     node/        npm packages ws and socket.io
 #     python/      a virtualenv with websockets
-#     sockudo/     `cargo install sockudo` (slow: ~10+ minutes on 2 cores)
+#     sockudo/     `cargo install sockudo` at $SOCKUDO_VERSION (default 5.2.0, the
+#                  version docs/performance.md measured; slow: ~10+ minutes on
+#                  2 cores the first time, well under a second once installed)
 # Usage: bench/peers/install.sh [node] [python] [sockudo]   (default: all)
 set -euo pipefail
 CACHE="${BENCH_PEERS_DIR:-$HOME/.cache/hubbub-peers}"
@@ -23,7 +25,7 @@ for w in "${want[@]}"; do
       echo "python peer: websockets $("$CACHE/python/bin/python" -c 'import websockets; print(websockets.__version__)')";;
     sockudo)
       command -v protoc >/dev/null || { echo "sockudo needs protoc: apt-get install -y protobuf-compiler" >&2; exit 1; }
-      cargo install sockudo --locked --root "$CACHE/sockudo"
+      cargo install sockudo --version "${SOCKUDO_VERSION:-5.2.0}" --locked --root "$CACHE/sockudo"
       echo "sockudo: $("$CACHE/sockudo/bin/sockudo" --version 2>/dev/null || echo installed)";;
     *) echo "unknown peer $w" >&2; exit 2;;
   esac

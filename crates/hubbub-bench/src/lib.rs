@@ -14,6 +14,8 @@
 //! * `fanout`, `channels`, `churn`, `http-publish` ([`load`]): publications
 //!   through the HTTP API or a WebSocket, publish-to-receive latency from
 //!   timestamps inside the payloads, deliveries/s, nothing missing.
+//! * `sweep` ([`load::SweepArgs`]): `fanout` at a list of rates with one
+//!   set of subscribers, up to the highest rate kept up within a p99 limit.
 //! * `raw-server` ([`raw`]): not a scenario but the floor they are compared
 //!   with: pre-built frames written to plain sockets, no protocol logic.
 
@@ -38,8 +40,8 @@ pub struct BenchArgs {
     pub scenario: Scenario,
 }
 
-/// The scenarios. Non-exhaustive because more are coming (fanout,
-/// channels, churn, http-publish); callers just hand [`BenchArgs`] to [`run`].
+/// The scenarios. Non-exhaustive because more may come; callers just hand
+/// [`BenchArgs`] to [`run`].
 #[derive(clap::Subcommand, Debug)]
 #[non_exhaustive]
 pub enum Scenario {
@@ -54,6 +56,10 @@ pub enum Scenario {
     /// A fan-out while connections connect, subscribe and leave at a rate:
     /// baseline and churn windows side by side.
     Churn(load::LoadArgs),
+    /// The fan-out at a list of rates (`--rates 50,100,200`) with one set
+    /// of subscribers: the highest rate kept up within `--p99-max-ms`.
+    // Boxed: the largest flags struct, and clippy weighs enum variants.
+    Sweep(Box<load::SweepArgs>),
     /// Publish requests per second the HTTP API sustains (concurrency
     /// `--publishers`, with or without subscribers).
     HttpPublish(load::LoadArgs),
@@ -74,6 +80,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         Scenario::Channels(a) => load::run_cli(load::Kind::Channels, a),
         Scenario::Churn(a) => load::run_cli(load::Kind::Churn, a),
         Scenario::HttpPublish(a) => load::run_cli(load::Kind::HttpPublish, a),
+        Scenario::Sweep(a) => load::run_sweep_cli(*a),
         Scenario::RawServer(a) => raw::run(a),
     }
 }

@@ -88,6 +88,27 @@ pub(crate) fn stop_on_stdin() -> oneshot::Receiver<()> {
     rx
 }
 
+/// A worker process's control channel: every line on stdin, trimmed and
+/// turned into a command by `parse`, until EOF closes the channel. Exists
+/// for workers the parent talks to more than once (the `load` workers
+/// answer `snapshot` requests during a sweep); read on a plain thread like
+/// [`stop_on_stdin`].
+pub(crate) fn lines_on_stdin<T: Send + 'static>(
+    parse: fn(&str) -> T,
+) -> mpsc::UnboundedReceiver<T> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0) {
+            if tx.send(parse(line.trim())).is_err() {
+                return;
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
 /// 127.0.0.1, 127.0.0.2, ... for a loopback IPv4 hub (each its own
 /// ephemeral-port space); the unspecified address otherwise.
 pub(crate) fn default_sources(target: IpAddr, workers: usize) -> Vec<IpAddr> {

@@ -1,5 +1,6 @@
 //! Publish-and-receive scenarios: `fanout`, `channels`, `churn` and
-//! `http-publish`, one engine with scenario defaults.
+//! `http-publish`, one engine with scenario defaults, and `sweep`, a
+//! fan-out over a list of rates with one set of subscribers.
 //!
 //! Subscribers live in worker processes (re-executed like `connections`,
 //! each from its own source address 127.0.0.x); the parent publishes,
@@ -18,9 +19,11 @@
 //! Files: this one holds the flags and scenario kinds; `setup` resolves
 //! them, `payload` is what a publication carries, `worker` and `socketio`
 //! are the subscribers' side, `publish` and `churn` the parent's load,
-//! `parent` and `coordinate` run it, `report` prints it.
+//! `parent`, `coordinate` and `collect` run it, `report` prints it;
+//! `sweep` and `sweep_report` are the rate sweep on the same steps.
 
 mod churn;
+mod collect;
 mod coordinate;
 mod parent;
 mod payload;
@@ -28,6 +31,8 @@ mod publish;
 mod report;
 mod setup;
 mod socketio;
+mod sweep;
+mod sweep_report;
 mod worker;
 
 use std::net::IpAddr;
@@ -40,6 +45,9 @@ pub use self::parent::run_in_process;
 pub(crate) use self::payload::data_json;
 pub use self::payload::Latency;
 pub use self::report::{LoadReport, WindowReport};
+pub(crate) use self::sweep::run_sweep_cli;
+pub use self::sweep::{run_sweep_in_process, SweepArgs};
+pub use self::sweep_report::{KeptUp, RateMedians, RateReport, SweepReport};
 
 /// Subscribers one worker holds by default.
 const PER_WORKER: u64 = 5_000;
@@ -101,6 +109,17 @@ pub enum Protocol {
     /// URL such as
     /// `ws://127.0.0.1:9300/app/bench-key?protocol=7&client=hubbub-bench&version=1`.
     Pusher,
+}
+
+impl Protocol {
+    /// The flag value, `--protocol NAME`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Protocol::Hubbub => "hubbub",
+            Protocol::Socketio => "socketio",
+            Protocol::Pusher => "pusher",
+        }
+    }
 }
 
 /// Options of the publish scenarios. Exists as one clap struct so every

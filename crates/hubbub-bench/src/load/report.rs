@@ -209,7 +209,8 @@ pub(super) fn print_table(r: &LoadReport) {
     }
 }
 
-pub(super) fn write_report(path: &std::path::Path, r: &LoadReport) -> anyhow::Result<()> {
+/// Writes any report as pretty JSON (`--out`).
+pub(super) fn write_report<T: Serialize>(path: &std::path::Path, r: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(r)?;
     text.push('\n');
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))

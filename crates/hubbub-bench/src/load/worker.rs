@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use hubbub_ws::{client_frame, Message, OpCode};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::payload::{hist_to_b64, new_hist, number_after, unix_ns};
 use super::setup::{channel_name, Setup};
@@ -36,6 +36,9 @@ pub(super) enum WMsg {
         failed: u64,
     },
     Final(Box<WFinal>),
+    /// The histograms so far, asked for with [`Ctl::Snapshot`]: a sweep
+    /// judges each rate before it goes on to the next.
+    Snapshot(Box<WSnapshot>),
     Fatal {
         message: String,
     },
@@ -53,7 +56,39 @@ pub(super) struct WFinal {
     pub(super) unparsed: u64,
 }
 
+/// A worker's windows while it runs: (window tag, received, histogram in
+/// base64) as in [`WFinal`], and the subscribers dropped so far.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct WSnapshot {
+    pub(super) windows: Vec<(u32, u64, String)>,
+    pub(super) dropped: u64,
+}
+
 pub(super) type Emit = Arc<dyn Fn(WMsg) + Send + Sync>;
+
+/// What the parent asks of a running worker (a line on a worker process's
+/// stdin: `snapshot`, anything else or EOF stops it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ctl {
+    /// Send [`WMsg::Snapshot`] and go on recording.
+    Snapshot,
+    /// Close the subscribers and send [`WMsg::Final`].
+    Stop,
+}
+
+impl Ctl {
+    /// The stdin line that asks for a snapshot.
+    pub(super) const SNAPSHOT_LINE: &'static [u8] = b"snapshot\n";
+
+    /// A command from one stdin line.
+    pub(super) fn parse(line: &str) -> Ctl {
+        if line == "snapshot" {
+            Ctl::Snapshot
+        } else {
+            Ctl::Stop
+        }
+    }
+}
 
 #[derive(Default)]
 pub(super) struct WState {
@@ -67,6 +102,14 @@ pub(super) struct WState {
 }
 
 impl WState {
+    /// Every window's count and histogram, in the form the parent reads.
+    pub(super) fn windows_b64(&self) -> Vec<(u32, u64, String)> {
+        self.windows
+            .iter()
+            .map(|(w, (n, h))| (*w, *n, hist_to_b64(h)))
+            .collect()
+    }
+
     pub(super) fn on_text(&mut self, p: &[u8]) {
         let (Some(t), Some(w)) = (
             number_after(p, b"\"bench_t\":"),
@@ -89,14 +132,15 @@ impl WState {
 }
 
 /// A worker: opens its subscribers, reports ready, records deliveries until
-/// `stop`, then closes and sends its final report. Runs on the calling
-/// thread (a current-thread runtime with a local set).
+/// [`Ctl::Stop`] (answering [`Ctl::Snapshot`]s meanwhile), then closes and
+/// sends its final report. Runs on the calling thread (a current-thread
+/// runtime with a local set).
 pub(super) fn run_worker(
     setup: Setup,
     args: LoadArgs,
     index: usize,
     emit: Emit,
-    stop: oneshot::Receiver<()>,
+    ctl: mpsc::UnboundedReceiver<Ctl>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -111,7 +155,7 @@ pub(super) fn run_worker(
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, worker_main(setup, args, index, emit, stop));
+    local.block_on(&rt, worker_main(setup, args, index, emit, ctl));
 }
 
 pub(super) async fn worker_main(
@@ -119,7 +163,7 @@ pub(super) async fn worker_main(
     args: LoadArgs,
     index: usize,
     emit: Emit,
-    mut stop: oneshot::Receiver<()>,
+    mut ctl: mpsc::UnboundedReceiver<Ctl>,
 ) {
     let st = Rc::new(RefCell::new(WState::default()));
     let (first, count) = setup.share(index);
@@ -149,7 +193,7 @@ pub(super) async fn worker_main(
     for k in first..first + count {
         let permit = tokio::select! {
             p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = &mut stop => { stopped = true; break; }
+            _ = until_stop(&mut ctl, &st, &emit) => { stopped = true; break; }
         };
         let plan = Plan::single(
             index,
@@ -183,7 +227,7 @@ pub(super) async fn worker_main(
         loop {
             tokio::select! {
                 r = ramp.join_next() => if r.is_none() { break },
-                _ = &mut stop => { stopped = true; break; }
+                _ = until_stop(&mut ctl, &st, &emit) => { stopped = true; break; }
             }
         }
     }
@@ -194,7 +238,7 @@ pub(super) async fn worker_main(
             (s.opened, s.failed)
         };
         emit(WMsg::Ready { opened, failed });
-        let _ = (&mut stop).await;
+        until_stop(&mut ctl, &st, &emit).await;
     }
     let _ = stop_tx.send(true);
     drop(done_tx);
@@ -206,13 +250,21 @@ pub(super) async fn worker_main(
         failed: s.failed,
         dropped: s.dropped,
         failures: s.failures.clone(),
-        windows: s
-            .windows
-            .iter()
-            .map(|(w, (n, h))| (*w, *n, hist_to_b64(h)))
-            .collect(),
+        windows: s.windows_b64(),
         unparsed: s.unparsed,
     })));
+}
+
+/// Returns at [`Ctl::Stop`] or when the parent is gone, answering every
+/// [`Ctl::Snapshot`] on the way. Cancel-safe (a `select!` branch).
+async fn until_stop(ctl: &mut mpsc::UnboundedReceiver<Ctl>, st: &Rc<RefCell<WState>>, emit: &Emit) {
+    while let Some(Ctl::Snapshot) = ctl.recv().await {
+        let s = st.borrow();
+        emit(WMsg::Snapshot(Box::new(WSnapshot {
+            windows: s.windows_b64(),
+            dropped: s.dropped,
+        })));
+    }
 }
 
 /// Reads one subscriber's deliveries until `stop`, then closes.
