@@ -296,6 +296,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
+    /// Puts bytes in front of everything queued: the handshake's 101 head
+    /// joined with `connected`, so both leave in the connection's first
+    /// write and nothing published meanwhile can overtake them.
+    pub(crate) fn queue_head(&mut self, head: Bytes) {
+        self.wq.push_front(head);
+    }
+
     /// Queues frames ahead of anything published later but after
     /// everything already queued, without counting against the outbox bound:
     /// used for recovered events and offline queues, whose size the history
