@@ -4,24 +4,16 @@
 //! `scripts/idle-rss.sh`, on a quiet machine.
 
 use hubbub_bench::connections::{run_in_process, ConnectionsArgs};
-use hubbub_server::{Config, Server, Sources};
+mod common;
+
+use common::TestHub;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_connections_subscribe_and_are_counted() {
-    let config = Config::load(&Sources {
-        overrides: vec![("server.listen".into(), "127.0.0.1:0".into())],
-        ..Default::default()
-    })
-    .expect("config");
-    let server = Server::bind(config).await.expect("bind");
-    let addr = server.local_addr().unwrap();
-    let shared = server.shared();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let hub = tokio::spawn(server.run_until(async {
-        let _ = stop_rx.await;
-    }));
+    let hub = TestHub::start().await;
+    let shared = hub.shared.clone();
 
-    let mut args = ConnectionsArgs::new(format!("ws://{addr}/ws"), 50);
+    let mut args = ConnectionsArgs::new(hub.ws_url(), 50);
     args.channel = "smoke".into();
     args.hold = 0.2;
     let out = std::env::temp_dir().join(format!("hubbub-bench-smoke-{}.json", std::process::id()));
@@ -67,6 +59,5 @@ async fn fifty_connections_subscribe_and_are_counted() {
     }
     assert_eq!(shared.conns.count(), 0);
     assert_eq!(report.closed_cleanly, 50);
-    let _ = stop_tx.send(());
-    hub.await.unwrap().unwrap();
+    hub.stop().await;
 }

@@ -3,28 +3,19 @@
 //! subscriber of its channel, nothing fails. No timing assertions.
 
 use hubbub_bench::load::{run_in_process, Kind, LoadArgs, LoadReport};
-use hubbub_server::{Config, Server, Sources};
+mod common;
+
+use common::TestHub;
 
 async fn with_hub(kind: Kind, tune: impl FnOnce(&mut LoadArgs)) -> LoadReport {
-    let config = Config::load(&Sources {
-        overrides: vec![("server.listen".into(), "127.0.0.1:0".into())],
-        ..Default::default()
-    })
-    .expect("config");
-    let server = Server::bind(config).await.expect("bind");
-    let addr = server.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let hub = tokio::spawn(server.run_until(async {
-        let _ = stop_rx.await;
-    }));
-    let mut args = LoadArgs::new(format!("ws://{addr}/ws"));
+    let hub = TestHub::start().await;
+    let mut args = LoadArgs::new(hub.ws_url());
     args.warmup = 0.2;
     args.duration = 0.5;
     args.drain = 5.0;
     tune(&mut args);
     let report = run_in_process(kind, args).await.expect("scenario runs");
-    let _ = stop_tx.send(());
-    hub.await.unwrap().unwrap();
+    hub.stop().await;
     report
 }
 

@@ -5,24 +5,16 @@
 //! machine), so the sweep is told to keep going.
 
 use hubbub_bench::load::{run_sweep_in_process, SweepArgs};
-use hubbub_server::{Config, Server, Sources};
+mod common;
+
+use common::TestHub;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_keeps_its_subscribers_across_rates() {
-    let config = Config::load(&Sources {
-        overrides: vec![("server.listen".into(), "127.0.0.1:0".into())],
-        ..Default::default()
-    })
-    .expect("config");
-    let server = Server::bind(config).await.expect("bind");
-    let addr = server.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let hub = tokio::spawn(server.run_until(async {
-        let _ = stop_rx.await;
-    }));
+    let hub = TestHub::start().await;
 
     // Given in falling order: the sweep tries them rising.
-    let mut args = SweepArgs::new(format!("ws://{addr}/ws"), vec![60.0, 30.0]);
+    let mut args = SweepArgs::new(hub.ws_url(), vec![60.0, 30.0]);
     args.keep_going = true;
     args.load.subscribers = Some(20);
     args.load.workers = Some(2);
@@ -70,6 +62,5 @@ async fn sweep_keeps_its_subscribers_across_rates() {
     assert_eq!(written["rates"][1]["windows"].as_array().unwrap().len(), 2);
     let _ = std::fs::remove_file(&out);
 
-    let _ = stop_tx.send(());
-    hub.await.unwrap().unwrap();
+    hub.stop().await;
 }

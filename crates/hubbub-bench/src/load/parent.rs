@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::sync::mpsc;
 
 use super::coordinate::coordinate;
-use super::report::{print_table, write_report, LoadReport};
+use super::report::{exit_status, print_table, write_report, LoadReport};
 use super::setup::Setup;
 use super::worker::{run_worker, Ctl, Emit, WFinal, WMsg, WSnapshot};
 use super::{Kind, LoadArgs};
@@ -263,13 +263,7 @@ pub(crate) fn run_cli(kind: Kind, args: LoadArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
-            if report.interrupted {
-                ExitCode::from(130)
-            } else if report.clean() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            exit_status(report.interrupted, report.clean())
         }
         Err(e) => {
             eprintln!("hubbub bench: {e:#}");

@@ -144,14 +144,12 @@ pub(super) fn print_table(r: &LoadReport) {
     if r.interrupted {
         println!("  INTERRUPTED: partial results");
     }
-    println!(
-        "  subscribed {}/{} ({} failed, {} dropped), {} worker(s), server pid {}",
-        r.subscribed,
-        r.subscribers,
-        r.subscribe_failures.values().sum::<u64>(),
+    print_subscribed(
+        (r.subscribed, r.subscribers),
+        &r.subscribe_failures,
         r.dropped,
         r.workers,
-        r.server_pid.map_or("n/a".into(), |p| p.to_string())
+        r.server_pid,
     );
     println!(
         "  {:<4} {:<6} {:>9} {:>9} {:>11} {:>11} {:>8} {:>11} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7}",
@@ -210,6 +208,36 @@ pub(super) fn print_table(r: &LoadReport) {
 }
 
 /// Writes any report as pretty JSON (`--out`).
+/// The line under a scenario's title saying how the subscribers fared: the
+/// same for every publish scenario and the sweep, so their outputs read
+/// alike.
+pub(super) fn print_subscribed(
+    (subscribed, subscribers): (u64, u64),
+    failures: &BTreeMap<String, u64>,
+    dropped: u64,
+    workers: usize,
+    server_pid: Option<u32>,
+) {
+    println!(
+        "  subscribed {subscribed}/{subscribers} ({} failed, {dropped} dropped), {workers} worker(s), server pid {}",
+        failures.values().sum::<u64>(),
+        server_pid.map_or("n/a".into(), |p| p.to_string())
+    );
+}
+
+/// The exit status of a finished scenario: 130 when Ctrl-C ended it (after
+/// its partial results were printed), 1 when subscribers or workers
+/// failed, 0 otherwise.
+pub(super) fn exit_status(interrupted: bool, clean: bool) -> std::process::ExitCode {
+    if interrupted {
+        std::process::ExitCode::from(130)
+    } else if clean {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    }
+}
+
 pub(super) fn write_report<T: Serialize>(path: &std::path::Path, r: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(r)?;
     text.push('\n');

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::coordinate::{fill_window, Run};
 use super::parent::{parent_runtime, process_links, thread_links, Ev, Link};
-use super::report::write_report;
+use super::report::{exit_status, write_report};
 use super::setup::Setup;
 use super::sweep_report::{print_sweep, RateReport, SweepReport};
 use super::{Kind, LoadArgs};
@@ -244,11 +244,5 @@ pub(crate) fn run_sweep_cli(args: SweepArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if report.interrupted {
-        ExitCode::from(130)
-    } else if report.clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    exit_status(report.interrupted, report.clean())
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::report::{median_spread, WindowReport};
+use super::report::{median_spread, print_subscribed, WindowReport};
 use super::{Protocol, Via};
 use crate::workers::HostInfo;
 
@@ -258,14 +258,12 @@ pub(super) fn print_sweep(r: &SweepReport) {
     if r.interrupted {
         println!("  INTERRUPTED: partial results");
     }
-    println!(
-        "  subscribed {}/{} ({} failed, {} dropped), {} worker(s), server pid {}",
-        r.subscribed,
-        r.subscribers,
-        r.subscribe_failures.values().sum::<u64>(),
+    print_subscribed(
+        (r.subscribed, r.subscribers),
+        &r.subscribe_failures,
         r.dropped,
         r.workers,
-        r.server_pid.map_or("n/a".into(), |p| p.to_string())
+        r.server_pid,
     );
     println!(
         "  {:>8} {:>9} {:>11} {:>11} {:>11} {:>8} {:>7} {:>22} {:>7} {:>8}  verdict",
