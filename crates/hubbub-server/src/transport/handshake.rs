@@ -432,9 +432,10 @@ async fn upgrade<S: Stream>(
     let accept = hubbub_ws::handshake::accept_key(up.key.as_bytes());
     let protocol = up.echo_protocol.then(|| up.encoding.subprotocol());
     let response = hubbub_ws::handshake::response_101(&accept, protocol, &[]);
-    // On `/ws` the 101 head leaves in the same write as `connected` (one
-    // send per handshake fewer: profiled as a third of the server's
-    // handshake CPU); the echo endpoint has no first message to join.
+    // On `/ws` the 101 head leaves in the same write as `connected`: one of
+    // the three sends of a handshake fewer (sends were half the server's
+    // CPU during a burst of handshakes). The echo endpoint has no first
+    // message to join.
     let mut head = Vec::new();
     if up.role == Role::Hub {
         head = response;
