@@ -74,24 +74,12 @@ async fn events_are_numbered_and_history_reads_both_ways() {
     // subscribers leave, because it holds history.
     drop(ws);
     let c = reqwest::Client::new();
-    let h: Value = c
-        .get(srv.http("/api/channels/news/history?since_offset=3"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = srv
+        .get_json("/api/channels/news/history?since_offset=3")
+        .await;
     assert_eq!(offsets(&h["events"]), [4, 5]);
     assert_eq!(h["epoch"], epoch.as_str());
-    let h: Value = c
-        .get(srv.http("/api/channels/news/history?limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = srv.get_json("/api/channels/news/history?limit=1").await;
     assert_eq!(offsets(&h["events"]), [5]);
     let r = c
         .get(srv.http("/api/channels/news/history?since_offset=x"))
@@ -100,25 +88,11 @@ async fn events_are_numbered_and_history_reads_both_ways() {
         .unwrap();
     assert_eq!(r.status(), 400);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let ch: Value = c
-        .get(srv.http("/api/channels/news"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ch: Value = srv.get_json("/api/channels/news").await;
     assert_eq!(ch["subscribers"], 0);
     assert_eq!(ch["offset"], 5);
     assert_eq!(ch["history_size"], 100);
-    let stats: Value = c
-        .get(srv.http("/api/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = srv.get_json("/api/stats").await;
     assert_eq!(stats["history"]["events"], 5);
     assert!(stats["history"]["bytes"].as_u64().unwrap() > 0);
 }
@@ -252,17 +226,13 @@ async fn filtered_recovery_and_ephemeral_and_historyless_events() {
 #[tokio::test]
 async fn offline_user_gets_queued_events_right_after_connected() {
     let srv = TestServer::start(&[("users.queue_size", "3")]).await;
-    let c = reqwest::Client::new();
     for i in 1..=4 {
-        let r: Value = c
-            .post(srv.http("/api/users/carol/send"))
-            .json(&json!({"event_type":"note","data":{"n":i}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = srv
+            .post_json(
+                "/api/users/carol/send",
+                &json!({"event_type":"note","data":{"n":i}}),
+            )
+            .await;
         assert_eq!(r, json!({"connections":0,"queued":true}));
     }
     let (mut ws, connected) = connect(&srv.ws_url("?user_id=carol"), None).await;
@@ -273,15 +243,12 @@ async fn offline_user_gets_queued_events_right_after_connected() {
         assert_eq!(ev["data"]["n"], want, "oldest dropped first, then in order");
     }
     // Once connected, events go straight to the connection.
-    let r: Value = c
-        .post(srv.http("/api/users/carol/send"))
-        .json(&json!({"event_type":"note","data":{"n":5}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = srv
+        .post_json(
+            "/api/users/carol/send",
+            &json!({"event_type":"note","data":{"n":5}}),
+        )
+        .await;
     assert_eq!(r, json!({"connections":1,"queued":false}));
     assert_eq!(recv(&mut ws).await["data"]["n"], 5);
     // Nothing was left queued for the next connection.
@@ -337,13 +304,7 @@ async fn a_slow_consumer_kicked_with_4009_recovers_everything() {
     let payload = "z".repeat(8192);
     for _ in 0..2000 {
         top = publish(&srv, "feed:1", "e", json!(payload)).offset.unwrap();
-        if srv
-            .shared
-            .metrics
-            .slow_consumer_disconnects
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-        {
+        if srv.slow_consumer_disconnects() > 0 {
             break;
         }
     }

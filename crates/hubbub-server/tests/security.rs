@@ -1014,16 +1014,7 @@ async fn the_handshake_timeout_defaults_to_10_s() {
     // And a slow peer is dropped at it, while others are served.
     let srv = secured(&[("server.handshake_timeout_ms", "300")]).await;
     let mut w = Witness::new(&srv).await;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(WAIT, s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap_or(0);
+    let n = half_request_head(srv.addr, WAIT).await;
     assert_eq!(n, 0);
     w.still_served().await;
     assert_eq!(

@@ -141,23 +141,11 @@ async fn slow_consumer_is_closed_4009_and_the_publisher_never_blocks() {
                 break;
             }
         }
-        if srv
-            .shared
-            .metrics
-            .slow_consumer_disconnects
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-        {
+        if srv.slow_consumer_disconnects() > 0 {
             break;
         }
     }
-    assert_eq!(
-        srv.shared
-            .metrics
-            .slow_consumer_disconnects
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(srv.slow_consumer_disconnects(), 1);
     // The slow client, when it finally reads, finds disconnect 4009 and the close frame.
     let (disconnect, code) = slow.until_close().await;
     assert_eq!(code, Some(4009));
@@ -215,15 +203,6 @@ async fn graceful_shutdown_sends_1001_and_drains() {
 #[tokio::test]
 async fn slowloris_handshake_is_dropped() {
     let srv = TestServer::start(&[("server.handshake_timeout_ms", "300")]).await;
-    let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(WAIT, s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap_or(0);
+    let n = half_request_head(srv.addr, WAIT).await;
     assert_eq!(n, 0, "connection dropped without an answer");
 }

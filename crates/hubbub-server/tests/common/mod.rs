@@ -66,6 +66,34 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `GET path` on the HTTP API, its JSON body.
+    #[allow(dead_code)] // not every test file reads the API this way
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = reqwest::get(self.http(path)).await.unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// `POST path` with a JSON body on the HTTP API, its JSON answer.
+    #[allow(dead_code)]
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        let r = reqwest::Client::new()
+            .post(self.http(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// Connections closed as slow consumers so far (4009).
+    #[allow(dead_code)]
+    pub fn slow_consumer_disconnects(&self) -> u64 {
+        self.shared
+            .metrics
+            .slow_consumer_disconnects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits until `channel` has `n` local subscribers (for clients that
     /// subscribe without reading the reply).
     pub async fn wait_subscribers(&self, channel: &str, n: usize) {
@@ -303,4 +331,20 @@ pub fn ws_request(addr: SocketAddr, path: &str, extra: &str) -> String {
 pub fn json_of(v: &str) -> Value {
     let body = v.split("\r\n\r\n").nth(1).unwrap_or("");
     serde_json::from_str(body).unwrap_or(json!(null))
+}
+
+/// A slowloris: sends half a request head and waits for the server's
+/// answer. Returns how many bytes came back before the server closed (0:
+/// dropped without an answer).
+#[allow(dead_code)]
+pub async fn half_request_head(addr: SocketAddr, wait: Duration) -> usize {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    tokio::time::timeout(wait, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0)
 }
