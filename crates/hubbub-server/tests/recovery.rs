@@ -509,3 +509,133 @@ async fn randomized_reconnects_lose_nothing_within_the_window() {
         "every far-away reconnect was refused"
     );
 }
+
+/// A client that subscribed before a channel's first publication, dropped,
+/// and came back with the position it was given recovers everything
+/// published meanwhile, like a client at any other offset.
+#[tokio::test]
+async fn subscribed_before_the_first_publication_recovers() {
+    let srv = TestServer::start(&[]).await;
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    let r = subscribe(&mut ws, &["fresh"]).await;
+    let given = r["channels"][0].clone();
+    assert_eq!(given["offset"], 0);
+    let epoch = given["epoch"].as_str().unwrap().to_string();
+    assert!(
+        !epoch.is_empty(),
+        "an epoch from the first subscriber on: {r}"
+    );
+    drop(ws);
+    srv.wait_subscribers("fresh", 0).await;
+    for i in 1..=5u64 {
+        let out = srv
+            .post_json(
+                "/api/publish",
+                &json!({"channel": "fresh", "event_type": "task_created", "data": {"n": i}}),
+            )
+            .await;
+        assert_eq!(out["offset"], i);
+        assert_eq!(
+            out["epoch"],
+            epoch.as_str(),
+            "the first publication keeps it"
+        );
+    }
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    let r = call(
+        &mut ws,
+        json!({"type":"subscribe","channels":["fresh"],"since":{"fresh":{"offset":0,"epoch":epoch}}}),
+    )
+    .await;
+    assert_eq!(
+        r["channels"][0],
+        json!({"channel":"fresh","offset":5,"epoch":epoch,"recovered":true,"missed":5})
+    );
+    for i in 1..=5u64 {
+        let ev = recv(&mut ws).await;
+        assert_eq!(
+            (ev["offset"].as_u64(), ev["data"]["n"].as_u64()),
+            (Some(i), Some(i))
+        );
+    }
+    publish(&srv, "fresh", "task_created", json!({"n": 6}));
+    assert_eq!(recv(&mut ws).await["offset"], 6, "then live, without a gap");
+
+    // A filtered subscriber from before the first event recovers too.
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    let r = call(
+        &mut ws,
+        json!({"type":"subscribe","channels":["fresh2"],"event_types":["b"]}),
+    )
+    .await;
+    let epoch2 = r["channels"][0]["epoch"].as_str().unwrap().to_string();
+    drop(ws);
+    srv.wait_subscribers("fresh2", 0).await;
+    for ty in ["a", "b", "a", "b"] {
+        publish(&srv, "fresh2", ty, json!({}));
+    }
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    let r = call(
+        &mut ws,
+        json!({"type":"subscribe","channels":["fresh2"],"event_types":["b"],
+               "since":{"fresh2":{"offset":0,"epoch":epoch2}}}),
+    )
+    .await;
+    assert_eq!(r["channels"][0]["recovered"], true, "{r}");
+    assert_eq!(r["channels"][0]["missed"], 2);
+    assert_eq!(recv(&mut ws).await["offset"], 2);
+    assert_eq!(recv(&mut ws).await["offset"], 4);
+}
+
+/// Offset 0 with no epoch names the start of whatever history the channel
+/// has: honoured while its first event is held, refused once it is not.
+#[tokio::test]
+async fn offset_zero_without_an_epoch_recovers_from_the_start() {
+    let srv = TestServer::start(&[("channels.history_size", "3")]).await;
+    for i in 1..=3u64 {
+        publish(&srv, "orders", "order", json!({"n": i}));
+    }
+    let since = json!({"orders": {"offset": 0, "epoch": ""}});
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    let r = call(
+        &mut ws,
+        json!({"type":"subscribe","channels":["orders"],"since":since}),
+    )
+    .await;
+    assert_eq!(r["channels"][0]["recovered"], true, "{r}");
+    assert_eq!(r["channels"][0]["missed"], 3);
+    for i in 1..=3u64 {
+        assert_eq!(recv(&mut ws).await["offset"], i);
+    }
+    drop(ws);
+    publish(&srv, "orders", "order", json!({"n": 4}));
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    let r = call(
+        &mut ws,
+        json!({"type":"subscribe","channels":["orders"],"since":since}),
+    )
+    .await;
+    assert_eq!(
+        r["channels"][0]["recovered"], false,
+        "offset 1 is gone: {r}"
+    );
+    assert_eq!(r["channels"][0]["missed"], 0);
+}
+
+/// Opening a channel by subscribing makes it no more "known" to the API
+/// than its subscribers do: once they leave, an unwritten channel is 404.
+#[tokio::test]
+async fn a_subscribed_but_unwritten_channel_is_not_listed_after_its_subscribers_leave() {
+    let srv = TestServer::start(&[]).await;
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    subscribe(&mut ws, &["quiet"]).await;
+    let ch: Value = srv.get_json("/api/channels/quiet").await;
+    assert_eq!(ch["subscribers"], 1);
+    assert_eq!(ch["offset"], 0);
+    drop(ws);
+    srv.wait_subscribers("quiet", 0).await;
+    let r = reqwest::get(srv.http("/api/channels/quiet")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let all: Value = srv.get_json("/api/channels").await;
+    assert!(!all.to_string().contains("quiet"), "{all}");
+}

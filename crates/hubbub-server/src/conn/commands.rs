@@ -241,6 +241,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let mut release = Vec::with_capacity(wanted.len());
         for ch in &wanted {
             let since = s.since.as_ref().and_then(|m| m.get(ch.as_str()));
+            if let Some(opts) = self.shared.config.history_options(ch, "") {
+                self.shared.history.open(ch, opts);
+            }
             // Without `since` only the position is needed.
             let read = match since {
                 Some(p) => {

@@ -5,8 +5,12 @@
 //! A global byte budget caps all history together: when appending pushes
 //! the total over it, the least recently written channels lose their oldest
 //! events first. A channel whose events have all expired and that has seen
-//! no append for a TTL is forgotten; writing to it again starts a new epoch,
-//! which tells reconnecting clients their position can no longer be honoured.
+//! no append (and no subscriber opening it) for a TTL is forgotten; writing
+//! to it again starts a new epoch, which tells reconnecting clients their
+//! position can no longer be honoured. A channel gets its epoch when it is
+//! first written or opened by a subscriber, whichever comes first, so a
+//! client that subscribed before the first publication recovers like any
+//! other.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -36,7 +40,8 @@ struct ChannelHistory {
     top: u64,
     events: VecDeque<Held>,
     bytes: usize,
-    last_append: Instant,
+    /// Last append or subscriber open: the channel is forgotten a TTL after.
+    last_active: Instant,
     ttl: Duration,
 }
 
@@ -47,7 +52,7 @@ impl ChannelHistory {
             top: 0,
             events: VecDeque::new(),
             bytes: 0,
-            last_append: now,
+            last_active: now,
             ttl,
         }
     }
@@ -177,6 +182,36 @@ impl MemoryHistory {
         self.shard(channel).lock().get(channel).cloned()
     }
 
+    fn entry_or_new(
+        &self,
+        channel: &str,
+        opts: HistoryOptions,
+        now: Instant,
+    ) -> Arc<Mutex<ChannelHistory>> {
+        let mut shard = self.shard(channel).lock();
+        match shard.get(channel) {
+            Some(e) => e.clone(),
+            None => {
+                let e = Arc::new(Mutex::new(ChannelHistory::new(opts.ttl, now)));
+                shard.insert(Arc::from(channel), e.clone());
+                e
+            }
+        }
+    }
+
+    /// Gives `channel` its epoch now if it has none, and keeps it for a TTL
+    /// from now: a subscriber that arrives before the first publication is
+    /// told a real position (offset 0 of this epoch) and can recover from
+    /// it like from any other.
+    pub fn open_now(&self, channel: &str, opts: HistoryOptions) -> Position {
+        let now = Instant::now();
+        let entry = self.entry_or_new(channel, opts, now);
+        let mut ch = entry.lock();
+        ch.last_active = now;
+        ch.ttl = opts.ttl;
+        ch.position()
+    }
+
     /// Numbers a publication and keeps it: `make` builds it with its offset
     /// and epoch, `then` runs while the channel is still locked (the hub
     /// fans out there, so deliveries leave in offset order even when several
@@ -189,23 +224,13 @@ impl MemoryHistory {
         make: impl FnOnce(u64, &Arc<str>) -> Arc<Publication>,
         then: impl FnOnce(&Arc<Publication>) -> R,
     ) -> R {
-        let entry = {
-            let mut shard = self.shard(channel).lock();
-            match shard.get(channel) {
-                Some(e) => e.clone(),
-                None => {
-                    let e = Arc::new(Mutex::new(ChannelHistory::new(opts.ttl, now)));
-                    shard.insert(Arc::from(channel), e.clone());
-                    e
-                }
-            }
-        };
+        let entry = self.entry_or_new(channel, opts, now);
         let result = {
             let mut ch = entry.lock();
             let (n, b) = ch.expire(now);
             ch.top += 1;
             ch.ttl = opts.ttl;
-            ch.last_append = now;
+            ch.last_active = now;
             let publication = make(ch.top, &ch.epoch);
             let bytes = estimate(&publication);
             ch.events.push_back(Held {
@@ -289,7 +314,7 @@ impl MemoryHistory {
         let mut all: Vec<(Instant, Arc<Mutex<ChannelHistory>>)> = Vec::new();
         for shard in self.shards.iter() {
             for e in shard.lock().values() {
-                let last = e.lock().last_append;
+                let last = e.lock().last_active;
                 all.push((last, e.clone()));
             }
         }
@@ -323,15 +348,23 @@ impl HistoryStore for MemoryHistory {
         Box::pin(std::future::ready(Ok(r)))
     }
 
+    fn open(&self, channel: &str, opts: HistoryOptions) {
+        self.open_now(channel, opts);
+    }
+
     fn holds(&self, channel: &str) -> bool {
-        self.entry(channel).is_some()
+        self.entry(channel).is_some_and(|e| e.lock().top > 0)
     }
 
     fn channels(&self) -> Vec<(Arc<str>, Position)> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             for (name, e) in shard.lock().iter() {
-                out.push((name.clone(), e.lock().position()));
+                let ch = e.lock();
+                // A channel only opened by a subscriber holds nothing yet.
+                if ch.top > 0 {
+                    out.push((name.clone(), ch.position()));
+                }
             }
         }
         out
@@ -357,7 +390,7 @@ impl HistoryStore for MemoryHistory {
                 self.events.fetch_sub(n, Relaxed);
                 self.bytes.fetch_sub(b, Relaxed);
                 // Keep the position while clients may still recover against it.
-                !(ch.events.is_empty() && now.duration_since(ch.last_append) >= ch.ttl)
+                !(ch.events.is_empty() && now.duration_since(ch.last_active) >= ch.ttl)
             });
         }
     }
@@ -420,6 +453,47 @@ mod tests {
         assert_eq!(offsets(&h.read_now("c", None, 2)), [4, 5]);
         assert_eq!(offsets(&h.read_now("c", Some(5), 10)), Vec::<u64>::new());
         assert_eq!(h.stats().events, 3);
+    }
+
+    #[test]
+    fn a_channel_opened_before_its_first_event_keeps_that_epoch() {
+        let h = MemoryHistory::new(1 << 30);
+        let opened = h.open_now("c", opts(10, 60_000));
+        assert_eq!(opened.offset, 0);
+        assert!(
+            !opened.epoch.is_empty(),
+            "a real epoch from the first subscriber"
+        );
+        assert!(!h.holds("c"), "opened, but nothing held yet");
+        assert!(h.channels().is_empty());
+        for _ in 0..5 {
+            publish(&h, "c", opts(10, 60_000));
+        }
+        let r = h.read_now("c", Some(0), 100);
+        assert_eq!(r.top.epoch, opened.epoch, "the first event keeps it");
+        assert!(r.reaches_back_to(0, &opened.epoch));
+        assert_eq!(offsets(&r), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            h.open_now("c", opts(10, 60_000)),
+            r.top,
+            "opening again changes nothing"
+        );
+    }
+
+    #[test]
+    fn offset_zero_of_no_epoch_is_the_start_of_any_history() {
+        let h = MemoryHistory::new(1 << 30);
+        assert!(h.read_now("c", Some(0), 10).reaches_back_to(0, ""));
+        for _ in 0..3 {
+            publish(&h, "c", opts(2, 60_000));
+        }
+        let r = h.read_now("c", Some(0), 10);
+        assert!(!r.reaches_back_to(0, ""), "offset 1 was trimmed");
+        publish(&h, "d", opts(5, 60_000));
+        assert!(h.read_now("d", Some(0), 10).reaches_back_to(0, ""));
+        assert!(!h
+            .read_now("d", Some(0), 10)
+            .reaches_back_to(0, "other-epoch"));
     }
 
     #[test]

@@ -54,7 +54,15 @@ pub struct HistoryRead {
 impl HistoryRead {
     /// Whether every event after `offset` of history `epoch` is still held,
     /// so a client at that position can be brought up to date exactly.
+    ///
+    /// Offset 0 with an empty epoch is the position before any history
+    /// (what hubs answered for a channel nobody had written yet): it is
+    /// honoured when the current history still holds its first event,
+    /// whatever its epoch.
     pub fn reaches_back_to(&self, offset: u64, epoch: &str) -> bool {
+        if offset == 0 && epoch.is_empty() {
+            return self.first_held <= 1;
+        }
         epoch == self.top.epoch && offset <= self.top.offset && self.first_held <= offset + 1
     }
 }
@@ -89,6 +97,12 @@ pub trait HistoryStore: Send + Sync + 'static {
         since: Option<u64>,
         limit: usize,
     ) -> BoxFuture<'a, Result<HistoryRead, HistoryError>>;
+
+    /// Gives `channel` an epoch before its first event (a no-op when it has
+    /// one), so that a client subscribing to a channel nobody has written
+    /// yet is told offset 0 of a real epoch and can recover from there.
+    /// Called on subscribe, for channels whose namespace keeps history.
+    fn open(&self, channel: &str, opts: HistoryOptions);
 
     /// Whether `channel` holds any history (it is then "known" to the API).
     fn holds(&self, channel: &str) -> bool;
