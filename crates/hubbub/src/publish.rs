@@ -86,7 +86,7 @@ async fn publish(args: PublishArgs) -> Result<(), Failure> {
     let resp = req
         .send()
         .await
-        .map_err(|e| Failure::remote(format!("cannot reach {url}: {e}")))?;
+        .map_err(|e| Failure::remote(format!("cannot reach {url}: {}", root_cause(&e))))?;
     let status = resp.status();
     let body = resp
         .text()
@@ -103,6 +103,17 @@ async fn publish(args: PublishArgs) -> Result<(), Failure> {
             format!("{status}: {body}")
         }))
     }
+}
+
+/// The innermost cause of a failed request ("Connection refused (os error
+/// 111)"), which is what a user can act on; reqwest's own message only says
+/// that sending failed.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 fn parse_data(text: &str) -> Result<Box<RawValue>, Failure> {

@@ -151,6 +151,7 @@ async fn subscribe(args: SubscribeArgs) -> Result<(), Failure> {
     let mut out = Output {
         all: args.all,
         events: 0,
+        asked: args.since.iter().map(|(c, _)| c.clone()).collect(),
     };
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut disconnect: Option<Value> = None;
@@ -227,6 +228,8 @@ enum Step {
 struct Output {
     all: bool,
     events: u64,
+    /// Channels named by `--since`: their reply says whether recovery held.
+    asked: Vec<String>,
 }
 
 impl Output {
@@ -256,7 +259,11 @@ impl Output {
             "subscribed" => {
                 let chans: Vec<String> = v["channels"]
                     .as_array()
-                    .map(|a| a.iter().map(describe_position).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| describe_position(c, &self.asked))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 eprintln!("hubbub subscribe: subscribed to {}", chans.join(", "));
                 if count == Some(0) {
@@ -281,14 +288,27 @@ impl Output {
     }
 }
 
-fn describe_position(c: &Value) -> String {
+/// A channel's line in the `subscribed` report: its position in the
+/// `--since` syntax (so the user can resume from it), and for channels
+/// named by `--since`, whether the hub could recover from there.
+fn describe_position(c: &Value, asked: &[String]) -> String {
     let name = c["channel"].as_str().unwrap_or("?");
     let offset = c["offset"].as_u64().unwrap_or(0);
+    let position = match c["epoch"].as_str() {
+        Some(e) if !e.is_empty() => format!("{name} (position {offset}@{e}"),
+        _ => format!("{name} (no history"),
+    };
+    if !asked.iter().any(|a| a == name) {
+        return position + ")";
+    }
     match c["missed"].as_u64() {
         Some(n) if c["recovered"] == Value::Bool(true) => {
-            format!("{name} (offset {offset}, recovering {n})")
+            format!("{position}, recovered: {n} missed events follow)")
         }
-        _ => format!("{name} (offset {offset})"),
+        _ => format!(
+            "{position}, recovery refused: the history no longer reaches back to the \
+             given position; live events only, reload the state through `history`)"
+        ),
     }
 }
 

@@ -444,6 +444,10 @@ fn publish_reads_stdin_and_reports_refusals() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot reach"), "{err}");
+    assert!(
+        err.contains("Connection refused"),
+        "the cause, not reqwest's words: {err}"
+    );
 }
 
 #[test]
@@ -537,4 +541,75 @@ fn a_token_from_hubbub_token_is_accepted_by_a_hub_with_the_same_secret() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("auth"), "{err}");
+}
+
+/// `subscribe` prints the position it was given in the `--since` syntax; a
+/// subscriber from before the first publication resumes from it, `0@`
+/// (the start of any history) resumes too, and a refused recovery is said.
+#[test]
+fn since_resumes_from_the_printed_position_and_says_when_it_cannot() {
+    let hub = Hub::start(&["--set", "channels.history_size=5"], &[]);
+    let ws = hub.ws();
+    let mut first = Proc::spawn(
+        "subscribe",
+        hubbub(&["subscribe", "fresh", "--count", "0", "--url", &ws]),
+    );
+    let line = first.wait_line(true, |l| l.contains("subscribed to fresh"));
+    first.expect_exit(0);
+    let position = line
+        .split("(position ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no position in {line:?}"))
+        .to_string();
+    assert!(position.starts_with("0@") && position.len() > 2, "{line}");
+    for n in 1..=3 {
+        hub.publish("fresh", &format!("{{\"n\":{n}}}"));
+    }
+    for since in [format!("fresh={position}"), "fresh=0@".to_string()] {
+        let mut sub = Proc::spawn(
+            "subscribe",
+            hubbub(&[
+                "subscribe",
+                "fresh",
+                "--since",
+                &since,
+                "--count",
+                "3",
+                "--url",
+                &ws,
+            ]),
+        );
+        sub.wait_line(true, |l| l.contains("recovered: 3 missed events follow"));
+        sub.expect_exit(0);
+        let ns: Vec<i64> = sub
+            .stdout()
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["data"]["n"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ns, [1, 2, 3], "{since}: {}", sub.dump());
+    }
+    for n in 4..=6 {
+        hub.publish("fresh", &format!("{{\"n\":{n}}}"));
+    }
+    let mut sub = Proc::spawn(
+        "subscribe",
+        hubbub(&[
+            "subscribe",
+            "fresh",
+            "--since",
+            &format!("fresh={position}"),
+            "--count",
+            "0",
+            "--url",
+            &ws,
+        ]),
+    );
+    let said = sub.wait_line(true, |l| l.contains("subscribed to fresh"));
+    assert!(said.contains("recovery refused"), "{said}");
+    sub.expect_exit(0);
 }
