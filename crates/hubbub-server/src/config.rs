@@ -194,7 +194,9 @@ pub enum Mode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address for WebSocket and HTTP (one port serves both).
+    /// Address for WebSocket and HTTP (one port serves both): `IP:PORT`,
+    /// or `HOST:PORT` resolved once at start (`localhost:8000`).
+    #[serde(deserialize_with = "listen_address")]
     pub listen: SocketAddr,
     /// Development or production.
     pub mode: Mode,
@@ -222,6 +224,35 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+}
+
+/// `IP:PORT` as it is, or `HOST:PORT` resolved now, preferring IPv4 (what
+/// `localhost` means to most clients).
+fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    use std::net::ToSocketAddrs;
+    let text = String::deserialize(d)?;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let bad = |why: String| serde::de::Error::custom(format!("{text:?}: {why}"));
+    if text
+        .rsplit_once(':')
+        .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+    {
+        return Err(bad(
+            "expected HOST:PORT, e.g. 127.0.0.1:8000 or localhost:8000".into(),
+        ));
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| bad(format!("cannot resolve the host ({e})")))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| bad("the host has no address".into()))
 }
 
 /// Per-connection behaviour.
@@ -434,7 +465,7 @@ impl Config {
         }
         let config: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError(e.to_string()))?;
+            .map_err(|e: toml::de::Error| ConfigError(plain_words(&e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
@@ -527,6 +558,46 @@ impl Config {
     }
 }
 
+/// A deserializer's message in the words of the configuration: the key
+/// first, then what is wrong with it, on one line, with no Rust type names
+/// (`expected usize` becomes `expected a whole number of bytes` for a size).
+fn plain_words(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let key = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("in `")?.strip_suffix('`'));
+    let what = lines
+        .iter()
+        .filter(|l| !l.starts_with("in `"))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let unit = match key.unwrap_or("") {
+        k if k.ends_with("_ms") => " of milliseconds",
+        k if k.ends_with("_s") => " of seconds",
+        k if k.ends_with("_size") || k.ends_with("_bytes") => " of bytes",
+        _ => "",
+    };
+    let mut what = what;
+    for ty in ["usize", "u64", "u32", "u16", "u8"] {
+        what = what.replace(
+            &format!("expected {ty}"),
+            &format!("expected a whole number{unit}"),
+        );
+    }
+    for ty in ["f64", "f32"] {
+        what = what.replace(&format!("expected {ty}"), "expected a number");
+    }
+    match key {
+        Some(k) => format!("{k}: {what}"),
+        None => what,
+    }
+}
+
 fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("reading {}: {e}", path.display())))?;
@@ -574,6 +645,37 @@ fn set_path(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), ConfigE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_speak_of_the_key_not_of_rust() {
+        let e = Config::load(&Sources {
+            overrides: vec![("connection.max_message_size".into(), "\"big\"".into())],
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("connection.max_message_size"), "{e}");
+        assert!(e.contains("expected a whole number of bytes"), "{e}");
+        assert!(!e.contains("usize") && !e.ends_with('\n'), "{e:?}");
+    }
+
+    #[test]
+    fn listen_takes_host_names() {
+        let load = |v: &str| {
+            Config::load(&Sources {
+                overrides: vec![("server.listen".into(), format!("{v:?}"))],
+                ..Sources::default()
+            })
+        };
+        let c = load("localhost:8123").unwrap();
+        assert!(c.server.listen.ip().is_loopback());
+        assert_eq!(c.server.listen.port(), 8123);
+        assert_eq!(load("[::1]:9").unwrap().server.listen.port(), 9);
+        for bad in ["localhost", "localhost:http", ":80"] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.contains("server.listen"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn layers_in_order() {

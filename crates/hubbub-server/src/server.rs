@@ -64,12 +64,20 @@ impl Server {
         }
         let tls = tls_acceptor(&config)?;
         if let Some(fit) = fd_capacity() {
-            if (config.server.max_connections as u64) > fit {
-                tracing::warn!(
-                    configured = config.server.max_connections,
-                    lowered_to = fit,
-                    "connection limit lowered to fit the file-descriptor limit"
-                );
+            let wanted = config.server.max_connections;
+            if (wanted as u64) > fit {
+                // The built-in default is above most machines' limit: that
+                // is the normal case, not something to warn about.
+                if wanted == crate::config::ServerConfig::default().max_connections {
+                    tracing::info!(
+                        "at most {fit} WebSocket connections (the file-descriptor limit)"
+                    );
+                } else {
+                    tracing::warn!(
+                        "server.max_connections = {wanted} is above what the file-descriptor \
+                         limit allows: at most {fit} WebSocket connections"
+                    );
+                }
                 config.server.max_connections = fit as usize;
             }
         }

@@ -27,8 +27,8 @@ pub struct ServeArgs {
     preset: Option<Preset>,
     /// Address for WebSocket and HTTP (port 0 picks a free port)
     /// [default: 127.0.0.1:8000].
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<SocketAddr>,
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
     /// development allows anonymous connections, `?user_id=` and an open
     /// loopback API [default: development].
     #[arg(long, value_enum)]
@@ -100,8 +100,8 @@ impl ServeArgs {
     fn sources(&self) -> Sources {
         let mut overrides = self.set.clone();
         let mut flag = |k: &str, v: String| overrides.push((k.to_owned(), v));
-        if let Some(a) = self.listen {
-            flag("server.listen", toml_string(&a.to_string()));
+        if let Some(a) = &self.listen {
+            flag("server.listen", toml_string(a));
         }
         if let Some(m) = self.mode {
             let m = match m {
@@ -205,7 +205,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_banner(addr, development, api_key, tls);
+    print_banner(addr, development, api_key, auth_required, tls);
     if development && !auth_required {
         tracing::warn!(
             "development mode: anonymous connections and ?user_id= are accepted{}; \
@@ -258,7 +258,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// Where to connect, on stdout: the one thing a user starting the hub needs
 /// to read, and the line tests parse for the real port.
-fn print_banner(addr: SocketAddr, development: bool, api_key: bool, tls: bool) {
+fn print_banner(addr: SocketAddr, development: bool, api_key: bool, auth: bool, tls: bool) {
     let host = SocketAddr::new(connectable(addr.ip()), addr.port());
     let s = if tls { "s" } else { "" };
     let ws = format!("ws{s}://{host}/ws");
@@ -270,21 +270,45 @@ fn print_banner(addr: SocketAddr, development: bool, api_key: bool, tls: bool) {
         (format!(" --url {ws}"), format!(" --url {http}"))
     };
     let key = if api_key { " --api-key KEY" } else { "" };
+    let token = if auth { " --token TOKEN" } else { "" };
     let mode = if development {
         "development"
     } else {
         "production"
+    };
+    let bin = invoked_as();
+    let tokens = if auth {
+        format!("\n  tokens     {bin} token --sub USER   (with this hub's auth settings)")
+    } else {
+        String::new()
     };
     println!(
         "hubbub {} listening on {addr} ({mode} mode)\n  \
          WebSocket  {ws}\n  \
          HTTP API   {http}/api/\n  \
          metrics    {http}/metrics\n  \
-         try        hubbub subscribe demo{sub_url}   and   hubbub publish demo '{{\"hello\":\"world\"}}'{pub_url}{key}",
+         try        {bin} subscribe demo{sub_url}{token}   and   \
+         {bin} publish demo '{{\"hello\":\"world\"}}'{pub_url}{key}{tokens}",
         env!("CARGO_PKG_VERSION"),
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
+}
+
+/// How the user can run this binary again from where they are: `hubbub`
+/// when it was found on the PATH, else the path it was started by
+/// (`target/release/hubbub` under `cargo run`), relative where it can be.
+fn invoked_as() -> String {
+    let Some(arg0) = std::env::args_os().next().map(PathBuf::from) else {
+        return "hubbub".into();
+    };
+    if arg0.components().count() <= 1 {
+        return arg0.to_string_lossy().into_owned();
+    }
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| arg0.strip_prefix(cwd).ok().map(PathBuf::from));
+    relative.unwrap_or(arg0).to_string_lossy().into_owned()
 }
 
 /// The address a local client should dial for a wildcard bind.
