@@ -5,6 +5,7 @@
 //! `token` signs tokens for them, so that trying the hub, scripting it and
 //! testing it need nothing else.
 
+mod bench;
 mod endpoint;
 mod logging;
 mod publish;
@@ -38,8 +39,15 @@ enum Command {
     Subscribe(subscribe::SubscribeArgs),
     /// Print a token signed with the configured key (development and tests).
     Token(token::TokenArgs),
-    /// Load scenarios against a running hub (or a peer), and the raw baseline.
-    Bench(hubbub_bench::BenchArgs),
+    /// Load scenarios against a running hub (or a peer), and the raw
+    /// baseline: runs the `hubbub-bench` binary built beside this one
+    /// (`cargo build --release -p hubbub-bench`).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Everything after `bench`, for `hubbub-bench bench` (try `--help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,7 +56,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(args),
         Command::Subscribe(args) => subscribe::run(args),
         Command::Token(args) => token::run(args),
-        Command::Bench(args) => hubbub_bench::run(args),
+        Command::Bench { args } => bench::run(args),
     }
 }
 
