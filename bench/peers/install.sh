@@ -2,7 +2,7 @@
 # Installs the peer servers the bench compares hubbub with, into a cache
 # directory OUTSIDE the repository (none of their code goes into the repo):
 #   $BENCH_PEERS_DIR (default $HOME/.cache/hubbub-peers)
-#     node/        npm packages ws and socket.io
+#     node/        npm packages ws and socket.io, as pinned by node/package-lock.json
 #     python/      a virtualenv with websockets
 #     sockudo/     `cargo install sockudo` at $SOCKUDO_VERSION (default 5.2.0, the
 #                  version docs/performance.md measured; slow: ~10+ minutes on
@@ -15,9 +15,14 @@ want=("$@"); [ ${#want[@]} -eq 0 ] && want=(node python sockudo)
 for w in "${want[@]}"; do
   case "$w" in
     node)
+      # Pinned: package.json and package-lock.json beside this script.
+      here="$(cd "$(dirname "$0")" && pwd)/node"
       mkdir -p "$CACHE/node"
-      (cd "$CACHE/node" && [ -f package.json ] || echo '{"name":"hubbub-peers","private":true}' > package.json
-       cd "$CACHE/node" && npm install --no-audit --no-fund ws@8 socket.io@4 >/dev/null)
+      if ! cmp -s "$here/package-lock.json" "$CACHE/node/package-lock.json" ||
+         [ ! -d "$CACHE/node/node_modules/socket.io" ]; then
+        cp "$here/package.json" "$here/package-lock.json" "$CACHE/node/"
+        (cd "$CACHE/node" && npm ci --no-audit --no-fund >/dev/null)
+      fi
       echo "node peers: $(cd "$CACHE/node" && node -e 'console.log("ws", require("ws/package.json").version, "socket.io", require("socket.io/package.json").version)')";;
     python)
       [ -x "$CACHE/python/bin/python" ] || python3 -m venv "$CACHE/python"
