@@ -4,7 +4,7 @@
 # frame path as /ws. Usage: scripts/conformance.sh [path-to-hubbub-binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-target/debug/hubbub}
+bin=${1:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/hubbub}
 out=${CONFORMANCE_OUT:-target/conformance}
 rm -rf "$out" && mkdir -p "$out"
 log="$out/server.log"
