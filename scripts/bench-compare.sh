@@ -12,7 +12,7 @@
 #   10,000 x 1/s; fanout-1k-max: 1,000 subscribers, publishes as fast as 4
 #   HTTP publishers get answers; http-publish: 32 publishers, no subscribers.
 #
-# Needs `cargo build --release -p hubbub` first. Ports 9100+ on loopback.
+# Needs `cargo build --release -p hubbub -p hubbub-bench` first. Ports 9100+ on loopback.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -23,7 +23,7 @@ SCENARIOS="${SCENARIOS:-fanout-1k fanout-10k fanout-1k-max http-publish}"
 DAY="$(date -u +%Y-%m-%d)"
 OUTDIR="bench/results/$DAY"; mkdir -p "$OUTDIR"
 MD="bench/results/$DAY.md"
-[ -x "$HUBBUB" ] || { echo "build first: cargo build --release -p hubbub" >&2; exit 2; }
+[ -x "$HUBBUB" ] || { echo "build first: cargo build --release -p hubbub -p hubbub-bench" >&2; exit 2; }
 ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 
 servers=("$@")
