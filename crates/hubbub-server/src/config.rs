@@ -602,7 +602,7 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("reading {}: {e}", path.display())))?;
     text.parse::<toml::Table>()
-        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.to_string().trim_end())))
 }
 
 fn merge(into: &mut toml::Table, from: toml::Table) {

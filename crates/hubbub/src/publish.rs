@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::endpoint::Endpoint;
 use crate::Failure;
 
 /// Flags of `hubbub publish`.
@@ -70,28 +71,18 @@ async fn publish(args: PublishArgs) -> Result<(), Failure> {
     hubbub_protocol::validate_channel(&args.channel)
         .map_err(|m| Failure::usage(format!("channel {:?}: {m}", args.channel)))?;
     let url = crate::endpoint::http_url(&args.url, "api/publish").map_err(Failure::usage)?;
-
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| Failure::remote(format!("HTTP client: {e}")))?;
-    let mut req = client.post(url.clone()).json(&Body {
+    let body = serde_json::to_vec(&Body {
         channel: &args.channel,
         event_type: &args.event_type,
         data: &data,
-    });
-    if let Some(key) = &args.api_key {
-        req = req.bearer_auth(key);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| Failure::remote(format!("cannot reach {url}: {}", root_cause(&e))))?;
-    let status = resp.status();
-    let body = resp
-        .text()
-        .await
-        .map_err(|e| Failure::remote(format!("reading the answer from {url}: {e}")))?;
+    })
+    .map_err(|e| Failure::usage(format!("encoding the request: {e}")))?;
+    let (status, body) = tokio::time::timeout(
+        Duration::from_secs(30),
+        post(&url, body, args.api_key.as_deref()),
+    )
+    .await
+    .map_err(|_| Failure::remote(format!("{url} did not answer within 30 s")))??;
     if status.is_success() {
         println!("{}", body.trim_end());
         Ok(())
@@ -105,9 +96,60 @@ async fn publish(args: PublishArgs) -> Result<(), Failure> {
     }
 }
 
+/// One HTTP/1.1 `POST` of a JSON body on a fresh connection; the status
+/// and the answer's text. Plain HTTP only: a hub behind TLS is published to
+/// by backends with their own HTTP client.
+async fn post(
+    url: &Endpoint,
+    body: Vec<u8>,
+    api_key: Option<&str>,
+) -> Result<(http::StatusCode, String), Failure> {
+    use http_body_util::BodyExt;
+    if url.scheme != "http" {
+        return Err(Failure::usage(format!(
+            "{url}: `hubbub publish` speaks plain http:// only"
+        )));
+    }
+    let (host, port) = url.host_port();
+    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| Failure::remote(format!("cannot reach {url}: {e}")))?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| Failure::remote(format!("cannot reach {url}: {}", root_cause(&e))))?;
+    tokio::spawn(conn);
+    let target = if url.query.is_empty() {
+        url.path.clone()
+    } else {
+        format!("{}?{}", url.path, url.query)
+    };
+    let mut req = http::Request::post(target)
+        .header(http::header::HOST, &url.authority)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(key) = api_key {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let req = req
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| Failure::usage(format!("{url}: {e}")))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| Failure::remote(format!("cannot reach {url}: {}", root_cause(&e))))?;
+    let status = resp.status();
+    let text = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure::remote(format!("reading the answer from {url}: {}", root_cause(&e))))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&text).into_owned()))
+}
+
 /// The innermost cause of a failed request ("Connection refused (os error
-/// 111)"), which is what a user can act on; reqwest's own message only says
-/// that sending failed.
+/// 111)"), which is what a user can act on; the HTTP layer's own message
+/// only says that sending failed.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(inner) = cause.source() {

@@ -113,10 +113,10 @@ async fn subscribe(args: SubscribeArgs) -> Result<(), Failure> {
     let subscribe = args.command()?;
     let mut url = crate::endpoint::ws_url(&args.url).map_err(Failure::usage)?;
     if let Some(user) = &args.user_id {
-        url.query_pairs_mut().append_pair("user_id", user);
+        url.append_query("user_id", user);
     }
     let mut req = url
-        .as_str()
+        .to_string()
         .into_client_request()
         .map_err(|e| Failure::usage(format!("{url}: {e}")))?;
     let headers = req.headers_mut();
@@ -348,7 +348,7 @@ fn closed(frame: Option<CloseFrame>, disconnect: Option<Value>) -> Result<(), Fa
     }))
 }
 
-fn connect_failure(url: &url::Url, e: WsError) -> Failure {
+fn connect_failure(url: &crate::endpoint::Endpoint, e: WsError) -> Failure {
     match e {
         WsError::Http(resp) => {
             let body = resp

@@ -15,6 +15,9 @@ fn round_trip(msgpack: bool) {
     let banner = hub.proc.stdout().join("\n");
     assert!(banner.contains(&hub.ws()), "{banner}");
     assert!(banner.contains("/metrics"), "{banner}");
+    // The hint runs from where the user is: the binary as it was started.
+    let try_line = format!("try        {} subscribe demo", env!("CARGO_BIN_EXE_hubbub"));
+    assert!(banner.contains(&try_line), "{banner}");
 
     let mut args = vec!["subscribe", "orders", "--count", "2"];
     if msgpack {
@@ -229,7 +232,7 @@ fn publish_reads_stdin_and_reports_refusals() {
     assert!(err.contains("cannot reach"), "{err}");
     assert!(
         err.contains("Connection refused"),
-        "the cause, not reqwest's words: {err}"
+        "the cause, not the HTTP layer's words: {err}"
     );
 }
 
@@ -253,6 +256,13 @@ fn a_token_from_hubbub_token_is_accepted_by_a_hub_with_the_same_secret() {
         &["--mode", "production"],
         &[("HUBBUB_AUTH__HS256_SECRET", secret)],
     );
+    let banner = env_hub.proc.stdout().join("\n");
+    assert!(banner.contains("subscribe demo --url"), "{banner}");
+    assert!(
+        banner.contains("--token TOKEN"),
+        "production needs one: {banner}"
+    );
+    assert!(banner.contains("token --sub USER"), "{banner}");
     let (code, out, err) = run(
         hubbub(&[
             "token",
