@@ -14,12 +14,19 @@ use crate::auth::jwt::JwtAuthenticator;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::conn::handle::CloseRequest;
+use crate::http_conns::HttpConns;
 use crate::metrics::Metrics;
 use crate::state::Shared;
 
-/// Descriptors kept for everything that is not a WebSocket connection
-/// (listener, HTTP API clients, logs, Redis...).
-const FD_RESERVE: u64 = 256;
+/// Descriptors kept, besides `server.max_http_connections`, for everything
+/// that is neither a WebSocket nor an HTTP connection (listener, logs,
+/// Redis...). With the default 128 HTTP connections, 256 in all.
+const FD_RESERVE: u64 = 128;
+
+/// The accept loop's pause after a failed accept, doubled while failures
+/// continue: out of descriptors, retrying at once would only spin.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A bound, not yet running hub node.
 pub struct Server {
@@ -63,7 +70,7 @@ impl Server {
             ));
         }
         let tls = tls_acceptor(&config)?;
-        if let Some(fit) = fd_capacity() {
+        if let Some(fit) = fd_capacity(config.server.max_http_connections) {
             if (config.server.max_connections as u64) > fit {
                 tracing::warn!(
                     configured = config.server.max_connections,
@@ -111,25 +118,40 @@ impl Server {
         } = self;
         tokio::spawn(housekeeping(shared.clone()));
         let handshake_timeout = Duration::from_millis(shared.config.server.handshake_timeout_ms);
+        let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        backoff.succeeded();
                         let _ = stream.set_nodelay(true);
                         // One deadline for the TLS handshake and the request head together.
                         let deadline = tokio::time::Instant::now() + handshake_timeout;
+                        // A place among the non-WebSocket sockets, possibly
+                        // taken from the oldest idle one.
+                        let place = HttpConns::admit(&shared);
                         let (shared, app) = (shared.clone(), app.clone());
                         match &tls {
                             None => {
-                                tokio::spawn(crate::transport::serve_socket(stream, peer, shared, app, deadline));
+                                tokio::spawn(crate::transport::serve_socket(stream, peer, shared, app, deadline, place));
                             }
                             Some(acceptor) => {
                                 let accept = acceptor.accept(stream);
                                 tokio::spawn(async move {
-                                    match tokio::time::timeout_at(deadline, accept).await {
-                                        Ok(Ok(tls)) => crate::transport::serve_socket(tls, peer, shared, app, deadline).await,
+                                    let evicted = async {
+                                        match &place {
+                                            Some(p) => p.evicted().await,
+                                            None => std::future::pending().await,
+                                        }
+                                    };
+                                    let tls = tokio::select! {
+                                        r = tokio::time::timeout_at(deadline, accept) => r,
+                                        _ = evicted => return,
+                                    };
+                                    match tls {
+                                        Ok(Ok(tls)) => crate::transport::serve_socket(tls, peer, shared, app, deadline, place).await,
                                         Ok(Err(e)) => {
                                             tracing::debug!(error = %e, "TLS handshake failed");
                                             Metrics::inc(&shared.metrics.handshakes_refused);
@@ -144,9 +166,9 @@ impl Server {
                         }
                     }
                     Err(e) => {
-                        // Out of descriptors or similar: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Metrics::inc(&shared.metrics.accept_errors);
+                        let pause = backoff.failed(&e);
+                        tokio::time::sleep(pause).await;
                     }
                 },
             }
@@ -154,6 +176,35 @@ impl Server {
         drop(listener);
         drain(&shared).await;
         Ok(())
+    }
+}
+
+/// The accept loop's pause after failures (out of descriptors, mostly):
+/// doubling from 5 ms to 1 s while they continue, and one warning per
+/// streak instead of one per failure.
+#[derive(Default)]
+struct AcceptBackoff {
+    pause: Duration,
+    failures: u64,
+}
+
+impl AcceptBackoff {
+    /// How long to pause after this failure.
+    fn failed(&mut self, e: &io::Error) -> Duration {
+        self.failures += 1;
+        if self.failures == 1 {
+            tracing::warn!(error = %e, "accept failed; backing off until accepts succeed again");
+        }
+        self.pause = (self.pause * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
+        self.pause
+    }
+
+    /// An accept succeeded: the streak (if any) is over.
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::warn!(failures = self.failures, "accepting again");
+            *self = AcceptBackoff::default();
+        }
     }
 }
 
@@ -242,9 +293,10 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// How many connections the descriptor limit leaves room for, after raising
-/// the soft limit to the hard one.
-fn fd_capacity() -> Option<u64> {
+/// How many WebSocket connections the descriptor limit leaves room for,
+/// after raising the soft limit to the hard one and keeping descriptors for
+/// `http` HTTP connections and the reserve.
+fn fd_capacity(http: usize) -> Option<u64> {
     let limit = rlimit::increase_nofile_limit(u64::MAX).ok()?;
-    Some(limit.saturating_sub(FD_RESERVE))
+    Some(limit.saturating_sub(FD_RESERVE + http as u64))
 }

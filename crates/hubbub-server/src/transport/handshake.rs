@@ -14,6 +14,7 @@ use super::rewind::Rewind;
 use crate::auth::{valid_user_id, Claims, MAX_TOKEN_LEN};
 use crate::conn::driver::{Conn, Role};
 use crate::conn::handle::ConnHandle;
+use crate::http_conns::{HttpConns, HttpPlace};
 use crate::hub::encode_frame;
 use crate::metrics::Metrics;
 use crate::net;
@@ -25,9 +26,10 @@ use crate::util::now_ms;
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
-/// Largest request head accepted.
-const MAX_HEAD: usize = 16 * 1024;
-const MAX_HEADERS: usize = 48;
+/// Largest request head accepted, the first one here and later ones by hyper.
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
+/// Most header fields in a request head.
+pub(crate) const MAX_HEADERS: usize = 48;
 
 /// A refusal at the handshake: HTTP status, error code, message, extra headers.
 struct Refusal {
@@ -84,15 +86,31 @@ struct Admitted {
 }
 
 /// Serves one accepted socket (plain or TLS): a WebSocket upgrade or HTTP.
-/// The request head must be complete by `deadline`.
+/// The request head must be complete by `deadline`. `place` is the socket's
+/// place among the non-WebSocket sockets (`None` when all were busy at
+/// accept): the socket is closed if it is evicted while sending its head,
+/// gives the place back when it upgrades, and keeps it for HTTP.
 pub(crate) async fn serve_socket<S: Stream>(
     mut stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     app: axum::Router,
     deadline: Instant,
+    place: Option<HttpPlace>,
 ) {
-    let (buf, head_len) = match tokio::time::timeout_at(deadline, read_head(&mut stream)).await {
+    let read = tokio::time::timeout_at(deadline, read_head(&mut stream));
+    let evicted = async {
+        match &place {
+            Some(p) => p.evicted().await,
+            None => std::future::pending().await,
+        }
+    };
+    let head = tokio::select! {
+        head = read => head,
+        // A newer socket needed the place: this one is the oldest idle.
+        _ = evicted => return,
+    };
+    let (buf, head_len) = match head {
         Ok(Ok(Some(h))) => h,
         Ok(Ok(None)) => return,
         Ok(Err(refusal)) => {
@@ -106,18 +124,33 @@ pub(crate) async fn serve_socket<S: Stream>(
             return;
         }
     };
-    let parsed = parse_upgrade(&buf[..head_len], &shared).and_then(|up| {
-        up.map(|up| admit(&up, peer, &shared).map(|a| (up, a)))
-            .transpose()
-    });
+    let parsed =
+        parse_upgrade(&buf[..head_len], shared.config.server.testing_echo).and_then(|up| {
+            up.map(|up| admit(&up, peer, &shared).map(|a| (up, a)))
+                .transpose()
+        });
     match parsed {
-        Ok(Some((up, admitted))) => upgrade(stream, shared, up, admitted, &buf[head_len..]).await,
+        Ok(Some((up, admitted))) => {
+            drop(place);
+            upgrade(stream, shared, up, admitted, &buf[head_len..]).await
+        }
         Ok(None) => {
+            let Some(place) = place.or_else(|| HttpConns::admit(&shared)) else {
+                Metrics::inc(&shared.metrics.http_connections_refused);
+                let r = Refusal::new(
+                    503,
+                    "server_full",
+                    "HTTP connection limit reached (server.max_http_connections)",
+                )
+                .retry_after(5);
+                return refuse(stream, r).await;
+            };
             super::super::http::serve_connection(
                 Rewind::new(buf.freeze(), stream),
                 peer,
                 shared,
                 app,
+                place,
             )
             .await
         }
@@ -136,21 +169,66 @@ async fn read_head<S: Stream>(stream: &mut S) -> Result<Option<(BytesMut, usize)
             Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(n)) => return Ok(Some((buf, n))),
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(Refusal::new(431, "bad_request", "request head too large"))
+        if let Some(n) = head_status(&buf)? {
+            return Ok(Some((buf, n)));
+        }
+    }
+}
+
+/// Whether `buf` starts with a complete request head: its length, `None`
+/// while more may come, a refusal when it is malformed or the 16 KiB
+/// limit is reached without one.
+fn head_status(buf: &[u8]) -> Result<Option<usize>, Refusal> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Ok(None),
+        Ok(_) => Err(Refusal::new(431, "bad_request", "request head too large")),
+        Err(e) => Err(Refusal::new(
+            400,
+            "bad_request",
+            format!("malformed request: {e}"),
+        )),
+    }
+}
+
+/// The hand-written request path on untrusted bytes, for the fuzzer
+/// (`fuzz/fuzz_targets/request_head.rs`): the head is found in `data`
+/// read in `chunk`-byte pieces as the transport would, then parsed as an
+/// upgrade with and without the testing echo endpoint. Checks that it
+/// never panics, that a complete head stays complete as bytes are added,
+/// and that an accepted upgrade has a valid key. Not an API.
+#[doc(hidden)]
+pub fn fuzz_request_head(data: &[u8], chunk: usize) {
+    let mut found = None;
+    let mut end = 0;
+    while end < data.len() {
+        end = (end + chunk.max(1)).min(data.len());
+        match head_status(&data[..end]) {
+            Ok(Some(n)) => {
+                assert!(n <= end, "head of {n} bytes in {end}");
+                found = Some(n);
+                break;
             }
-            Err(e) => {
-                return Err(Refusal::new(
-                    400,
-                    "bad_request",
-                    format!("malformed request: {e}"),
-                ))
+            Ok(None) => {}
+            Err(r) => {
+                assert!(r.status == 400 || r.status == 431, "{}", r.status);
+                return;
             }
+        }
+    }
+    let Some(n) = found else { return };
+    assert_eq!(
+        head_status(data).ok().flatten(),
+        Some(n),
+        "more bytes changed the head"
+    );
+    for echo in [false, true] {
+        if let Ok(Some(up)) = parse_upgrade(&data[..n], echo) {
+            assert!(hubbub_ws::handshake::check_key(&up.key).is_ok());
+            let accept = hubbub_ws::handshake::accept_key(up.key.as_bytes());
+            assert_eq!(accept.len(), 28);
         }
     }
 }
@@ -167,7 +245,8 @@ fn has_token(value: Option<&str>, token: &str) -> bool {
 }
 
 /// `Ok(None)`: not an upgrade for us, serve as HTTP.
-fn parse_upgrade(head: &[u8], shared: &Shared) -> Result<Option<Upgrade>, Refusal> {
+/// `echo`: whether the testing echo endpoint (`server.testing_echo`) is on.
+fn parse_upgrade(head: &[u8], echo: bool) -> Result<Option<Upgrade>, Refusal> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     if req.parse(head).is_err() {
@@ -177,7 +256,7 @@ fn parse_upgrade(head: &[u8], shared: &Shared) -> Result<Option<Upgrade>, Refusa
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let role = match path {
         "/ws" => Role::Hub,
-        "/" | "/echo" if shared.config.server.testing_echo => Role::Echo,
+        "/" | "/echo" if echo => Role::Echo,
         _ => return Ok(None),
     };
     if !has_token(header(&req, "upgrade"), "websocket") {
@@ -199,8 +278,11 @@ fn parse_upgrade(head: &[u8], shared: &Shared) -> Result<Option<Upgrade>, Refusa
         return Err(r);
     }
     let key = match header(&req, "sec-websocket-key").map(str::trim) {
-        Some(k) if !k.is_empty() && k.len() <= 64 => k.to_owned(),
-        _ => {
+        Some(k) => match hubbub_ws::handshake::check_key(k) {
+            Ok(()) => k.to_owned(),
+            Err(e) => return Err(Refusal::new(400, "bad_request", e.to_string())),
+        },
+        None => {
             return Err(Refusal::new(
                 400,
                 "bad_request",
@@ -541,6 +623,7 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
+        408 => "Request Timeout",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

@@ -11,4 +11,5 @@
 mod handshake;
 mod rewind;
 
-pub(crate) use handshake::{expiry_instant, serve_socket};
+pub use handshake::fuzz_request_head;
+pub(crate) use handshake::{expiry_instant, serve_socket, MAX_HEAD, MAX_HEADERS};
