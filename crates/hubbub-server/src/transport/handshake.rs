@@ -204,7 +204,7 @@ pub fn fuzz_request_head(data: &[u8], chunk: usize) {
     let mut found = None;
     let mut end = 0;
     while end < data.len() {
-        end = (end + chunk.max(1)).min(data.len());
+        end = end.saturating_add(chunk.max(1)).min(data.len());
         match head_status(&data[..end]) {
             Ok(Some(n)) => {
                 assert!(n <= end, "head of {n} bytes in {end}");
@@ -629,5 +629,45 @@ fn reason(status: u16) -> &'static str {
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzz target's entry point on hand-picked inputs, read in pieces
+    /// of every size from 1 byte up, so its checks also run without a fuzzer.
+    #[test]
+    fn the_request_path_survives_its_fuzz_checks() {
+        let good = "GET /ws?token=a&user_id=b HTTP/1.1\r\nUpgrade: websocket\r\n\
+                    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                    Sec-WebSocket-Protocol: x, hubbub.msgpack.v1\r\n\r\nleftover";
+        let pad = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
+        let inputs: [&[u8]; 6] = [
+            good.as_bytes(),
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Key: \xff\r\n\r\n",
+            b"\r\n\r\nGET",
+            b"GET /echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n",
+            pad.as_bytes(),
+            b"",
+        ];
+        for input in inputs {
+            for chunk in [1, 2, 7, 100, 4096, usize::MAX] {
+                fuzz_request_head(input, chunk);
+            }
+        }
+        let head = &good.as_bytes()[..good.len() - "leftover".len()];
+        let Ok(Some(up)) = parse_upgrade(head, false) else {
+            panic!("the upgrade is refused");
+        };
+        assert_eq!(up.key, "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(up.encoding, Encoding::Msgpack);
+        assert_eq!(
+            head_status(pad.as_bytes()).err().map(|r| r.status),
+            Some(431)
+        );
     }
 }
