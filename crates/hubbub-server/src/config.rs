@@ -212,9 +212,10 @@ pub struct ServerConfig {
     /// How long a request body may take to arrive, from the end of its
     /// head; then HTTP 408 and the connection is closed.
     pub http_body_timeout_ms: u64,
-    /// Most sockets open at once that are not WebSocket connections (still
-    /// sending their first head, or serving HTTP). Over it the oldest idle
-    /// one is closed; with none idle, HTTP 503 `server_full`.
+    /// Most HTTP connections (sockets whose first request head was not a
+    /// WebSocket upgrade) open at once, apart from `max_connections`. Over
+    /// it the oldest idle one is closed; with none idle, HTTP 503
+    /// `server_full`.
     pub max_http_connections: usize,
     /// How long shutdown waits for connections to close before exiting.
     pub shutdown_timeout_ms: u64,

@@ -1,15 +1,16 @@
-//! The sockets that are not WebSocket connections: those still sending
-//! their first request head (or TLS handshake) and those serving the HTTP
-//! API. They count against `server.max_http_connections`, apart from the
-//! WebSocket limit, so idle sockets can never use up the descriptors
-//! WebSocket clients need.
+//! The HTTP connections: sockets whose first request head was not a
+//! WebSocket upgrade, serving the HTTP API. They count against
+//! `server.max_http_connections`, apart from the WebSocket limit, so idle
+//! HTTP clients can never use up the descriptors WebSocket clients need.
 //!
-//! Overflow policy `evict_oldest_idle`: a new socket over the limit takes
-//! the place of the oldest one that is idle (no request in flight: waiting
-//! for a head, or kept alive between requests), which is closed without an
-//! answer. When every place has a request in flight, a new HTTP request is
-//! answered 503 `server_full` with `Retry-After` and the socket closed.
-//! A socket that turns out to be a WebSocket upgrade gives its place back.
+//! Overflow policy `evict_oldest_idle`: a new HTTP connection over the
+//! limit takes the place of the oldest one that is idle (no request in
+//! flight: kept alive between requests, or sending a later head), which is
+//! closed without an answer. When every place has a request in flight, the
+//! new request is answered 503 `server_full` with `Retry-After` and the
+//! socket closed. Sockets still sending their first head are bounded by
+//! `server.handshake_timeout_ms` instead: counting them here would let a
+//! burst of WebSocket handshakes evict one another.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -21,15 +22,15 @@ use tokio::sync::Notify;
 use crate::metrics::Metrics;
 use crate::state::Shared;
 
-/// One socket's place: whether a request is in flight, and how the
-/// registry tells the socket's task to close.
+/// One connection's place: whether a request is in flight, and how the
+/// registry tells the connection's task to close.
 struct Slot {
     /// Requests being served (0: idle, may be evicted).
     busy: AtomicU32,
     evict: Notify,
 }
 
-/// The registry of non-WebSocket sockets, oldest first.
+/// The registry of HTTP connections, oldest first.
 pub struct HttpConns {
     max: usize,
     next: AtomicU64,
@@ -37,7 +38,7 @@ pub struct HttpConns {
 }
 
 impl HttpConns {
-    /// An empty registry holding at most `max` sockets.
+    /// An empty registry holding at most `max` connections.
     pub fn new(max: usize) -> Self {
         HttpConns {
             max: max.max(1),
@@ -46,12 +47,12 @@ impl HttpConns {
         }
     }
 
-    /// Sockets holding a place now.
+    /// HTTP connections holding a place now.
     pub fn open(&self) -> usize {
         self.open.lock().len()
     }
 
-    /// Sockets with a request in flight now.
+    /// HTTP connections with a request in flight now.
     pub fn busy(&self) -> usize {
         self.open
             .lock()
@@ -60,8 +61,8 @@ impl HttpConns {
             .count()
     }
 
-    /// Takes a place, evicting the oldest idle socket when all are taken;
-    /// `None` when every place has a request in flight.
+    /// Takes a place, evicting the oldest idle connection when all are
+    /// taken; `None` when every place has a request in flight.
     pub(crate) fn admit(shared: &Arc<Shared>) -> Option<HttpPlace> {
         let this = &shared.http;
         let slot = Arc::new(Slot {
@@ -91,7 +92,7 @@ impl HttpConns {
     }
 }
 
-/// A socket's place in [`HttpConns`], given back on drop.
+/// A connection's place in [`HttpConns`], given back on drop.
 pub(crate) struct HttpPlace {
     shared: Arc<Shared>,
     id: u64,
@@ -99,7 +100,7 @@ pub(crate) struct HttpPlace {
 }
 
 impl HttpPlace {
-    /// Completes when the registry took the place away for a newer socket.
+    /// Completes when the registry took the place away for a newer connection.
     pub(crate) async fn evicted(&self) {
         self.slot.evict.notified().await
     }

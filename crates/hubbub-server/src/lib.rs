@@ -17,8 +17,8 @@
 //! * [`history`]: numbered channel events for recovery and `history`.
 //! * [`users`]: offline queues per user.
 //! * [`conns`]: the registry of live connections, by id and user.
-//! * [`http_conns`]: the bounded registry of sockets that are not WebSocket
-//!   connections (mid-head or serving HTTP), oldest idle evicted first.
+//! * [`http_conns`]: the bounded registry of HTTP connections, oldest idle
+//!   evicted first.
 //! * [`http`]: the HTTP API, health and metrics.
 //! * [`config`], [`metrics`], [`state`]: configuration layers, counters, and
 //!   the state all tasks share.

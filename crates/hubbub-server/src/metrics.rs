@@ -71,7 +71,7 @@ pub struct Metrics {
     pub subscription_limit: AtomicU64,
     /// HTTP API calls refused with 401 or 403.
     pub api_refused: AtomicU64,
-    /// Idle non-WebSocket sockets closed to make room for a new one
+    /// Idle HTTP connections closed to make room for a new one
     /// (`server.max_http_connections`, policy `evict_oldest_idle`).
     pub http_connections_evicted: AtomicU64,
     /// HTTP requests answered 503 because every HTTP place had a request

@@ -14,7 +14,6 @@ use crate::auth::jwt::JwtAuthenticator;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::conn::handle::CloseRequest;
-use crate::http_conns::HttpConns;
 use crate::metrics::Metrics;
 use crate::state::Shared;
 
@@ -129,29 +128,16 @@ impl Server {
                         let _ = stream.set_nodelay(true);
                         // One deadline for the TLS handshake and the request head together.
                         let deadline = tokio::time::Instant::now() + handshake_timeout;
-                        // A place among the non-WebSocket sockets, possibly
-                        // taken from the oldest idle one.
-                        let place = HttpConns::admit(&shared);
                         let (shared, app) = (shared.clone(), app.clone());
                         match &tls {
                             None => {
-                                tokio::spawn(crate::transport::serve_socket(stream, peer, shared, app, deadline, place));
+                                tokio::spawn(crate::transport::serve_socket(stream, peer, shared, app, deadline));
                             }
                             Some(acceptor) => {
                                 let accept = acceptor.accept(stream);
                                 tokio::spawn(async move {
-                                    let evicted = async {
-                                        match &place {
-                                            Some(p) => p.evicted().await,
-                                            None => std::future::pending().await,
-                                        }
-                                    };
-                                    let tls = tokio::select! {
-                                        r = tokio::time::timeout_at(deadline, accept) => r,
-                                        _ = evicted => return,
-                                    };
-                                    match tls {
-                                        Ok(Ok(tls)) => crate::transport::serve_socket(tls, peer, shared, app, deadline, place).await,
+                                    match tokio::time::timeout_at(deadline, accept).await {
+                                        Ok(Ok(tls)) => crate::transport::serve_socket(tls, peer, shared, app, deadline).await,
                                         Ok(Err(e)) => {
                                             tracing::debug!(error = %e, "TLS handshake failed");
                                             Metrics::inc(&shared.metrics.handshakes_refused);

@@ -29,8 +29,7 @@ pub struct Shared {
     pub users: UserQueues,
     /// Live connections.
     pub conns: Connections,
-    /// Sockets that are not WebSocket connections (mid-head, HTTP), bounded
-    /// by `server.max_http_connections`.
+    /// HTTP connections, bounded by `server.max_http_connections`.
     pub http: HttpConns,
     /// Counters.
     pub metrics: Arc<Metrics>,

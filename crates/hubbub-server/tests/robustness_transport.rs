@@ -342,7 +342,7 @@ async fn over_the_http_limit_the_oldest_idle_connection_makes_room() {
     // A fifth HTTP client is served; the oldest idle one is closed for it.
     let mut fifth = kept_alive(srv.addr).await;
     closed_by_hub(&mut idle[0]).await;
-    // WebSocket upgrades are not HTTP connections once upgraded.
+    // WebSocket upgrades do not count as HTTP connections.
     let mut w2 = Witness::new(&srv).await;
     w.still_served().await;
     w2.still_served().await;
@@ -395,6 +395,31 @@ async fn over_the_http_limit_with_none_idle_is_503() {
     let mut w2 = Witness::new(&srv).await;
     w.still_served().await;
     w2.still_served().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_websocket_handshakes_is_not_held_to_the_http_limit() {
+    let srv = TestServer::start(&[("server.max_http_connections", "2")]).await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(kept_alive(srv.addr).await);
+    }
+    let burst: Vec<_> = (0..50)
+        .map(|_| {
+            let addr = srv.addr;
+            tokio::spawn(async move { Raw::connect(addr, "/ws", "").await })
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for b in burst {
+        let (raw, head) = b.await.unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        clients.push(raw);
+    }
+    // Nothing was evicted for them.
+    let evicted = &srv.shared.metrics.http_connections_evicted;
+    assert_eq!(evicted.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(srv.shared.http.open(), 2);
 }
 
 #[tokio::test]

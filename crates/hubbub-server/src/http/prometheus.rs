@@ -243,18 +243,18 @@ pub(super) fn render(api: &ApiState) -> String {
     e.finish()
 }
 
-/// The sockets that are not WebSocket connections, and the accept loop.
+/// HTTP connections and the accept loop.
 fn transport(e: &mut Exposition, shared: &crate::state::Shared) {
     let m = &shared.metrics;
     let c = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed);
     e.gauge(
         "hubbub_http_connections",
-        "Sockets open that are not WebSocket connections (mid-head or HTTP; server.max_http_connections).",
+        "HTTP connections open (server.max_http_connections).",
         shared.http.open() as f64,
     );
     e.counter(
         "hubbub_http_connections_evicted_total",
-        "Idle non-WebSocket sockets closed to make room for a new one (server.max_http_connections).",
+        "Idle HTTP connections closed to make room for a new one (server.max_http_connections).",
         c(&m.http_connections_evicted),
     );
     e.counter(

@@ -14,7 +14,7 @@ use super::rewind::Rewind;
 use crate::auth::{valid_user_id, Claims, MAX_TOKEN_LEN};
 use crate::conn::driver::{Conn, Role};
 use crate::conn::handle::ConnHandle;
-use crate::http_conns::{HttpConns, HttpPlace};
+use crate::http_conns::HttpConns;
 use crate::hub::encode_frame;
 use crate::metrics::Metrics;
 use crate::net;
@@ -86,30 +86,18 @@ struct Admitted {
 }
 
 /// Serves one accepted socket (plain or TLS): a WebSocket upgrade or HTTP.
-/// The request head must be complete by `deadline`. `place` is the socket's
-/// place among the non-WebSocket sockets (`None` when all were busy at
-/// accept): the socket is closed if it is evicted while sending its head,
-/// gives the place back when it upgrades, and keeps it for HTTP.
+/// The request head must be complete by `deadline`. A socket that turns
+/// out to be HTTP takes a place among `server.max_http_connections`
+/// first (see `http_conns`); WebSocket upgrades never do, so a burst of
+/// handshakes is not limited by it.
 pub(crate) async fn serve_socket<S: Stream>(
     mut stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     app: axum::Router,
     deadline: Instant,
-    place: Option<HttpPlace>,
 ) {
-    let read = tokio::time::timeout_at(deadline, read_head(&mut stream));
-    let evicted = async {
-        match &place {
-            Some(p) => p.evicted().await,
-            None => std::future::pending().await,
-        }
-    };
-    let head = tokio::select! {
-        head = read => head,
-        // A newer socket needed the place: this one is the oldest idle.
-        _ = evicted => return,
-    };
+    let head = tokio::time::timeout_at(deadline, read_head(&mut stream)).await;
     let (buf, head_len) = match head {
         Ok(Ok(Some(h))) => h,
         Ok(Ok(None)) => return,
@@ -130,12 +118,9 @@ pub(crate) async fn serve_socket<S: Stream>(
                 .transpose()
         });
     match parsed {
-        Ok(Some((up, admitted))) => {
-            drop(place);
-            upgrade(stream, shared, up, admitted, &buf[head_len..]).await
-        }
+        Ok(Some((up, admitted))) => upgrade(stream, shared, up, admitted, &buf[head_len..]).await,
         Ok(None) => {
-            let Some(place) = place.or_else(|| HttpConns::admit(&shared)) else {
+            let Some(place) = HttpConns::admit(&shared) else {
                 Metrics::inc(&shared.metrics.http_connections_refused);
                 let r = Refusal::new(
                     503,
