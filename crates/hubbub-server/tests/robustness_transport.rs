@@ -232,6 +232,7 @@ async fn a_ping_flood_is_rate_limited_and_closed_4029() {
             None => break None,
         }
     };
+    println!("5,000 pings in one write: {pongs} pongs, close {code:?}");
     assert_eq!(code, Some(4029));
     assert_eq!(disconnect.unwrap()["code"], 4029);
     // The burst (200 by default), plus what 100/s refills while the hub
@@ -329,6 +330,20 @@ async fn a_half_sent_body_is_408() {
         w.still_served().await;
     }
     assert_eq!(metric(&srv, "hubbub_http_body_timeouts_total").await, 2);
+}
+
+#[tokio::test]
+async fn a_large_body_still_arrives_whole() {
+    // hyper's buffer is bounded at 64 KiB: bodies stream through it.
+    let srv = TestServer::start(&[]).await;
+    let data = "z".repeat(900 << 10);
+    let r = reqwest::Client::new()
+        .post(srv.http("/api/publish"))
+        .json(&json!({"channel": "big", "event_type": "e", "data": data}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
