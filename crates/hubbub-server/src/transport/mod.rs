@@ -9,7 +9,9 @@
 //! tokens) is decided here, before the upgrade is answered.
 
 mod handshake;
+mod request;
 mod rewind;
 
-pub use handshake::fuzz_request_head;
-pub(crate) use handshake::{expiry_instant, serve_socket, MAX_HEAD, MAX_HEADERS};
+pub(crate) use handshake::{expiry_instant, serve_socket};
+pub use request::fuzz_request_head;
+pub(crate) use request::{MAX_HEAD, MAX_HEADERS};
