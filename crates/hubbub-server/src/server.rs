@@ -286,3 +286,20 @@ fn fd_capacity(http: usize) -> Option<u64> {
     let limit = rlimit::increase_nofile_limit(u64::MAX).ok()?;
     Some(limit.saturating_sub(FD_RESERVE + http as u64))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_back_off_to_a_second_and_reset() {
+        let mut b = AcceptBackoff::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        let pauses: Vec<u128> = (0..10).map(|_| b.failed(&emfile).as_millis()).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(b.failures, 10);
+        b.succeeded();
+        assert_eq!(b.failures, 0);
+        assert_eq!(b.failed(&emfile), ACCEPT_BACKOFF_MIN);
+    }
+}
