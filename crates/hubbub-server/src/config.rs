@@ -204,8 +204,21 @@ pub struct ServerConfig {
     pub node_id: String,
     /// Most concurrent WebSocket connections; lowered to fit the fd limit.
     pub max_connections: usize,
-    /// How long a peer may take to send its HTTP request head.
+    /// How long a peer may take to send its first HTTP request head (the
+    /// TLS handshake included).
     pub handshake_timeout_ms: u64,
+    /// How long an HTTP connection may wait for its next complete request
+    /// head after a response (keep-alive idle time and a slow second head
+    /// together); then it is closed without an answer.
+    pub http_idle_timeout_ms: u64,
+    /// How long a request body may take to arrive, from the end of its
+    /// head; then HTTP 408 and the connection is closed.
+    pub http_body_timeout_ms: u64,
+    /// Most HTTP connections (sockets whose first request head was not a
+    /// WebSocket upgrade) open at once, apart from `max_connections`. Over
+    /// it the oldest idle one is closed; with none idle, HTTP 503
+    /// `server_full`.
+    pub max_http_connections: usize,
     /// How long shutdown waits for connections to close before exiting.
     pub shutdown_timeout_ms: u64,
     /// Housekeeping period (expired queues, empty rooms).
@@ -369,6 +382,9 @@ impl Default for ServerConfig {
             node_id: String::new(),
             max_connections: 100_000,
             handshake_timeout_ms: 10_000,
+            http_idle_timeout_ms: 30_000,
+            http_body_timeout_ms: 30_000,
+            max_http_connections: 128,
             shutdown_timeout_ms: 10_000,
             cleanup_interval_ms: 60_000,
             testing_echo: false,
@@ -487,6 +503,13 @@ impl Config {
         }
         if c.rate_limit_per_second <= 0.0 || c.rate_limit_burst < 1.0 {
             return bad("connection.rate_limit_per_second and rate_limit_burst must be positive");
+        }
+        let sv = &self.server;
+        if sv.http_idle_timeout_ms == 0 || sv.http_body_timeout_ms == 0 {
+            return bad("server.http_idle_timeout_ms and http_body_timeout_ms must be positive");
+        }
+        if sv.max_http_connections == 0 {
+            return bad("server.max_http_connections must be at least 1");
         }
         if self.auth.leeway_s > 3600 {
             return bad("auth.leeway_s must be at most 3600");

@@ -17,6 +17,8 @@
 //! * [`history`]: numbered channel events for recovery and `history`.
 //! * [`users`]: offline queues per user.
 //! * [`conns`]: the registry of live connections, by id and user.
+//! * [`http_conns`]: the bounded registry of HTTP connections, oldest idle
+//!   evicted first.
 //! * [`http`]: the HTTP API, health and metrics.
 //! * [`config`], [`metrics`], [`state`]: configuration layers, counters, and
 //!   the state all tasks share.
@@ -27,6 +29,7 @@ pub mod conn;
 pub mod conns;
 pub mod history;
 pub mod http;
+pub mod http_conns;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
@@ -40,4 +43,6 @@ mod util;
 pub use config::{Config, Mode, Preset, Sources};
 pub use server::Server;
 pub use state::Shared;
+#[doc(hidden)]
+pub use transport::fuzz_request_head;
 pub use util::now_ms;

@@ -71,6 +71,21 @@ pub struct Metrics {
     pub subscription_limit: AtomicU64,
     /// HTTP API calls refused with 401 or 403.
     pub api_refused: AtomicU64,
+    /// Idle HTTP connections closed to make room for a new one
+    /// (`server.max_http_connections`, policy `evict_oldest_idle`).
+    pub http_connections_evicted: AtomicU64,
+    /// HTTP requests answered 503 because every HTTP place had a request
+    /// in flight.
+    pub http_connections_refused: AtomicU64,
+    /// HTTP connections closed for idleness: no complete request head within
+    /// `server.http_idle_timeout_ms` after the previous response.
+    pub http_idle_closed: AtomicU64,
+    /// HTTP requests answered 408 because the body did not arrive within
+    /// `server.http_body_timeout_ms`.
+    pub http_body_timeouts: AtomicU64,
+    /// Failed `accept` calls (out of descriptors, mostly); the accept loop
+    /// backs off after each.
+    pub accept_errors: AtomicU64,
 }
 
 impl Metrics {

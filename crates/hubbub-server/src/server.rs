@@ -17,9 +17,15 @@ use crate::conn::handle::CloseRequest;
 use crate::metrics::Metrics;
 use crate::state::Shared;
 
-/// Descriptors kept for everything that is not a WebSocket connection
-/// (listener, HTTP API clients, logs, Redis...).
-const FD_RESERVE: u64 = 256;
+/// Descriptors kept, besides `server.max_http_connections`, for everything
+/// that is neither a WebSocket nor an HTTP connection (listener, logs,
+/// Redis...). With the default 128 HTTP connections, 256 in all.
+const FD_RESERVE: u64 = 128;
+
+/// The accept loop's pause after a failed accept, doubled while failures
+/// continue: out of descriptors, retrying at once would only spin.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A bound, not yet running hub node.
 pub struct Server {
@@ -63,7 +69,7 @@ impl Server {
             ));
         }
         let tls = tls_acceptor(&config)?;
-        if let Some(fit) = fd_capacity() {
+        if let Some(fit) = fd_capacity(config.server.max_http_connections) {
             let wanted = config.server.max_connections;
             if (wanted as u64) > fit {
                 // The built-in default is above most machines' limit: that
@@ -119,12 +125,14 @@ impl Server {
         } = self;
         tokio::spawn(housekeeping(shared.clone()));
         let handshake_timeout = Duration::from_millis(shared.config.server.handshake_timeout_ms);
+        let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        backoff.succeeded();
                         let _ = stream.set_nodelay(true);
                         // One deadline for the TLS handshake and the request head together.
                         let deadline = tokio::time::Instant::now() + handshake_timeout;
@@ -152,9 +160,9 @@ impl Server {
                         }
                     }
                     Err(e) => {
-                        // Out of descriptors or similar: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Metrics::inc(&shared.metrics.accept_errors);
+                        let pause = backoff.failed(&e);
+                        tokio::time::sleep(pause).await;
                     }
                 },
             }
@@ -162,6 +170,35 @@ impl Server {
         drop(listener);
         drain(&shared).await;
         Ok(())
+    }
+}
+
+/// The accept loop's pause after failures (out of descriptors, mostly):
+/// doubling from 5 ms to 1 s while they continue, and one warning per
+/// streak instead of one per failure.
+#[derive(Default)]
+struct AcceptBackoff {
+    pause: Duration,
+    failures: u64,
+}
+
+impl AcceptBackoff {
+    /// How long to pause after this failure.
+    fn failed(&mut self, e: &io::Error) -> Duration {
+        self.failures += 1;
+        if self.failures == 1 {
+            tracing::warn!(error = %e, "accept failed; backing off until accepts succeed again");
+        }
+        self.pause = (self.pause * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
+        self.pause
+    }
+
+    /// An accept succeeded: the streak (if any) is over.
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::warn!(failures = self.failures, "accepting again");
+            *self = AcceptBackoff::default();
+        }
     }
 }
 
@@ -250,9 +287,27 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// How many connections the descriptor limit leaves room for, after raising
-/// the soft limit to the hard one.
-fn fd_capacity() -> Option<u64> {
+/// How many WebSocket connections the descriptor limit leaves room for,
+/// after raising the soft limit to the hard one and keeping descriptors for
+/// `http` HTTP connections and the reserve.
+fn fd_capacity(http: usize) -> Option<u64> {
     let limit = rlimit::increase_nofile_limit(u64::MAX).ok()?;
-    Some(limit.saturating_sub(FD_RESERVE))
+    Some(limit.saturating_sub(FD_RESERVE + http as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_back_off_to_a_second_and_reset() {
+        let mut b = AcceptBackoff::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        let pauses: Vec<u128> = (0..10).map(|_| b.failed(&emfile).as_millis()).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(b.failures, 10);
+        b.succeeded();
+        assert_eq!(b.failures, 0);
+        assert_eq!(b.failed(&emfile), ACCEPT_BACKOFF_MIN);
+    }
 }

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::conn::handle::QueueLimits;
 use crate::conns::Connections;
 use crate::history::{HistoryStore, MemoryHistory};
+use crate::http_conns::HttpConns;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -28,6 +29,8 @@ pub struct Shared {
     pub users: UserQueues,
     /// Live connections.
     pub conns: Connections,
+    /// HTTP connections, bounded by `server.max_http_connections`.
+    pub http: HttpConns,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Verifies tokens; `None` when no key is configured (then every token
@@ -79,6 +82,7 @@ impl Shared {
                 std::time::Duration::from_secs(config.users.queue_ttl_s),
             ),
             conns: Connections::new(node_id.clone()),
+            http: HttpConns::new(config.server.max_http_connections),
             metrics,
             auth,
             limits: Limits::new(&config),

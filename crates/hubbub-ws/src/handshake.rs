@@ -22,6 +22,55 @@ pub fn accept_key(client_key: &[u8]) -> String {
     STANDARD.encode(sha.finalize())
 }
 
+/// Why a `Sec-WebSocket-Key` value is refused. Exists so the server can say
+/// what is wrong (HTTP 400) instead of a generic "missing".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// The header is empty.
+    Missing,
+    /// Not 24 characters long, the length of base64 for 16 bytes (the
+    /// length is given, never the value, which may be huge).
+    Length(usize),
+    /// 24 characters, but not the padded base64 of exactly 16 bytes.
+    NotBase64,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::Missing => f.write_str("missing Sec-WebSocket-Key"),
+            KeyError::Length(n) => write!(
+                f,
+                "Sec-WebSocket-Key must be the base64 encoding of 16 bytes (24 characters), \
+                 not {n} characters"
+            ),
+            KeyError::NotBase64 => {
+                f.write_str("Sec-WebSocket-Key must be the base64 encoding of 16 bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Checks a `Sec-WebSocket-Key` value (surrounding whitespace trimmed): RFC
+/// 6455 section 4.2.1 requires the base64 of a 16-byte nonce, which is 24
+/// characters ending in `==`. Exists so the server refuses anything else
+/// before answering, rather than hashing whatever it was sent.
+pub fn check_key(key: &str) -> Result<(), KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::Missing);
+    }
+    if key.len() != 24 {
+        return Err(KeyError::Length(key.chars().count()));
+    }
+    let mut nonce = [0u8; 18];
+    match STANDARD.decode_slice(key, &mut nonce) {
+        Ok(16) => Ok(()),
+        _ => Err(KeyError::NotBase64),
+    }
+}
+
 /// The complete `101 Switching Protocols` response head, ending with the
 /// blank line. Exists so the upgrade reply is one write of a ready buffer.
 ///
@@ -54,6 +103,32 @@ fn push_line(out: &mut Vec<u8>, name: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_must_be_16_bytes_of_base64() {
+        assert_eq!(check_key("dGhlIHNhbXBsZSBub25jZQ=="), Ok(()));
+        assert_eq!(check_key(&STANDARD.encode([0xFFu8; 16])), Ok(()));
+        assert_eq!(check_key(""), Err(KeyError::Missing));
+        assert_eq!(check_key(&"A".repeat(65)), Err(KeyError::Length(65)));
+        assert_eq!(
+            check_key("dGhlIHNhbXBsZSBub25jZQ"),
+            Err(KeyError::Length(22))
+        );
+        // 24 characters: 18 bytes without padding, 15 bytes, a bad character.
+        for bad in [
+            "AAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAA====",
+            "dGhlIHNhbXBsZSBub25jZQ!=",
+            "dGhlIHNhbXBsZSBub25jZR==",
+        ] {
+            assert_eq!(check_key(bad), Err(KeyError::NotBase64), "{bad}");
+        }
+        let long = "é".repeat(20);
+        assert_eq!(check_key(&long), Err(KeyError::Length(20)));
+        assert!(KeyError::Length(65)
+            .to_string()
+            .contains("not 65 characters"));
+    }
 
     #[test]
     fn rfc_6455_example_key() {

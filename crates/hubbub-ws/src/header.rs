@@ -51,15 +51,23 @@ pub(crate) fn read_head(buf: &[u8], allow_rsv1: bool) -> Result<Option<Head>, Ws
 }
 
 /// Reads the payload length: `(offset just past the length field, length)`,
-/// or `Ok(None)` if the length field is not complete yet. The length field
-/// is not required to use its minimal form.
+/// or `Ok(None)` if the length field is not complete yet. The length must
+/// use its minimal form (RFC 6455 section 5.2): a 16-bit length under 126
+/// or a 64-bit length under 65,536 is a protocol error, so one payload has
+/// one encoding and a peer cannot smuggle lengths past a filter.
 pub(crate) fn read_length(buf: &[u8]) -> Result<Option<(usize, u64)>, WsError> {
     let Some(&b1) = buf.get(1) else {
         return Ok(None);
     };
     Ok(match b1 & 0x7F {
         126 => match buf.get(2..4) {
-            Some(&[a, b]) => Some((4, u64::from(u16::from_be_bytes([a, b])))),
+            Some(&[a, b]) => {
+                let len = u16::from_be_bytes([a, b]);
+                if len < 126 {
+                    return Err(WsError::Protocol("non-minimal 16-bit payload length"));
+                }
+                Some((4, u64::from(len)))
+            }
             _ => None,
         },
         127 => match buf.get(2..10) {
@@ -67,7 +75,11 @@ pub(crate) fn read_length(buf: &[u8]) -> Result<Option<(usize, u64)>, WsError> {
                 if a & 0x80 != 0 {
                     return Err(WsError::Protocol("64-bit length with the top bit set"));
                 }
-                Some((10, u64::from_be_bytes([a, b, c, d, e, f, g, h])))
+                let len = u64::from_be_bytes([a, b, c, d, e, f, g, h]);
+                if len <= u64::from(u16::MAX) {
+                    return Err(WsError::Protocol("non-minimal 64-bit payload length"));
+                }
+                Some((10, len))
             }
             _ => None,
         },

@@ -213,6 +213,50 @@ fn sixty_four_bit_length_with_top_bit() {
     assert_eq!(dec.decode(&f[..9]), Ok((0, None)));
 }
 
+/// RFC 6455 section 5.2: "the minimal number of bytes MUST be used to
+/// encode the length". A 16-bit length under 126 and a 64-bit length under
+/// 65,536 are protocol errors (close 1002), found from the header alone.
+#[test]
+fn non_minimal_lengths_are_protocol_errors() {
+    let mut dec = server(1 << 20);
+    // "hi" (2 bytes) announced with the 16-bit form.
+    let mut f = vec![0x81, 0x80 | 126, 0, 2];
+    f.extend_from_slice(&MASK);
+    f.extend_from_slice(b"hi");
+    assert_eq!(
+        dec.decode(&f),
+        Err(WsError::Protocol("non-minimal 16-bit payload length"))
+    );
+    assert_eq!(
+        dec.decode(&f[..4]),
+        Err(WsError::Protocol("non-minimal 16-bit payload length"))
+    );
+    assert_eq!(dec.needed(&f[..4]), None);
+    // 125 in the 16-bit form: still not minimal; 126 is the smallest.
+    let mut dec = server(1 << 20);
+    assert!(is_protocol(dec.decode(&[0x82, 0x80 | 126, 0, 125])));
+    let ok = client_frame(OpCode::Binary, &[7u8; 126], MASK);
+    assert_eq!(&ok[1..4], &[0x80 | 126, 0, 126]);
+    assert!(matches!(dec.decode(&ok), Ok((_, Some(Message::Binary(_))))));
+    // The 64-bit form for lengths that fit in 16 bits (0, 2, 65,535).
+    for len in [0u64, 2, 65_535] {
+        let mut dec = server(1 << 20);
+        let mut h = vec![0x82, 0x80 | 127];
+        h.extend_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            dec.decode(&h),
+            Err(WsError::Protocol("non-minimal 64-bit payload length")),
+            "{len}"
+        );
+        assert_eq!(dec.needed(&h), None);
+    }
+    // 65,536 is the smallest 64-bit length.
+    let mut dec = server(1 << 20);
+    let ok = client_frame(OpCode::Binary, &[7u8; 65_536], MASK);
+    assert_eq!(ok[1], 0x80 | 127);
+    assert!(matches!(dec.decode(&ok), Ok((_, Some(Message::Binary(_))))));
+}
+
 #[test]
 fn too_big_is_detected_from_the_header() {
     let mut dec = server(1000);

@@ -58,9 +58,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             Verdict::Close => {
                 Metrics::inc(&self.shared.metrics.rate_limited_messages);
-                Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
-                self.handle
-                    .close(CloseRequest::new(CloseCode::RATE_LIMITED));
+                // Counted once, however many messages of one read follow.
+                if self
+                    .handle
+                    .close(CloseRequest::new(CloseCode::RATE_LIMITED))
+                {
+                    Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
+                }
                 return;
             }
         }

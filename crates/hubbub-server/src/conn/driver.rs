@@ -22,8 +22,8 @@ use hubbub_ws::{close_frame, server_frame, Decoder, DecoderConfig, Message, OpCo
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::handle::{CloseRequest, ConnHandle, Push, QueueLimits};
-use super::ratelimit::RateLimiter;
+use super::handle::{CloseRequest, ConnHandle, ConnState, Push, QueueLimits};
+use super::ratelimit::{RateLimiter, Verdict};
 use crate::auth::Claims;
 use crate::hub::encode_frame;
 use crate::metrics::Metrics;
@@ -327,8 +327,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return;
         }
         match msg {
-            Message::Ping(payload) => self.push_own(&server_frame(OpCode::Pong, &payload)),
-            Message::Pong(_) => {}
+            Message::Ping(payload) => {
+                if self.control_allowed() {
+                    self.push_own(&server_frame(OpCode::Pong, &payload));
+                }
+            }
+            Message::Pong(_) => {
+                self.control_allowed();
+            }
             Message::Close(frame) => {
                 let code = frame.map(|f| f.code).unwrap_or(1000);
                 self.wq.push_back(close_frame(code, ""));
@@ -339,6 +345,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             Message::Text(payload) => self.on_data(payload, false).await,
             Message::Binary(payload) => self.on_data(payload, true).await,
+        }
+    }
+
+    /// Control frames spend the connection's token bucket like data
+    /// messages (PROTOCOL.md section 5): a ping flood is a message flood.
+    /// Over the budget a ping gets no pong (an `error` per ping would feed
+    /// the flood) and counts as a drop toward the 4029 close. The testing
+    /// echo endpoint is exempt, as from every limit.
+    fn control_allowed(&mut self) -> bool {
+        if self.role == Role::Echo {
+            return true;
+        }
+        if self.handle.state() != ConnState::Open {
+            return false;
+        }
+        match self
+            .rate
+            .check(&self.shared.config.connection, Instant::now())
+        {
+            Verdict::Allow => true,
+            Verdict::Drop => {
+                Metrics::inc(&self.shared.metrics.rate_limited_messages);
+                false
+            }
+            Verdict::Close => {
+                Metrics::inc(&self.shared.metrics.rate_limited_messages);
+                if self
+                    .handle
+                    .close(CloseRequest::new(CloseCode::RATE_LIMITED))
+                {
+                    Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
+                }
+                false
+            }
         }
     }
 

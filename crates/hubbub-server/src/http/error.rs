@@ -3,7 +3,7 @@
 //! body too large, an axum rejection we did not wrap) the same shape.
 
 use axum::body::{to_bytes, Body};
-use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -54,6 +54,12 @@ impl IntoResponse for ApiError {
         if self.0 == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.0 == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: the connection cannot be
+            // reused (RFC 9110 section 15.5.9).
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

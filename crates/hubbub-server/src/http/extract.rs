@@ -10,6 +10,8 @@ use hubbub_protocol::{validate_channel, ErrorCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::serve::BodyDeadline;
+use crate::metrics::Metrics;
 
 /// Longest `event_type` (characters).
 pub const MAX_EVENT_TYPE: usize = 128;
@@ -103,10 +105,26 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     read_bytes(req, state).await
 }
 
+/// Reads the whole body by the request's [`BodyDeadline`]: a body still
+/// incomplete then is 408 (and the connection is closed, see [`ApiError`]).
 async fn read_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|r| ApiError::from_status(r.status(), r.body_text()))
+    let deadline = req.extensions().get::<BodyDeadline>().cloned();
+    let read = Bytes::from_request(req, state);
+    let read = match deadline {
+        None => read.await,
+        Some(d) => match tokio::time::timeout_at(d.at, read).await {
+            Ok(r) => r,
+            Err(_) => {
+                Metrics::inc(&d.metrics.http_body_timeouts);
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorCode::BadRequest,
+                    "the request body did not arrive in time (server.http_body_timeout_ms)",
+                ));
+            }
+        },
+    };
+    read.map_err(|r| ApiError::from_status(r.status(), r.body_text()))
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -21,21 +21,20 @@ pub mod openapi;
 mod prometheus;
 mod publish;
 pub mod routes;
+mod serve;
 mod snapshot;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::Router;
-use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use error::ApiError;
 pub use routes::{route_table, RouteInfo, Verb};
+pub(crate) use serve::serve_connection;
 
 use crate::state::Shared;
 
@@ -94,42 +93,4 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(map_response(error::json_errors))
         .with_state(api)
-}
-
-/// Serves HTTP/1.1 on one socket until the peer leaves or shutdown begins.
-/// Each request sees the client's address as `ConnectInfo`: the peer, or
-/// behind a trusted proxy the address `X-Forwarded-For` names.
-pub(crate) async fn serve_connection<S>(io: S, peer: SocketAddr, shared: Arc<Shared>, app: Router)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let trusted: Arc<[crate::net::IpNet]> = shared.limits.trusted_proxies.clone().into();
-    let service =
-        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            let client = crate::net::client_addr(
-                peer,
-                req.headers()
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok()),
-                &trusted,
-            );
-            req.extensions_mut().insert(ConnectInfo(client));
-            let mut app = app.clone();
-            async move {
-                use tower::Service;
-                app.call(req.map(axum::body::Body::new)).await
-            }
-        });
-    let mut shutdown = shared.shutdown_signal();
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
-        }
-    }
 }

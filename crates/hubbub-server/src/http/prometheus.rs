@@ -234,12 +234,49 @@ pub(super) fn render(api: &ApiState) -> String {
         "New connections let through unchecked because the rate-limit table was full.",
         shared.limits.per_ip.overflowed() + shared.limits.per_user.overflowed(),
     );
+    transport(&mut e, shared);
     e.gauge(
         "hubbub_uptime_seconds",
         "Seconds since this node started.",
         shared.started.elapsed().as_secs_f64(),
     );
     e.finish()
+}
+
+/// HTTP connections and the accept loop.
+fn transport(e: &mut Exposition, shared: &crate::state::Shared) {
+    let m = &shared.metrics;
+    let c = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed);
+    e.gauge(
+        "hubbub_http_connections",
+        "HTTP connections open (server.max_http_connections).",
+        shared.http.open() as f64,
+    );
+    e.counter(
+        "hubbub_http_connections_evicted_total",
+        "Idle HTTP connections closed to make room for a new one (server.max_http_connections).",
+        c(&m.http_connections_evicted),
+    );
+    e.counter(
+        "hubbub_http_connections_refused_total",
+        "HTTP requests answered 503 because every HTTP connection had a request in flight.",
+        c(&m.http_connections_refused),
+    );
+    e.counter(
+        "hubbub_http_idle_closed_total",
+        "HTTP connections closed for idleness (no request head within server.http_idle_timeout_ms).",
+        c(&m.http_idle_closed),
+    );
+    e.counter(
+        "hubbub_http_body_timeouts_total",
+        "HTTP requests answered 408 because the body was late (server.http_body_timeout_ms).",
+        c(&m.http_body_timeouts),
+    );
+    e.counter(
+        "hubbub_accept_errors_total",
+        "Failed accepts (mostly out of descriptors); the accept loop backs off after each.",
+        c(&m.accept_errors),
+    );
 }
 
 /// `GET /metrics` (open to everyone).

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use hubbub_protocol::{Encoding, ServerMessage};
+use hubbub_protocol::ServerMessage;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::request::{head_status, parse_upgrade, Refusal, Upgrade};
 use super::rewind::Rewind;
 use crate::auth::{valid_user_id, Claims, MAX_TOKEN_LEN};
 use crate::conn::driver::{Conn, Role};
 use crate::conn::handle::ConnHandle;
+use crate::http_conns::HttpConns;
 use crate::hub::encode_frame;
 use crate::metrics::Metrics;
 use crate::net;
@@ -25,56 +27,6 @@ use crate::util::now_ms;
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
-/// Largest request head accepted.
-const MAX_HEAD: usize = 16 * 1024;
-const MAX_HEADERS: usize = 48;
-
-/// A refusal at the handshake: HTTP status, error code, message, extra headers.
-struct Refusal {
-    status: u16,
-    code: &'static str,
-    message: String,
-    headers: Vec<(&'static str, String)>,
-}
-
-impl Refusal {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Refusal {
-            status,
-            code,
-            message: message.into(),
-            headers: Vec::new(),
-        }
-    }
-
-    fn unauthorized(message: impl Into<String>) -> Self {
-        let mut r = Refusal::new(401, "unauthorized", message);
-        r.headers
-            .push(("WWW-Authenticate", "Bearer realm=\"hubbub\"".into()));
-        r
-    }
-
-    fn retry_after(mut self, seconds: u64) -> Self {
-        self.headers
-            .push(("Retry-After", seconds.max(1).to_string()));
-        self
-    }
-}
-
-/// What an upgrade request asked for.
-struct Upgrade {
-    role: Role,
-    key: String,
-    encoding: Encoding,
-    echo_protocol: bool,
-    /// `?token=` or `Authorization: Bearer`.
-    token: Option<String>,
-    /// `?user_id=` (development only).
-    user_id: Option<String>,
-    origin: Option<String>,
-    forwarded_for: Option<String>,
-}
-
 /// Who an admitted connection is.
 struct Admitted {
     /// The client's address (behind a trusted proxy, the forwarded one).
@@ -84,7 +36,10 @@ struct Admitted {
 }
 
 /// Serves one accepted socket (plain or TLS): a WebSocket upgrade or HTTP.
-/// The request head must be complete by `deadline`.
+/// The request head must be complete by `deadline`. A socket that turns
+/// out to be HTTP takes a place among `server.max_http_connections`
+/// first (see `http_conns`); WebSocket upgrades never do, so a burst of
+/// handshakes is not limited by it.
 pub(crate) async fn serve_socket<S: Stream>(
     mut stream: S,
     peer: SocketAddr,
@@ -92,7 +47,8 @@ pub(crate) async fn serve_socket<S: Stream>(
     app: axum::Router,
     deadline: Instant,
 ) {
-    let (buf, head_len) = match tokio::time::timeout_at(deadline, read_head(&mut stream)).await {
+    let head = tokio::time::timeout_at(deadline, read_head(&mut stream)).await;
+    let (buf, head_len) = match head {
         Ok(Ok(Some(h))) => h,
         Ok(Ok(None)) => return,
         Ok(Err(refusal)) => {
@@ -106,18 +62,30 @@ pub(crate) async fn serve_socket<S: Stream>(
             return;
         }
     };
-    let parsed = parse_upgrade(&buf[..head_len], &shared).and_then(|up| {
-        up.map(|up| admit(&up, peer, &shared).map(|a| (up, a)))
-            .transpose()
-    });
+    let parsed =
+        parse_upgrade(&buf[..head_len], shared.config.server.testing_echo).and_then(|up| {
+            up.map(|up| admit(&up, peer, &shared).map(|a| (up, a)))
+                .transpose()
+        });
     match parsed {
         Ok(Some((up, admitted))) => upgrade(stream, shared, up, admitted, &buf[head_len..]).await,
         Ok(None) => {
+            let Some(place) = HttpConns::admit(&shared) else {
+                Metrics::inc(&shared.metrics.http_connections_refused);
+                let r = Refusal::new(
+                    503,
+                    "server_full",
+                    "HTTP connection limit reached (server.max_http_connections)",
+                )
+                .retry_after(5);
+                return refuse(stream, r).await;
+            };
             super::super::http::serve_connection(
                 Rewind::new(buf.freeze(), stream),
                 peer,
                 shared,
                 app,
+                place,
             )
             .await
         }
@@ -136,138 +104,10 @@ async fn read_head<S: Stream>(stream: &mut S) -> Result<Option<(BytesMut, usize)
             Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(n)) => return Ok(Some((buf, n))),
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(Refusal::new(431, "bad_request", "request head too large"))
-            }
-            Err(e) => {
-                return Err(Refusal::new(
-                    400,
-                    "bad_request",
-                    format!("malformed request: {e}"),
-                ))
-            }
+        if let Some(n) = head_status(&buf)? {
+            return Ok(Some((buf, n)));
         }
     }
-}
-
-fn header<'a>(req: &'a httparse::Request<'_, '_>, name: &str) -> Option<&'a str> {
-    req.headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .and_then(|h| std::str::from_utf8(h.value).ok())
-}
-
-fn has_token(value: Option<&str>, token: &str) -> bool {
-    value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
-/// `Ok(None)`: not an upgrade for us, serve as HTTP.
-fn parse_upgrade(head: &[u8], shared: &Shared) -> Result<Option<Upgrade>, Refusal> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    if req.parse(head).is_err() {
-        return Err(Refusal::new(400, "bad_request", "malformed request"));
-    }
-    let target = req.path.unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let role = match path {
-        "/ws" => Role::Hub,
-        "/" | "/echo" if shared.config.server.testing_echo => Role::Echo,
-        _ => return Ok(None),
-    };
-    if !has_token(header(&req, "upgrade"), "websocket") {
-        return Ok(None);
-    }
-    if req.method != Some("GET")
-        || req.version != Some(1)
-        || !has_token(header(&req, "connection"), "upgrade")
-    {
-        return Err(Refusal::new(
-            400,
-            "bad_request",
-            "a WebSocket upgrade needs GET, HTTP/1.1 and Connection: Upgrade",
-        ));
-    }
-    if header(&req, "sec-websocket-version").map(str::trim) != Some("13") {
-        let mut r = Refusal::new(426, "bad_request", "only WebSocket version 13 is supported");
-        r.headers.push(("Sec-WebSocket-Version", "13".into()));
-        return Err(r);
-    }
-    let key = match header(&req, "sec-websocket-key").map(str::trim) {
-        Some(k) if !k.is_empty() && k.len() <= 64 => k.to_owned(),
-        _ => {
-            return Err(Refusal::new(
-                400,
-                "bad_request",
-                "missing Sec-WebSocket-Key",
-            ))
-        }
-    };
-    let (encoding, echo_protocol) = match header(&req, "sec-websocket-protocol") {
-        None => (Encoding::Json, false),
-        Some(offered) => match offered.split(',').find_map(Encoding::from_subprotocol) {
-            Some(e) => (e, true),
-            None if role == Role::Echo => (Encoding::Json, false),
-            None => {
-                return Err(Refusal::new(
-                    400,
-                    "bad_request",
-                    "unsupported subprotocol; offer hubbub.json.v1 or hubbub.msgpack.v1",
-                ))
-            }
-        },
-    };
-    let mut user_id = None;
-    let mut token = None;
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        let slot = match &*k {
-            "user_id" => &mut user_id,
-            "token" => &mut token,
-            _ => continue,
-        };
-        if slot.is_some() {
-            return Err(Refusal::new(
-                400,
-                "bad_request",
-                format!("{k} is given more than once"),
-            ));
-        }
-        *slot = Some(v.into_owned());
-    }
-    let bearer = header(&req, "authorization").and_then(bearer_token);
-    match (&token, bearer) {
-        (Some(_), Some(_)) => {
-            return Err(Refusal::new(
-                400,
-                "bad_request",
-                "give the token once: ?token= or Authorization: Bearer",
-            ))
-        }
-        (None, Some(b)) => token = Some(b.to_owned()),
-        _ => {}
-    }
-    Ok(Some(Upgrade {
-        role,
-        key,
-        encoding,
-        echo_protocol,
-        token,
-        user_id,
-        origin: header(&req, "origin").map(str::to_owned),
-        forwarded_for: header(&req, "x-forwarded-for").map(str::to_owned),
-    }))
-}
-
-/// The token of an `Authorization: Bearer <token>` value; other schemes
-/// are not ours and are ignored.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The admission rules, in order (PROTOCOL.md section 1; docs/security.md):
@@ -541,6 +381,7 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
+        408 => "Request Timeout",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

@@ -9,6 +9,9 @@
 //! tokens) is decided here, before the upgrade is answered.
 
 mod handshake;
+mod request;
 mod rewind;
 
 pub(crate) use handshake::{expiry_instant, serve_socket};
+pub use request::fuzz_request_head;
+pub(crate) use request::{MAX_HEAD, MAX_HEADERS};
