@@ -667,20 +667,25 @@ async fn channels_list_and_lookup() {
     let (mut b, _) = connect(&srv.ws_url(""), None).await;
     subscribe(&mut a, &["chat:lobby", "plain"]).await;
     subscribe(&mut b, &["chat:lobby"]).await;
-    let (_, body) = get(&srv, "/api/channels").await;
+    let (_, mut body) = get(&srv, "/api/channels").await;
+    // Subscribed channels that keep history have a position from their
+    // first subscriber on: offset 0 of an epoch of their own.
+    for c in body.as_array_mut().unwrap() {
+        let epoch = c.as_object_mut().unwrap().remove("epoch").unwrap();
+        assert_eq!(epoch.as_str().map(str::len), Some(16), "{c}");
+    }
     assert_eq!(
         body,
         json!([
-            {"channel": "chat:lobby", "subscribers": 2, "history_size": 7},
-            {"channel": "plain", "subscribers": 1, "history_size": 100},
+            {"channel": "chat:lobby", "subscribers": 2, "offset": 0, "history_size": 7},
+            {"channel": "plain", "subscribers": 1, "offset": 0, "history_size": 100},
         ])
     );
     let (s, one) = get(&srv, "/api/channels/chat:lobby").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        one,
-        json!({"channel": "chat:lobby", "subscribers": 2, "history_size": 7})
-    );
+    assert_eq!(one["subscribers"], 2, "{one}");
+    assert_eq!(one["offset"], 0, "{one}");
+    assert_eq!(one["history_size"], 7, "{one}");
     let (s, b) = get(&srv, "/api/channels/unknown").await;
     assert_error(s, &b, 404, "not_found");
     let (s, b) = get(&srv, "/api/channels/bad%20name").await;
