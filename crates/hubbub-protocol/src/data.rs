@@ -17,7 +17,10 @@
 //!   decoder).
 //!
 //! The check is one pass over the bytes with a fixed-size depth stack; it
-//! builds no value tree and allocates only for the keys of objects.
+//! builds no value tree and allocates only for the keys of objects. Strings
+//! are skipped with `memchr`, numbers parsed only when their length could
+//! put them out of range, and keys compared by length and first bytes
+//! before their text.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -75,6 +78,31 @@ struct Frame {
     keys_from: usize,
 }
 
+/// Objects with more keys than this are checked for duplicates by sorting
+/// when they close; smaller ones, key by key as they are read.
+const LINEAR_KEYS: usize = 16;
+
+/// A key with a cheap summary (length and first 8 bytes) to compare first.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key<'a> {
+    len: usize,
+    head: u64,
+    text: Cow<'a, str>,
+}
+
+impl<'a> Key<'a> {
+    fn new(text: Cow<'a, str>) -> Self {
+        let mut head = [0u8; 8];
+        let n = text.len().min(8);
+        head[..n].copy_from_slice(&text.as_bytes()[..n]);
+        Key {
+            len: text.len(),
+            head: u64::from_le_bytes(head),
+            text,
+        }
+    }
+}
+
 /// Checks JSON text that is already known to be one valid JSON value (the
 /// text of a [`crate::JsonData`]). Anything unexpected is skipped, never a
 /// panic: the syntax was checked when the value was read.
@@ -82,7 +110,7 @@ pub(crate) fn check(text: &str) -> Result<(), DataError> {
     let b = text.as_bytes();
     let mut stack = [Frame::default(); MAX_DATA_DEPTH];
     let mut depth = 0usize;
-    let mut keys: Vec<Cow<'_, str>> = Vec::new();
+    let mut keys: Vec<Key<'_>> = Vec::new();
     let mut expect_key = false;
     let mut i = 0;
     while i < b.len() {
@@ -118,7 +146,13 @@ pub(crate) fn check(text: &str) -> Result<(), DataError> {
             b'"' => {
                 let (end, s) = string(text, i + 1, expect_key)?;
                 if expect_key {
-                    keys.push(s);
+                    let key = Key::new(s);
+                    let from = stack[depth.saturating_sub(1)].keys_from;
+                    let siblings = &keys[from.min(keys.len())..];
+                    if siblings.len() < LINEAR_KEYS && siblings.contains(&key) {
+                        return Err(DataError::DuplicateKey(quote(&key.text)));
+                    }
+                    keys.push(key);
                     expect_key = false;
                 }
                 i = end;
@@ -137,21 +171,28 @@ pub(crate) fn check(text: &str) -> Result<(), DataError> {
     Ok(())
 }
 
-/// Whether two of an object's keys are equal (sorted in place; the caller
-/// drops them right after).
-fn duplicates(keys: &mut [Cow<'_, str>]) -> Result<(), DataError> {
-    if keys.len() < 2 {
+/// Whether two of a large object's keys are equal (sorted in place; the
+/// caller drops them right after). Small objects were checked key by key.
+fn duplicates(keys: &mut [Key<'_>]) -> Result<(), DataError> {
+    if keys.len() <= LINEAR_KEYS {
         return Ok(());
     }
     keys.sort_unstable();
     match keys.windows(2).find(|w| w[0] == w[1]) {
-        Some(w) => Err(DataError::DuplicateKey(quote(&w[0]))),
+        Some(w) => Err(DataError::DuplicateKey(quote(&w[0].text))),
         None => Ok(()),
     }
 }
 
 fn number(token: &str) -> Result<(), DataError> {
-    if token.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+    let exponent = token.bytes().any(|c| matches!(c, b'e' | b'E'));
+    let fraction = token.contains('.');
+    // Without an exponent, up to 308 digits stay below f64::MAX and up to
+    // 18 digits within i64: no need to parse.
+    if !exponent && (token.len() <= 18 || (fraction && token.len() <= 308)) {
+        return Ok(());
+    }
+    if exponent || fraction {
         match token.parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(()),
             _ => Err(DataError::NumberOutOfRange(cut(token))),
@@ -184,10 +225,8 @@ fn cut(token: &str) -> String {
 /// decoded text, borrowed unless it holds escapes.
 fn string(text: &str, from: usize, want: bool) -> Result<(usize, Cow<'_, str>), DataError> {
     let b = text.as_bytes();
-    let mut i = from;
-    while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
-        i += 1;
-    }
+    let rest = &b[from.min(b.len())..];
+    let mut i = from + memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
     if i >= b.len() || b[i] == b'"' {
         let end = i.min(b.len());
         return Ok((end + 1, Cow::Borrowed(&text[from..end])));
@@ -197,7 +236,7 @@ fn string(text: &str, from: usize, want: bool) -> Result<(usize, Cow<'_, str>), 
     let mut plain = i;
     while i < b.len() && b[i] != b'"' {
         if b[i] != b'\\' {
-            i += 1;
+            i += memchr::memchr2(b'"', b'\\', &b[i..]).unwrap_or(b.len() - i);
             continue;
         }
         if let Some(o) = out.as_mut() {
@@ -325,6 +364,25 @@ mod tests {
         assert!(matches!(
             check(r#"{"ab":1,"\u0061b":2}"#),
             Err(DataError::DuplicateKey(_))
+        ));
+    }
+
+    #[test]
+    fn large_objects_and_long_strings() {
+        let keys: Vec<String> = (0..40).map(|n| format!(r#""key{n}":{n}"#)).collect();
+        assert!(ok(&format!("{{{}}}", keys.join(","))));
+        let dup = format!(r#"{{{},"key7":0}}"#, keys.join(","));
+        assert_eq!(check(&dup), Err(DataError::DuplicateKey("\"key7\"".into())));
+        let long = format!(r#"["{0}\n{0}\u00e9{0}\"{0}"]"#, "x".repeat(1000));
+        assert!(ok(&long));
+        assert!(matches!(
+            check(&format!(r#"["{}\ud800"]"#, "x".repeat(1000))),
+            Err(DataError::LoneSurrogate(_))
+        ));
+        assert!(ok(&format!("{}.5", "9".repeat(300))));
+        assert!(matches!(
+            check(&format!("{}.5", "9".repeat(309))),
+            Err(DataError::NumberOutOfRange(_))
         ));
     }
 
