@@ -29,12 +29,14 @@ done
 [ -n "$addr" ] || { echo "schemathesis: hub did not start"; cat "$log"; exit 1; }
 echo "schemathesis: $(schemathesis --version 2>&1 | head -n1) against http://$addr/api/openapi.json"
 status=0
-schemathesis run "http://$addr/api/openapi.json" \
+# Run inside $out: schemathesis keeps its example database in the working
+# directory (.schemathesis/), which belongs under target/, not in the tree.
+(cd "$out" && schemathesis run "http://$addr/api/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks all --exclude-checks use_after_free,ensure_resource_availability \
   --max-examples "$examples" --seed "$seed" --workers 1 --request-timeout 10 \
-  --report junit --report-junit-path "$out/junit.xml" \
-  >"$out/schemathesis.log" 2>&1 || status=$?
+  --report junit --report-junit-path junit.xml \
+  >schemathesis.log 2>&1) || status=$?
 tail -n 40 "$out/schemathesis.log"
 python3 - "$out/junit.xml" "$status" <<'PY'
 import sys
