@@ -73,7 +73,7 @@ impl DecodeError {
     fn invalid(message: impl Into<String>, correlation_id: Option<CorrelationId>) -> Self {
         DecodeError {
             code: ErrorCode::InvalidMessage,
-            message: message.into(),
+            message: crate::excerpt::limit(message.into()),
             correlation_id,
         }
     }
@@ -159,13 +159,9 @@ fn decode_json_command(json: &[u8]) -> Result<Inbound, DecodeError> {
         "auth" => Command::Auth(body(json, &id, &ty)?),
         "rpc" => Command::Rpc(body(json, &id, &ty)?),
         other => {
-            let mut shown: String = other.chars().take(64).collect();
-            if shown.len() < other.len() {
-                shown.push('…');
-            }
             return Err(DecodeError {
                 code: ErrorCode::UnknownType,
-                message: format!("unknown message type {shown:?}"),
+                message: format!("unknown message type {}", crate::excerpt::quote(other)),
                 correlation_id: id,
             });
         }

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     RoomFull,
     /// Creating something whose name is taken.
     AlreadyExists,
+    /// A state change that is not allowed (a task move).
+    Conflict,
     /// The feature is turned off, or a backend it needs is down.
     Unavailable,
     /// A bug or an unexpected failure inside the hub.
@@ -33,6 +35,24 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in PROTOCOL.md's order: the one list documents (such as
+    /// the OpenAPI document) enumerate, so none is left out.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::InvalidMessage,
+        ErrorCode::UnknownType,
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitExceeded,
+        ErrorCode::RoomFull,
+        ErrorCode::AlreadyExists,
+        ErrorCode::Conflict,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
     /// The wire string, for logs and HTTP bodies built without serde.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +66,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::RoomFull => "room_full",
             ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

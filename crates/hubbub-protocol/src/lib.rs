@@ -9,6 +9,9 @@
 //! * [`message`]: the commands a client sends and the messages the hub sends.
 //! * [`codec`]: turning frames into commands and messages into bytes, in both
 //!   encodings (`hubbub.json.v1` and `hubbub.msgpack.v1`).
+//! * [`data`]: what a payload must be for both encodings to carry it alike,
+//!   checked once at publish.
+//! * [`excerpt`]: how error messages show client input (a short prefix).
 //!
 //! Event payloads (`data`) stay raw JSON text from the moment they enter the
 //! hub ([`JsonData`]): a publication is never parsed into a tree just to be
@@ -16,13 +19,16 @@
 
 pub mod codec;
 pub mod codes;
+pub mod data;
+pub mod excerpt;
 pub mod message;
 pub mod names;
 
 pub use codec::{decode_command, encode_server, DecodeError, Encoding};
 pub use codes::{CloseCode, ErrorCode};
+pub use data::{DataError, MAX_DATA_DEPTH};
 pub use message::{
     ChannelPosition, Command, CorrelationId, EventMessage, Inbound, JsonData, Publisher,
-    ServerMessage, StreamPosition, SubscribedChannel,
+    ServerMessage, StreamPosition, SubscribedChannel, TimedEvent,
 };
 pub use names::{namespace_of, validate_channel, MAX_CHANNEL_LEN};

@@ -66,6 +66,13 @@ impl JsonData {
         self.0.get()
     }
 
+    /// Checks that every encoding the hub offers carries this payload alike
+    /// (see [`crate::data`]). Publishing calls it once per publication, so
+    /// no delivery depends on a subscriber's encoding.
+    pub fn check(&self) -> Result<(), crate::DataError> {
+        crate::data::check(self.0.get())
+    }
+
     /// Parses the text into a value tree, for code that must look inside.
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
@@ -318,6 +325,18 @@ pub struct EventMessage {
     pub publisher: Option<Publisher>,
 }
 
+/// An event as history lists it: with the `timestamp` it carried when it
+/// was delivered live, so an event reads the same from history (command or
+/// HTTP) as it did over the WebSocket.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimedEvent {
+    /// The event.
+    #[serde(flatten)]
+    pub event: EventMessage,
+    /// When the hub accepted it, ms since the Unix epoch.
+    pub timestamp: u64,
+}
+
 /// A channel's position in the `subscribed` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribedChannel {
@@ -421,16 +440,17 @@ pub enum ServerMessage {
         /// Its newest offset.
         offset: u64,
         /// The events, in increasing offset order.
-        events: Vec<EventMessage>,
+        events: Vec<TimedEvent>,
     },
 }
 
 impl ServerMessage {
-    /// An `error` message.
+    /// An `error` message. The message is cut to a bounded length
+    /// ([`crate::excerpt::limit`]), so no error echoes a large input back.
     pub fn error(code: crate::ErrorCode, message: impl Into<String>) -> Self {
         ServerMessage::Error {
             code,
-            message: message.into(),
+            message: crate::excerpt::limit(message.into()),
         }
     }
 }

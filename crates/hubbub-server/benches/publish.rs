@@ -16,6 +16,12 @@
 //! ns/publish and of the per-round on/off ratio. On a machine shared with
 //! other work, that ratio holds steady where criterion's cases, measured
 //! one after another, drift apart.
+//!
+//! `PUBLISH_CHECK_ROUNDS=2000 cargo bench -p hubbub-server --bench publish`
+//! measures what checking `data` at publish (`JsonData::check`, which the
+//! HTTP and WebSocket handlers run before `Hub::publish`) adds, the same
+//! interleaved way: `Hub::publish` alone against check + `Hub::publish`,
+//! for the 100-byte payload and a 4 KiB one of 40 objects.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -74,11 +80,34 @@ fn hub(history: bool, subscribers: usize) -> (Arc<Shared>, Vec<Arc<ConnHandle>>)
     (shared, handles)
 }
 
-/// Times `n` publishes, then empties the outboxes (untimed).
-fn batch(shared: &Shared, handles: &[Arc<ConnHandle>], data: &JsonData, n: u64) -> Duration {
+/// A JSON value of about 4 KiB: 40 small objects, as a batch of records.
+fn records() -> JsonData {
+    let items: Vec<String> = (0..40)
+        .map(|n| {
+            format!(
+                r#"{{"id":{n},"name":"item-{n}","tags":["red","blue"],"price":12.5,"stock":{},"ok":true,"note":"\u00e9t\u00e9"}}"#,
+                n * 7
+            )
+        })
+        .collect();
+    JsonData::from_json(&format!("[{}]", items.join(","))).expect("valid JSON")
+}
+
+/// Times `n` publishes (each after `JsonData::check` when `check`), then
+/// empties the outboxes (untimed).
+fn batch_with(
+    shared: &Shared,
+    handles: &[Arc<ConnHandle>],
+    data: &JsonData,
+    n: u64,
+    check: bool,
+) -> Duration {
     let batch: Vec<JsonData> = (0..n).map(|_| data.clone()).collect();
     let start = Instant::now();
     for d in batch {
+        if check {
+            black_box(d.check()).expect("the payload passes");
+        }
         black_box(shared.hub.publish(CHANNEL, "message", d, None));
     }
     let timed = start.elapsed();
@@ -86,6 +115,70 @@ fn batch(shared: &Shared, handles: &[Arc<ConnHandle>], data: &JsonData, n: u64) 
         h.drain_for_bench();
     }
     timed
+}
+
+/// Times `n` publishes, then empties the outboxes (untimed).
+fn batch(shared: &Shared, handles: &[Arc<ConnHandle>], data: &JsonData, n: u64) -> Duration {
+    batch_with(shared, handles, data, n, false)
+}
+
+/// The check's cost (`PUBLISH_CHECK_ROUNDS`): rounds of one batch without
+/// and one with the check, alternating which goes first, on one hub
+/// (history on, no subscribers: the cheapest publish, so the largest share).
+fn check_cost(rounds: usize) {
+    let (shared, handles) = hub(true, 0);
+    for (name, data) in [("100 B", payload()), ("4 KiB", records())] {
+        let per = |d: Duration| d.as_nanos() as f64 / BATCH as f64;
+        let run = |check| per(batch_with(&shared, &handles, &data, BATCH, check));
+        for _ in 0..200 {
+            run(false);
+            run(true);
+        }
+        let (mut plain, mut checked, mut extra) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (a, b) = if round & 1 == 0 {
+                let a = run(false);
+                (a, run(true))
+            } else {
+                let b = run(true);
+                (run(false), b)
+            };
+            plain.push(a);
+            checked.push(b);
+            extra.push(b - a);
+        }
+        // For scale: what reading the payload costs serde_json (which every
+        // request and command pays) and one MessagePack event of it.
+        let text = data.get();
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            black_box(serde_json::from_str::<serde::de::IgnoredAny>(black_box(text)).ok());
+        }
+        let parse = per(start.elapsed());
+        let event = hubbub_protocol::EventMessage {
+            channel: CHANNEL.into(),
+            event_type: "message".into(),
+            data: data.clone(),
+            message_id: "m".into(),
+            offset: None,
+            epoch: None,
+            publisher: None,
+        };
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            let mut out = Vec::new();
+            let e = hubbub_protocol::encode_server(&event, None, 0, Encoding::Msgpack, &mut out);
+            black_box((e.is_ok(), out));
+        }
+        let msgpack = per(start.elapsed());
+        println!(
+            "{name} payload ({} bytes), rounds={rounds} batch={BATCH}: publish {:.0} ns, check + publish {:.0} ns, check adds {:.0} ns (serde_json reading it {parse:.0} ns, a MessagePack event of it {msgpack:.0} ns)",
+            text.len(),
+            median(&mut plain),
+            median(&mut checked),
+            median(&mut extra),
+        );
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -161,6 +254,13 @@ mod group {
     criterion::criterion_group!(benches, super::publish);
 }
 fn main() {
+    if let Some(rounds) = std::env::var("PUBLISH_CHECK_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        check_cost(rounds);
+        return;
+    }
     if let Some(rounds) = std::env::var("PUBLISH_AB_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -524,9 +524,46 @@ impl Config {
                 )));
             }
         }
+        self.validate_exposure()?;
         for ns in self.namespaces.keys() {
             if ns.is_empty() || ns.contains(':') || hubbub_protocol::validate_channel(ns).is_err() {
                 return Err(ConfigError(format!("namespace name {ns:?} is not valid")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings that decide who can reach the hub unchecked: an empty
+    /// API key would read as no key, production needs a key (with none,
+    /// every loopback caller, a reverse proxy included, would be let in),
+    /// and the testing echo (no auth, origin check or rate limit, 64 MiB
+    /// messages) is for a developer's loopback only.
+    fn validate_exposure(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_owned()));
+        if self.api.key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return bad(
+                "api.key is empty: set a key (--api-key, HUBBUB_API_KEY, api.key) or leave it \
+                 out entirely",
+            );
+        }
+        if !self.is_development() && self.api.key.is_none() {
+            return bad(
+                "production mode needs an API key for the HTTP API: set --api-key, \
+                 HUBBUB_API_KEY or api.key",
+            );
+        }
+        if self.server.testing_echo {
+            if !self.is_development() {
+                return bad(
+                    "server.testing_echo (--testing-echo) is for conformance suites and is \
+                     refused in production mode",
+                );
+            }
+            if !self.server.listen.ip().is_loopback() {
+                return bad(
+                    "server.testing_echo (--testing-echo) serves an unauthenticated echo: it \
+                     needs a loopback listen address such as 127.0.0.1:0",
+                );
             }
         }
         Ok(())
@@ -748,10 +785,15 @@ mod tests {
             })
         };
         assert!(!load(&[]).unwrap().auth_required());
-        assert!(load(&[("server.mode", "production")])
+        assert!(load(&[("server.mode", "production"), ("api.key", "k")])
             .unwrap()
             .auth_required());
-        let c = load(&[("server.mode", "production"), ("auth.required", "false")]).unwrap();
+        let c = load(&[
+            ("server.mode", "production"),
+            ("api.key", "k"),
+            ("auth.required", "false"),
+        ])
+        .unwrap();
         assert!(!c.auth_required());
         assert_eq!(c.auth.leeway_s, 5);
         assert!(load(&[("auth.leeway_s", "100000")]).is_err());
@@ -759,6 +801,32 @@ mod tests {
         assert!(load(&[("server.trusted_proxies", "[\"10.0.0.0/33\"]")]).is_err());
         assert!(load(&[("server.trusted_proxies", "[\"10.0.0.0/8\", \"::1\"]")]).is_ok());
         assert!(load(&[("limits.nope", "1")]).is_err());
+    }
+
+    #[test]
+    fn exposure_rules() {
+        let load = |o: &[(&str, &str)]| {
+            Config::load(&Sources {
+                overrides: o
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Sources::default()
+            })
+        };
+        let e = load(&[("server.mode", "production")]).unwrap_err();
+        assert!(e.to_string().contains("API key"), "{e}");
+        for empty in ["\"\"", "\"  \""] {
+            let e = load(&[("api.key", empty)]).unwrap_err();
+            assert!(e.to_string().contains("api.key is empty"), "{e}");
+        }
+        let echo = ("server.testing_echo", "true");
+        let e = load(&[("server.mode", "production"), ("api.key", "k"), echo]).unwrap_err();
+        assert!(e.to_string().contains("refused in production"), "{e}");
+        let e = load(&[("server.listen", "0.0.0.0:0"), echo]).unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+        assert!(load(&[("server.listen", "127.0.0.1:0"), echo]).is_ok());
+        assert!(load(&[("server.listen", "[::1]:0"), echo]).is_ok());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use hubbub_server::auth::jwt::TokenSigner;
 use serde_json::{json, Value};
 
 const SECRET: &str = "security-suite-secret-0123456789abcdef";
+/// The API key of production hubs, which refuse to start without one.
+const API_KEY: &str = "security-suite-api-key";
 
 fn key_file(name: &str) -> String {
     format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -38,7 +40,11 @@ fn token(sub: &str, extra: Value) -> String {
 
 /// A hub that requires HS256 tokens (production mode), plus `extra` settings.
 async fn secured(extra: &[(&str, &str)]) -> TestServer {
-    let mut o = vec![("server.mode", "production"), ("auth.hs256_secret", SECRET)];
+    let mut o = vec![
+        ("server.mode", "production"),
+        ("api.key", API_KEY),
+        ("auth.hs256_secret", SECRET),
+    ];
     o.extend_from_slice(extra);
     TestServer::start(&o).await
 }
@@ -234,6 +240,7 @@ async fn hs256_signed_with_the_rs256_public_key_is_refused() {
     // HMAC secret must not pass.
     let srv = TestServer::start(&[
         ("server.mode", "production"),
+        ("api.key", API_KEY),
         ("auth.rs256_public_key_file", &key_file("rs256_public.pem")),
     ])
     .await;
@@ -264,6 +271,7 @@ async fn hs256_signed_with_the_rs256_public_key_is_refused() {
 async fn es256_tokens_from_a_pem_key() {
     let srv = TestServer::start(&[
         ("server.mode", "production"),
+        ("api.key", API_KEY),
         ("auth.es256_public_key_file", &key_file("es256_public.pem")),
     ])
     .await;
@@ -424,7 +432,10 @@ async fn tokens_never_reach_the_logs_or_the_api() {
     let srv = secured(&[]).await;
     let t = token("alice", json!({}));
     let (_ws, _) = connect(&srv.ws_url(&format!("?token={t}")), None).await;
-    let list = reqwest::get(srv.http("/api/connections"))
+    let list = reqwest::Client::new()
+        .get(srv.http("/api/connections"))
+        .bearer_auth(API_KEY)
+        .send()
         .await
         .unwrap()
         .text()
@@ -521,6 +532,7 @@ async fn user_channels_belong_to_their_user() {
     // What the API publishes there arrives.
     let resp = reqwest::Client::new()
         .post(srv.http("/api/publish"))
+        .bearer_auth(API_KEY)
         .json(&json!({"channel": "user:alice", "event_type": "note", "data": {"n": 1}}))
         .send()
         .await
@@ -1058,6 +1070,7 @@ async fn jwks_keys_by_kid_reload_on_change() {
     .unwrap();
     let srv = TestServer::start(&[
         ("server.mode", "production"),
+        ("api.key", API_KEY),
         ("auth.jwks_file", file.to_str().unwrap()),
     ])
     .await;
@@ -1113,10 +1126,12 @@ async fn bad_key_configuration_fails_at_start() {
         })
         .unwrap()
     };
-    // Production without any key: refuse to start rather than refuse everyone.
+    // Production without any token key: refuse to start rather than
+    // refuse everyone.
     let e = hubbub_server::Server::bind(load(&[
         ("server.listen", "127.0.0.1:0"),
         ("server.mode", "production"),
+        ("api.key", API_KEY),
     ]))
     .await
     .err()
@@ -1197,7 +1212,11 @@ mod tls {
         let cert = self_signed("wss");
         let srv = tls_server(
             &cert,
-            &[("server.mode", "production"), ("auth.hs256_secret", SECRET)],
+            &[
+                ("server.mode", "production"),
+                ("api.key", API_KEY),
+                ("auth.hs256_secret", SECRET),
+            ],
         )
         .await;
         let tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();

@@ -184,6 +184,7 @@ async fn serve(config: Config) -> ExitCode {
     let development = config.is_development();
     let api_key = config.api.key.is_some();
     let auth_required = config.auth_required();
+    let testing_echo = config.server.testing_echo;
     let server = match Server::bind(config).await {
         Ok(s) => s,
         // A key, certificate or auth setting that cannot work: like any
@@ -206,6 +207,13 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     print_banner(addr, development, api_key, auth_required, tls);
+    if testing_echo {
+        // Configuration refuses it outside development and off loopback.
+        tracing::warn!(
+            "!!! TESTING ECHO ENABLED at ws://{addr}/ and /echo: no auth, no origin check, \
+             no rate limit, 64 MiB messages. For conformance suites only; never deploy this !!!"
+        );
+    }
     if development && !auth_required {
         tracing::warn!(
             "development mode: anonymous connections and ?user_id= are accepted{}; \

@@ -253,7 +253,7 @@ fn a_token_from_hubbub_token_is_accepted_by_a_hub_with_the_same_secret() {
     let secret = "cli-test-secret-cli-test-secret-0123";
     let set = format!("auth.hs256_secret={secret}");
     let mut env_hub = Hub::start(
-        &["--mode", "production"],
+        &["--mode", "production", "--api-key", "cli-test-api-key"],
         &[("HUBBUB_AUTH__HS256_SECRET", secret)],
     );
     let banner = env_hub.proc.stdout().join("\n");
@@ -327,9 +327,17 @@ fn a_token_from_hubbub_token_is_accepted_by_a_hub_with_the_same_secret() {
     let (code, _, err) = run(hubbub(&["token", "--sub", "alice"]), None);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("auth.hs256_secret"), "{err}");
-    // Production without a key does not start.
+    // Production without a token key does not start.
     let (code, _, err) = run(
-        hubbub(&["serve", "--mode", "production", "--listen", "127.0.0.1:0"]),
+        hubbub(&[
+            "serve",
+            "--mode",
+            "production",
+            "--api-key",
+            "k",
+            "--listen",
+            "127.0.0.1:0",
+        ]),
         None,
     );
     assert_eq!(code, 2, "{err}");
@@ -405,4 +413,40 @@ fn since_resumes_from_the_printed_position_and_says_when_it_cannot() {
     let said = sub.wait_line(true, |l| l.contains("subscribed to fresh"));
     assert!(said.contains("recovery refused"), "{said}");
     sub.expect_exit(0);
+}
+
+#[test]
+fn settings_that_would_expose_the_hub_refuse_to_start() {
+    let refused = |args: &[&str], env: &[(&str, &str)], says: &str| {
+        let mut cmd = hubbub(&["serve"]);
+        cmd.args(args).envs(env.iter().copied());
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        let (code, _, err) = run(cmd, None);
+        assert_eq!(code, 2, "{args:?} {env:?}: {err}");
+        assert!(err.contains(says), "{args:?} {env:?}: {err}");
+    };
+    // Production needs an API key; an empty one is no key.
+    refused(&["--mode", "production"], &[], "needs an API key");
+    refused(&["--api-key", ""], &[], "api.key is empty");
+    refused(&[], &[("HUBBUB_API__KEY", "")], "api.key is empty");
+    refused(&[], &[("HUBBUB_API_KEY", "")], "api.key is empty");
+    // The testing echo: never in production, never off loopback.
+    refused(
+        &["--mode", "production", "--api-key", "k", "--testing-echo"],
+        &[],
+        "refused in production",
+    );
+    refused(
+        &["--testing-echo", "--listen", "0.0.0.0:0"],
+        &[],
+        "loopback",
+    );
+    // In development on loopback (scripts/conformance.sh) it starts, loudly.
+    let mut hub = Hub::start(&["--testing-echo"], &[]);
+    hub.proc
+        .wait_line(true, |l| l.contains("TESTING ECHO ENABLED"));
+    hub.proc.signal("TERM");
+    hub.proc.expect_exit(0);
 }

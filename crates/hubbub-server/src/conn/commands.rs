@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hubbub_protocol::excerpt::quote;
 use hubbub_protocol::message::{Auth, History, Publish, Subscribe, Unsubscribe};
 use hubbub_protocol::{
     decode_command, validate_channel, CloseCode, Command, CorrelationId, ErrorCode, Publisher,
@@ -124,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             channel,
             self.shared.config.namespace(channel).private,
         )
-        .map_err(|why| (ErrorCode::Forbidden, format!("{channel}: {why}")))
+        .map_err(|why| (ErrorCode::Forbidden, format!("{}: {why}", quote(channel))))
     }
 
     /// `auth`: verifies a fresh token for the same user and swaps it in,
@@ -197,7 +198,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         };
         let mut wanted: Vec<&String> = Vec::with_capacity(s.channels.len());
         for ch in &s.channels {
-            validate_channel(ch).map_err(|m| (ErrorCode::BadRequest, format!("{ch:?}: {m}")))?;
+            validate_channel(ch)
+                .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(ch))))?;
             self.may_subscribe(ch)?;
             if !wanted.contains(&ch) {
                 wanted.push(ch);
@@ -207,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if let Some(other) = since.keys().find(|k| !wanted.contains(k)) {
                 return Err((
                     ErrorCode::BadRequest,
-                    format!("since names {other:?}, which is not in channels"),
+                    format!("since names {}, which is not in channels", quote(other)),
                 ));
             }
         }
@@ -272,16 +274,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     ));
                 }
             };
-            let recovered = since.is_some_and(|p| read.reaches_back_to(p.offset, &p.epoch));
+            let mut recovered = since.is_some_and(|p| read.reaches_back_to(p.offset, &p.epoch));
             let mut missed = 0;
             if recovered {
-                for p in &read.events {
-                    if crate::hub::passes(filter.as_deref(), &p.event.event_type) {
-                        if let Some(frame) = p.frame(self.handle.encoding) {
-                            recovered_frames.push(frame.clone());
-                            missed += 1;
-                        }
+                let frames: Option<Vec<_>> = read
+                    .events
+                    .iter()
+                    .filter(|p| crate::hub::passes(filter.as_deref(), &p.event.event_type))
+                    .map(|p| p.frame(self.handle.encoding).cloned())
+                    .collect();
+                // Every payload was checked at publish, so each frame
+                // exists; were one missing, a gap is reported as a gap.
+                match frames {
+                    Some(f) => {
+                        missed = f.len() as u64;
+                        recovered_frames.extend(f);
                     }
+                    None => recovered = false,
                 }
             }
             // Live events from here on: those newer than what the reply names.
@@ -312,7 +321,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// `history`: retained events of a channel the connection may read.
     async fn history(&mut self, h: History) -> Reply {
         validate_channel(&h.channel)
-            .map_err(|m| (ErrorCode::BadRequest, format!("{:?}: {m}", h.channel)))?;
+            .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(&h.channel))))?;
         self.may_subscribe(&h.channel)?;
         let cap = self.shared.config.namespace(&h.channel).history_size;
         let limit = h
@@ -329,7 +338,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             channel: h.channel,
             epoch: read.top.epoch,
             offset: read.top.offset,
-            events: read.events.iter().map(|p| p.event.clone()).collect(),
+            events: read.events.iter().map(|p| p.timed()).collect(),
         })
     }
 
@@ -338,7 +347,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return err(ErrorCode::BadRequest, "channels must not be empty");
         }
         for ch in &u.channels {
-            validate_channel(ch).map_err(|m| (ErrorCode::BadRequest, format!("{ch:?}: {m}")))?;
+            validate_channel(ch)
+                .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(ch))))?;
         }
         for ch in &u.channels {
             self.shared.hub.unsubscribe(ch, self.handle.seq);
@@ -351,13 +361,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     fn publish(&mut self, p: Publish) -> Reply {
         validate_channel(&p.channel)
-            .map_err(|m| (ErrorCode::BadRequest, format!("{:?}: {m}", p.channel)))?;
+            .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(&p.channel))))?;
         if p.event_type.is_empty() || p.event_type.len() > MAX_EVENT_TYPE_LEN {
             return err(
                 ErrorCode::BadRequest,
                 format!("event_type must be 1 to {MAX_EVENT_TYPE_LEN} characters"),
             );
         }
+        p.data
+            .check()
+            .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
         let ns = self.shared.config.namespace(&p.channel);
         crate::auth::may_publish(
             self.claims.as_deref(),
@@ -366,7 +379,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             ns.private,
             BUILTIN_STREAMS.contains(&p.channel.as_str()),
         )
-        .map_err(|why| (ErrorCode::Forbidden, format!("{}: {why}", p.channel)))?;
+        .map_err(|why| {
+            (
+                ErrorCode::Forbidden,
+                format!("{}: {why}", quote(&p.channel)),
+            )
+        })?;
         let publisher = Publisher {
             user_id: self.handle.user_id.as_deref().map(str::to_owned),
             connection_id: self.shared.conns.connection_id(self.handle.seq),

@@ -17,7 +17,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use hubbub_protocol::{CloseCode, ServerMessage};
+use hubbub_protocol::{CloseCode, ErrorCode, ServerMessage};
 use hubbub_ws::{close_frame, server_frame, Decoder, DecoderConfig, Message, OpCode, WsError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
@@ -291,7 +291,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Encodes and queues a reply.
     pub(super) fn send(&self, msg: &ServerMessage, id: Option<&hubbub_protocol::CorrelationId>) {
-        if let Some(frame) = encode_frame(msg, id, now_ms(), self.handle.encoding) {
+        let now = now_ms();
+        let encoding = self.handle.encoding;
+        // Every command is answered: a reply that cannot be encoded (a bug;
+        // payloads are checked at publish) becomes an `internal` error.
+        let frame = encode_frame(msg, id, now, encoding).or_else(|| {
+            let e = ServerMessage::error(ErrorCode::Internal, "the reply could not be encoded");
+            encode_frame(&e, id, now, encoding)
+        });
+        if let Some(frame) = frame {
             self.push_own(&frame);
         }
     }

@@ -7,6 +7,7 @@ use axum::http::header::{CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use hubbub_protocol::excerpt::limit;
 use hubbub_protocol::ErrorCode;
 
 /// An API error: status plus `{"error": {"code", "message"}}`, with the
@@ -16,9 +17,11 @@ use hubbub_protocol::ErrorCode;
 pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl ApiError {
-    /// An error with an explicit status and code.
+    /// An error with an explicit status and code. The message is cut to a
+    /// bounded length ([`hubbub_protocol::excerpt::limit`]), so no error
+    /// echoes a large input back.
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError(status, code.as_str(), message.into())
+        ApiError(status, code.as_str(), limit(message.into()))
     }
 
     /// 400 `bad_request`: the request is well-formed HTTP but not acceptable.
@@ -43,7 +46,11 @@ impl ApiError {
     /// An error for a bare HTTP status (rejections, fallbacks), with the
     /// error code that fits it best.
     pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError(status, code_for_status(status).as_str(), message.into())
+        ApiError(
+            status,
+            code_for_status(status).as_str(),
+            limit(message.into()),
+        )
     }
 }
 

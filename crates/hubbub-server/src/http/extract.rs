@@ -6,7 +6,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use hubbub_protocol::{validate_channel, ErrorCode};
+use hubbub_protocol::excerpt::quote;
+use hubbub_protocol::{validate_channel, ErrorCode, JsonData};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -127,14 +128,29 @@ async fn read_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     read.map_err(|r| ApiError::from_status(r.status(), r.body_text()))
 }
 
+/// Every body of the API is a JSON object: serde would read a struct from
+/// an array by position, so an array (or any other value) is refused here.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(ApiError::bad_request(
+            "invalid JSON body: the body must be a JSON object",
+        ));
+    }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// Checks a channel name (PROTOCOL.md section 3).
 pub fn channel(name: &str) -> Result<(), ApiError> {
-    validate_channel(name).map_err(|m| ApiError::bad_request(format!("{name:?}: {m}")))
+    validate_channel(name).map_err(|m| ApiError::bad_request(format!("{}: {m}", quote(name))))
+}
+
+/// Checks a payload once at publish: every encoding must carry it alike
+/// ([`hubbub_protocol::data`]).
+pub fn data(data: &JsonData) -> Result<(), ApiError> {
+    data.check()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Checks an `event_type`: 1 to 128 characters.

@@ -11,7 +11,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hubbub_protocol::ErrorCode;
+use hubbub_protocol::excerpt::quote;
+use hubbub_protocol::{ErrorCode, TimedEvent};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -322,7 +323,8 @@ pub(super) async fn channel(
     let subscribers = shared.hub.subscriber_count(&name).unwrap_or(0);
     if subscribers == 0 && !shared.history.holds(&name) {
         return Err(ApiError::not_found(format!(
-            "channel {name:?} is not known"
+            "channel {} is not known",
+            quote(&name)
         )));
     }
     Ok(Json(channel_answer(shared, Arc::from(name), subscribers)))
@@ -333,7 +335,7 @@ pub(super) struct HistoryAnswer {
     channel: String,
     epoch: String,
     offset: u64,
-    events: Vec<hubbub_protocol::EventMessage>,
+    events: Vec<TimedEvent>,
 }
 
 /// `GET /api/channels/{channel}/history?since_offset=&limit=`: retained
@@ -352,7 +354,8 @@ pub(super) async fn history(
             "since_offset" => {
                 since = Some(v.parse::<u64>().map_err(|_| {
                     ApiError::bad_request(format!(
-                        "since_offset must be a non-negative integer, not {v:?}"
+                        "since_offset must be a non-negative integer, not {}",
+                        quote(&v)
                     ))
                 })?)
             }
@@ -371,7 +374,7 @@ pub(super) async fn history(
         channel: name,
         epoch: read.top.epoch,
         offset: read.top.offset,
-        events: read.events.iter().map(|p| p.event.clone()).collect(),
+        events: read.events.iter().map(|p| p.timed()).collect(),
     }))
 }
 

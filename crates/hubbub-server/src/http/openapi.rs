@@ -6,6 +6,7 @@
 //! [`super::routes`] without an operation here makes the coverage test
 //! fail, and so does an operation without a route.
 
+use hubbub_protocol::ErrorCode;
 use serde_json::{json, Map, Value};
 
 use super::auth;
@@ -14,6 +15,12 @@ use super::looking::{CONNECTIONS_DEFAULT_LIMIT, CONNECTIONS_MAX_LIMIT};
 use super::prometheus::CONTENT_TYPE_TEXT;
 use super::publish::MAX_BROADCAST_CHANNELS;
 use super::routes::{RouteInfo, Verb};
+
+/// What `data` may be, in the words of the document.
+const DATA_RULES: &str = "Any JSON value that both encodings carry alike, else 400 `bad_request`: \
+    at most 64 levels of nested arrays and objects, no lone surrogate escapes (`\\ud800`), \
+    numbers within a 64-bit float, integers within -2^63 .. 2^64-1 (send larger ones as \
+    strings), no key twice in one object. Delivered as is.";
 
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -158,8 +165,10 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
         (Post, "/api/users/{user_id}/send", "sendToUser", Op {
             summary: "Send an event to one user",
             description: "Delivers the event on the channel `user:<user_id>` to every live connection of \
-                          the user. A user with no live connection gets `connections: 0, queued: false` \
-                          until offline delivery is offered.",
+                          the user (`connections`). A user with no live connection gets it queued \
+                          (bounded per user, oldest dropped first, with a TTL) and delivered right after \
+                          `connected` on the next connection: `connections: 0, queued: true` (`queued: false` \
+                          only where the queue is configured off). `data` is checked as for publish.",
             tag: "publishing",
             parameters: vec![path_param("user_id", "The user.", user_id())],
             body: Some((schema_ref("SendRequest"), true)),
@@ -174,7 +183,7 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
             parameters: vec![path_param("user_id", "The user.", user_id())],
             body: disconnect_body.clone(),
             success: ("200", ok("Disconnected.", schema_ref("DisconnectResult"))),
-            failures: failures(&[("400", "BadRequest"), ("415", "NotJson")]),
+            failures: failures(&[("400", "BadRequest"), ("413", "TooLarge"), ("415", "NotJson")]),
         }),
         (Post, "/api/connections/{connection_id}/disconnect", "disconnectConnection", Op {
             summary: "Disconnect one connection",
@@ -184,7 +193,7 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
             parameters: vec![path_param("connection_id", "The connection, as in `connected`.", json!({"type": "string"}))],
             body: disconnect_body,
             success: ("200", ok("Disconnected.", schema_ref("DisconnectResult"))),
-            failures: failures(&[("400", "BadRequest"), ("404", "NotFound"), ("415", "NotJson")]),
+            failures: failures(&[("400", "BadRequest"), ("404", "NotFound"), ("413", "TooLarge"), ("415", "NotJson")]),
         }),
         (Get, "/api/stats", "stats", Op {
             summary: "Node statistics",
@@ -228,8 +237,8 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
             tag: "looking",
             parameters: vec![
                 path_param("channel", "The channel.", channel_name()),
-                query_param("since_offset", "Exclusive lower bound.", json!({"type": "integer", "minimum": 0})),
-                query_param("limit", "Most events; capped by the history size.", json!({"type": "integer", "minimum": 0, "default": 100})),
+                query_param("since_offset", "Exclusive lower bound.", json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})),
+                query_param("limit", "Most events; larger values are capped by the history size.", json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "default": 100})),
             ],
             body: None,
             success: ("200", ok("The events.", schema_ref("History"))),
@@ -244,8 +253,8 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
                 query_param("channel", "Only connections subscribed to this channel.", channel_name()),
                 query_param(
                     "limit",
-                    "Most connections listed; larger values are capped.",
-                    json!({"type": "integer", "minimum": 0, "maximum": CONNECTIONS_MAX_LIMIT, "default": CONNECTIONS_DEFAULT_LIMIT}),
+                    &format!("Most connections listed; larger values are capped to {CONNECTIONS_MAX_LIMIT}."),
+                    json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "default": CONNECTIONS_DEFAULT_LIMIT}),
                 ),
             ],
             body: None,
@@ -268,7 +277,8 @@ fn schemas() -> Value {
     let offset = json!({"type": "integer", "minimum": 1, "description": "Position in the channel's history, where it keeps one."});
     let epoch =
         json!({"type": "string", "description": "Name of the history the offset belongs to."});
-    let data = json!({"description": "Any JSON value, delivered as is."});
+    let position = json!({"type": "integer", "minimum": 0, "description": "The channel's newest offset; 0 before any event."});
+    let data = json!({"description": DATA_RULES});
     let count = json!({"type": "integer", "minimum": 0});
     json!({
         "Error": {
@@ -278,11 +288,7 @@ fn schemas() -> Value {
                 "type": "object",
                 "required": ["code", "message"],
                 "properties": {
-                    "code": {"type": "string", "enum": [
-                        "invalid_message", "unknown_type", "bad_request", "unauthorized", "forbidden",
-                        "not_found", "rate_limited", "limit_exceeded", "room_full", "already_exists",
-                        "unavailable", "internal"
-                    ]},
+                    "code": {"type": "string", "enum": ErrorCode::ALL.map(ErrorCode::as_str)},
                     "message": {"type": "string"}
                 }
             }}
@@ -336,8 +342,8 @@ fn schemas() -> Value {
         "DisconnectRequest": {
             "type": "object",
             "properties": {
-                "reason": {"type": "string", "maxLength": hubbub_ws::MAX_CLOSE_REASON, "description": "Reason sent in `disconnect` and the close frame (at most 123 bytes)."},
-                "reconnect": {"type": "boolean", "default": true, "description": "Advice to the client."}
+                "reason": {"type": "string", "nullable": true, "maxLength": hubbub_ws::MAX_CLOSE_REASON, "description": "Reason sent in `disconnect` (whole) and in the close frame (its first 123 bytes, cut on a character boundary). Empty or null: the code's own reason."},
+                "reconnect": {"type": "boolean", "nullable": true, "default": true, "description": "Advice to the client; null counts as absent."}
             }
         },
         "DisconnectResult": {
@@ -420,16 +426,17 @@ fn schemas() -> Value {
             "required": ["channel", "epoch", "offset", "events"],
             "properties": {
                 "channel": channel_name(),
-                "epoch": epoch,
-                "offset": offset,
+                "epoch": {"type": "string", "description": "Name of the history; empty while the channel holds none."},
+                "offset": position,
                 "events": {"type": "array", "items": schema_ref("Event")}
             }
         },
         "Event": {
             "type": "object",
-            "required": ["type", "channel", "event_type", "data", "message_id"],
+            "required": ["type", "channel", "event_type", "data", "message_id", "timestamp"],
             "properties": {
                 "type": {"type": "string", "enum": ["event"]},
+                "timestamp": {"type": "integer", "minimum": 0, "description": "When the hub accepted the event, ms since the Unix epoch (as it carried live)."},
                 "channel": channel_name(),
                 "event_type": event_type(),
                 "data": {"description": "Any JSON value."},
@@ -468,9 +475,15 @@ fn responses() -> Value {
         v
     };
     json!({
-        "BadRequest": e("Malformed JSON or a value out of range (`bad_request`)."),
-        "Unauthorized": e("Missing or wrong API key (`unauthorized`)."),
-        "Forbidden": e("No API key is configured and the caller is not on loopback (`forbidden`)."),
+        "BadRequest": e("Malformed JSON, a body that is not a JSON object, a value out of range, or `data` \
+                         that some encoding cannot carry (`bad_request`; the message names the problem, \
+                         quoting at most 64 characters of the input)."),
+        "Unauthorized": e("With an API key configured: no `Authorization: Bearer` header, a key that is not the \
+                           configured one, or a token that does not verify (`unauthorized`, with \
+                           `WWW-Authenticate: Bearer`). Without a key (development only), a token that does \
+                           not verify from a caller not on loopback."),
+        "Forbidden": e("A valid token without `\"admin\": true`, or (development only, no API key configured) a \
+                        caller not on loopback without credentials (`forbidden`)."),
         "NotFound": e("No such thing (`not_found`)."),
         "TooLarge": e("The body is larger than the node accepts (`bad_request`)."),
         "NotJson": e("The body is not sent as `application/json` (`bad_request`)."),
@@ -507,8 +520,9 @@ pub fn document(routes: &[RouteInfo]) -> Value {
             "description": "How a backend and an operator drive a hubbub hub. Errors are \
                             `{\"error\": {\"code\", \"message\"}}` with the fitting status. \
                             Everything under /api/ except /api/streams needs `Authorization: Bearer <key>` \
-                            (the API key, or a JWT with `\"admin\": true`); with no key configured only \
-                            loopback callers are answered without one."
+                            (the API key, or a JWT with `\"admin\": true`). Production mode refuses to start \
+                            without a key; in development with no key configured only loopback callers are \
+                            answered without one."
         },
         "tags": [
             {"name": "health", "description": "Liveness, readiness, metrics."},
@@ -563,6 +577,21 @@ mod tests {
                 "dangling $ref {target}"
             );
         }
+    }
+
+    #[test]
+    fn data_rules_name_the_real_depth() {
+        let depth = format!("at most {} levels", hubbub_protocol::MAX_DATA_DEPTH);
+        assert!(DATA_RULES.contains(&depth), "{DATA_RULES}");
+    }
+
+    #[test]
+    fn every_error_code_is_listed() {
+        let doc = document(&route_table());
+        let listed = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+            ["code"]["enum"];
+        assert!(listed.as_array().unwrap().contains(&json!("conflict")));
+        assert_eq!(listed.as_array().unwrap().len(), ErrorCode::ALL.len());
     }
 
     #[test]

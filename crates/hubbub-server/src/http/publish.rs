@@ -47,6 +47,7 @@ pub(super) async fn publish(
 ) -> Result<Json<PublishAnswer>, ApiError> {
     extract::channel(&body.channel)?;
     extract::event_type(&body.event_type)?;
+    extract::data(&body.data)?;
     let out = api
         .shared
         .hub
@@ -98,6 +99,7 @@ pub(super) async fn broadcast(
     for ch in &body.channels {
         extract::channel(ch)?;
     }
+    extract::data(&body.data)?;
     let mut seen = HashSet::with_capacity(body.channels.len());
     let mut results = Vec::with_capacity(body.channels.len());
     for ch in body.channels {
@@ -142,6 +144,7 @@ pub(super) async fn send_to_user(
 ) -> Result<Json<SendAnswer>, ApiError> {
     extract::user_id(&user_id)?;
     extract::event_type(&body.event_type)?;
+    extract::data(&body.data)?;
     let shared = &api.shared;
     let publication = Publication::make(
         &format!("user:{user_id}"),
@@ -194,12 +197,16 @@ pub(super) struct DisconnectAnswer {
 
 impl DisconnectBody {
     /// The close request: code 4100, the given reason (else the code's
-    /// own), `reconnect` true unless told otherwise, queued events first.
+    /// own; at most 123 characters, whole in `disconnect`, its first 123
+    /// bytes in the close frame), `reconnect` true unless told otherwise,
+    /// queued events first.
     fn request(self) -> Result<CloseRequest, ApiError> {
         let reason = match self.reason {
-            Some(r) if r.len() > hubbub_ws::MAX_CLOSE_REASON => {
+            // Characters, as the OpenAPI `maxLength` counts; the close
+            // frame carries the first 123 bytes, cut on a character boundary.
+            Some(r) if r.chars().count() > hubbub_ws::MAX_CLOSE_REASON => {
                 return Err(ApiError::bad_request(format!(
-                    "reason must be at most {} bytes (it goes in the close frame)",
+                    "reason must be at most {} characters",
                     hubbub_ws::MAX_CLOSE_REASON
                 )))
             }

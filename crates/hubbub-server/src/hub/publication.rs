@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use hubbub_protocol::{encode_server, Encoding, EventMessage, JsonData, Publisher};
+use hubbub_protocol::{encode_server, Encoding, EventMessage, JsonData, Publisher, TimedEvent};
 use hubbub_ws::{frame_from_headroom, OpCode, MAX_SERVER_HEADER_LEN};
 
 /// One event on its way to subscribers. Its WebSocket frame is built on
@@ -53,8 +53,17 @@ impl Publication {
         )
     }
 
-    /// The complete WebSocket frame in `encoding`, built once. `None` only if
-    /// the payload cannot be expressed in that encoding (logged once).
+    /// The event as history lists it, with its `timestamp`.
+    pub fn timed(&self) -> TimedEvent {
+        TimedEvent {
+            event: self.event.clone(),
+            timestamp: self.timestamp,
+        }
+    }
+
+    /// The complete WebSocket frame in `encoding`, built once. Every
+    /// payload was checked at publish ([`JsonData::check`]), so both
+    /// encodings carry it; `None` would be a bug, logged once.
     pub fn frame(&self, encoding: Encoding) -> Option<&Bytes> {
         self.frames[encoding.index()]
             .get_or_init(|| encode_frame(&self.event, None, self.timestamp, encoding))

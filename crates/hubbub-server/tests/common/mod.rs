@@ -348,3 +348,45 @@ pub async fn half_request_head(addr: SocketAddr, wait: Duration) -> usize {
         .unwrap()
         .unwrap_or(0)
 }
+
+/// `POST path` with `body` sent as is (`Content-Type: application/json`),
+/// for bodies `serde_json::Value` cannot hold (lone surrogates, duplicate
+/// keys, huge numbers). Returns the status, the JSON answer and its size.
+#[allow(dead_code)]
+pub async fn post_text(srv: &TestServer, path: &str, body: &str) -> (u16, Value, usize) {
+    let r = reqwest::Client::builder()
+        .timeout(WAIT)
+        .build()
+        .unwrap()
+        .post(srv.http(path))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.unwrap();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, v, bytes.len())
+}
+
+/// Sends a text frame exactly as given (not re-serialized), returns the
+/// next message and the size of the frame that carried it.
+#[allow(dead_code)]
+pub async fn call_text(ws: &mut Ws, text: &str) -> (Value, usize) {
+    ws.send(TMessage::Text(text.to_owned().into()))
+        .await
+        .unwrap();
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("reply in time")
+            .expect("stream open")
+            .expect("no error");
+        match msg {
+            TMessage::Text(t) => return (serde_json::from_str(&t).unwrap(), t.len()),
+            TMessage::Ping(_) | TMessage::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
