@@ -4,20 +4,13 @@
 # frame path as /ws. Usage: scripts/conformance.sh [path-to-hubbub-binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/hubbub}
+. scripts/hub.sh
+bin=${1:-$(hub_bin)}
 out=${CONFORMANCE_OUT:-target/conformance}
 rm -rf "$out" && mkdir -p "$out"
 log="$out/server.log"
-"$bin" serve --testing-echo --listen 127.0.0.1:0 >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 100); do
-  addr=$(grep -oE 'listening on [0-9.]+:[0-9]+' "$log" | head -n1 | awk '{print $3}' || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "conformance: hub did not start"; cat "$log"; exit 1; }
+start_hub conformance "$bin" "$log" --testing-echo
+addr=$hub_addr
 echo "conformance: kosoku against ws://$addr/ (echo endpoint)"
 (cd "$out" && kosoku -x '12.*' -x '13.*' -p 2 "ws://$addr/" >kosoku.log 2>&1) || {
   tail -n 30 "$out/kosoku.log"; echo "conformance: FAILED"; exit 1; }

@@ -10,23 +10,16 @@
 # random seed, so a run is reproducible.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/hubbub}
+. scripts/hub.sh
+bin=${1:-$(hub_bin)}
 out=${SCHEMATHESIS_OUT:-target/schemathesis}
 examples=${SCHEMATHESIS_EXAMPLES:-40}
 seed=${SCHEMATHESIS_SEED:-1}
 key=schemathesis-api-key
 rm -rf "$out" && mkdir -p "$out"
 log="$out/server.log"
-"$bin" serve --mode development --listen 127.0.0.1:0 --api-key "$key" >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 100); do
-  addr=$(grep -oE 'listening on [0-9.]+:[0-9]+' "$log" | head -n1 | awk '{print $3}' || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "schemathesis: hub did not start"; cat "$log"; exit 1; }
+start_hub schemathesis "$bin" "$log" --mode development --api-key "$key"
+addr=$hub_addr
 echo "schemathesis: $(schemathesis --version 2>&1 | head -n1) against http://$addr/api/openapi.json"
 status=0
 # Run inside $out: schemathesis keeps its example database in the working
