@@ -58,6 +58,24 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether something accepts on `port` and, with `path`, answers
+/// `GET path` with 200.
+fn answers(port: u16, path: Option<&str>) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let Some(path) = path else {
+        return true;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    s.write_all(request.as_bytes()).is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.1 200")
+}
+
 /// A peer started with `bench/peers/start.sh NAME PORT`, killed on drop.
 struct Peer {
     child: Child,
@@ -65,7 +83,10 @@ struct Peer {
 }
 
 impl Peer {
-    fn start(name: &str, port: u16, env: &[(&str, &str)]) -> Peer {
+    /// Starts the peer and waits until it answers: a TCP accept, and where
+    /// `ready` names an HTTP path, a 200 from it (a server may accept before
+    /// it serves).
+    fn start(name: &str, port: u16, env: &[(&str, &str)], ready: Option<&str>) -> Peer {
         let log = std::env::temp_dir().join(format!(
             "hubbub-bench-peer-{name}-{}-{port}.log",
             std::process::id()
@@ -81,7 +102,7 @@ impl Peer {
             .expect("starting bench/peers/start.sh");
         let mut peer = Peer { child, log };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !answers(port, ready) {
             if let Ok(Some(s)) = peer.child.try_wait() {
                 panic!(
                     "{name} exited with {s} before listening:\n{}",
@@ -90,7 +111,7 @@ impl Peer {
             }
             assert!(
                 Instant::now() < deadline,
-                "{name} not listening on {port} after 20 s:\n{}",
+                "{name} not answering on {port} after 20 s:\n{}",
                 peer.log_text()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -184,7 +205,7 @@ async fn socketio_driver_against_socketio_4() {
         return;
     }
     let port = free_port();
-    let peer = Peer::start("socketio", port, &[]);
+    let peer = Peer::start("socketio", port, &[], None);
     fanout_and_sweep(
         &peer,
         Protocol::Socketio,
@@ -203,7 +224,12 @@ async fn pusher_driver_against_sockudo() {
     }
     let port = free_port();
     // No metrics listener: its fixed port would clash with another Sockudo.
-    let peer = Peer::start("sockudo", port, &[("METRICS_ENABLED", "false")]);
+    let peer = Peer::start(
+        "sockudo",
+        port,
+        &[("METRICS_ENABLED", "false")],
+        Some("/up/bench-app"),
+    );
     fanout_and_sweep(
         &peer,
         Protocol::Pusher,
