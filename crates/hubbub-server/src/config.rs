@@ -706,6 +706,17 @@ fn set_path(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), ConfigE
 mod tests {
     use super::*;
 
+    /// The defaults with `key.path=value` overrides, as flags give them.
+    fn load(o: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(&Sources {
+            overrides: o
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Sources::default()
+        })
+    }
+
     #[test]
     fn type_errors_speak_of_the_key_not_of_rust() {
         let e = Config::load(&Sources {
@@ -721,18 +732,13 @@ mod tests {
 
     #[test]
     fn listen_takes_host_names() {
-        let load = |v: &str| {
-            Config::load(&Sources {
-                overrides: vec![("server.listen".into(), format!("{v:?}"))],
-                ..Sources::default()
-            })
-        };
-        let c = load("localhost:8123").unwrap();
+        let listen = |v: &str| load(&[("server.listen", &format!("{v:?}"))]);
+        let c = listen("localhost:8123").unwrap();
         assert!(c.server.listen.ip().is_loopback());
         assert_eq!(c.server.listen.port(), 8123);
-        assert_eq!(load("[::1]:9").unwrap().server.listen.port(), 9);
+        assert_eq!(listen("[::1]:9").unwrap().server.listen.port(), 9);
         for bad in ["localhost", "localhost:http", ":80"] {
-            let e = load(bad).unwrap_err().to_string();
+            let e = listen(bad).unwrap_err().to_string();
             assert!(e.contains("server.listen"), "{bad}: {e}");
         }
     }
@@ -775,15 +781,6 @@ mod tests {
 
     #[test]
     fn auth_defaults_follow_the_mode() {
-        let load = |o: &[(&str, &str)]| {
-            Config::load(&Sources {
-                overrides: o
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..Sources::default()
-            })
-        };
         assert!(!load(&[]).unwrap().auth_required());
         assert!(load(&[("server.mode", "production"), ("api.key", "k")])
             .unwrap()
@@ -805,15 +802,6 @@ mod tests {
 
     #[test]
     fn exposure_rules() {
-        let load = |o: &[(&str, &str)]| {
-            Config::load(&Sources {
-                overrides: o
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..Sources::default()
-            })
-        };
         let e = load(&[("server.mode", "production")]).unwrap_err();
         assert!(e.to_string().contains("API key"), "{e}");
         for empty in ["\"\"", "\"  \""] {

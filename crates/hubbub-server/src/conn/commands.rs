@@ -5,14 +5,12 @@ use std::sync::Arc;
 use hubbub_protocol::excerpt::quote;
 use hubbub_protocol::message::{Auth, History, Publish, Subscribe, Unsubscribe};
 use hubbub_protocol::{
-    decode_command, validate_channel, CloseCode, Command, CorrelationId, ErrorCode, Publisher,
-    ServerMessage, SubscribedChannel,
+    decode_command, validate_channel, Command, CorrelationId, ErrorCode, Publisher, ServerMessage,
+    SubscribedChannel,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Instant;
 
 use super::driver::Conn;
-use super::handle::CloseRequest;
 use super::ratelimit::Verdict;
 use crate::auth::AuthError;
 use crate::metrics::Metrics;
@@ -42,13 +40,9 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> Reply {
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// One data frame of the hubbub protocol: rate limit, decode, run, reply.
     pub(super) async fn on_command_frame(&mut self, payload: &[u8], binary: bool) {
-        match self
-            .rate
-            .check(&self.shared.config.connection, Instant::now())
-        {
+        match self.spend_rate_budget() {
             Verdict::Allow => {}
             Verdict::Drop => {
-                Metrics::inc(&self.shared.metrics.rate_limited_messages);
                 let id = decode_command(payload, binary).ok().and_then(|i| i.id);
                 self.send_error(
                     ErrorCode::RateLimited,
@@ -57,17 +51,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 );
                 return;
             }
-            Verdict::Close => {
-                Metrics::inc(&self.shared.metrics.rate_limited_messages);
-                // Counted once, however many messages of one read follow.
-                if self
-                    .handle
-                    .close(CloseRequest::new(CloseCode::RATE_LIMITED))
-                {
-                    Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
-                }
-                return;
-            }
+            Verdict::Close => return,
         }
         let inbound = match decode_command(payload, binary) {
             Ok(i) => i,

@@ -368,26 +368,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if self.handle.state() != ConnState::Open {
             return false;
         }
-        match self
+        self.spend_rate_budget() == Verdict::Allow
+    }
+
+    /// Takes one inbound message (data or control) from the token bucket:
+    /// counts a drop, and on the verdict `Close` asks for the 4029 close
+    /// (the disconnect counted once, however many messages of one read
+    /// follow). The caller only decides what a dropped message answers.
+    pub(super) fn spend_rate_budget(&mut self) -> Verdict {
+        let verdict = self
             .rate
-            .check(&self.shared.config.connection, Instant::now())
-        {
-            Verdict::Allow => true,
-            Verdict::Drop => {
-                Metrics::inc(&self.shared.metrics.rate_limited_messages);
-                false
-            }
-            Verdict::Close => {
-                Metrics::inc(&self.shared.metrics.rate_limited_messages);
-                if self
-                    .handle
-                    .close(CloseRequest::new(CloseCode::RATE_LIMITED))
-                {
-                    Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
-                }
-                false
-            }
+            .check(&self.shared.config.connection, Instant::now());
+        if verdict != Verdict::Allow {
+            Metrics::inc(&self.shared.metrics.rate_limited_messages);
         }
+        if verdict == Verdict::Close
+            && self
+                .handle
+                .close(CloseRequest::new(CloseCode::RATE_LIMITED))
+        {
+            Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
+        }
+        verdict
     }
 
     async fn on_data(&mut self, payload: Bytes, binary: bool) {
