@@ -35,15 +35,8 @@ async fn post(srv: &TestServer, path: &str, body: Value) -> (StatusCode, Value) 
 
 /// Posts `body` as is, with `Content-Type: application/json`.
 async fn post_raw(srv: &TestServer, path: &str, body: &str) -> (StatusCode, Value) {
-    let r = client()
-        .post(srv.http(path))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let (status, v, _) = post_text(srv, path, body).await;
+    (StatusCode::from_u16(status).unwrap(), v)
 }
 
 fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {

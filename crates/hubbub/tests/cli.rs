@@ -367,20 +367,22 @@ fn since_resumes_from_the_printed_position_and_says_when_it_cannot() {
     for n in 1..=3 {
         hub.publish("fresh", &format!("{{\"n\":{n}}}"));
     }
-    for since in [format!("fresh={position}"), "fresh=0@".to_string()] {
-        let mut sub = Proc::spawn(
+    // `subscribe fresh --since SINCE --count N`, started.
+    let resume = |since: &str, count: &str| {
+        let args = [
             "subscribe",
-            hubbub(&[
-                "subscribe",
-                "fresh",
-                "--since",
-                &since,
-                "--count",
-                "3",
-                "--url",
-                &ws,
-            ]),
-        );
+            "fresh",
+            "--since",
+            since,
+            "--count",
+            count,
+            "--url",
+            &ws,
+        ];
+        Proc::spawn("subscribe", hubbub(&args))
+    };
+    for since in [format!("fresh={position}"), "fresh=0@".to_string()] {
+        let mut sub = resume(&since, "3");
         sub.wait_line(true, |l| l.contains("recovered: 3 missed events follow"));
         sub.expect_exit(0);
         let ns: Vec<i64> = sub
@@ -397,19 +399,7 @@ fn since_resumes_from_the_printed_position_and_says_when_it_cannot() {
     for n in 4..=6 {
         hub.publish("fresh", &format!("{{\"n\":{n}}}"));
     }
-    let mut sub = Proc::spawn(
-        "subscribe",
-        hubbub(&[
-            "subscribe",
-            "fresh",
-            "--since",
-            &format!("fresh={position}"),
-            "--count",
-            "0",
-            "--url",
-            &ws,
-        ]),
-    );
+    let mut sub = resume(&format!("fresh={position}"), "0");
     let said = sub.wait_line(true, |l| l.contains("subscribed to fresh"));
     assert!(said.contains("recovery refused"), "{said}");
     sub.expect_exit(0);
