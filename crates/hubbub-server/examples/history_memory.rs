@@ -18,6 +18,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use hubbub_protocol::{Encoding, JsonData};
 use hubbub_server::conn::handle::ConnHandle;
 use hubbub_server::{Config, Shared, Sources};
@@ -103,7 +104,11 @@ fn main() {
     while left > 0 {
         let n = left.min(channels);
         for ch in &names[..n] {
-            shared.hub.publish(ch, "message", data.clone(), None);
+            shared
+                .publish(ch, "message", data.clone(), None)
+                .now_or_never()
+                .expect("the memory engine never waits")
+                .expect("publish");
         }
         for h in &handles {
             h.drain_for_bench();
@@ -112,7 +117,7 @@ fn main() {
     }
     let after = vm_rss_bytes();
 
-    let stats = shared.history.stats();
+    let stats = shared.engine.history.stats();
     assert_eq!(stats.events, events, "nothing trimmed or expired");
     assert_eq!(stats.trimmed_for_budget, 0);
     let measured = (after.saturating_sub(before)) as f64 / events as f64;

@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use futures_util::{SinkExt, StreamExt};
 use hubbub_protocol::codec::{decode_server, encode_command};
 use hubbub_protocol::message::{StreamPosition, Subscribe};
@@ -143,7 +144,11 @@ async fn main() {
     let data = JsonData::from_json(&text).expect("valid JSON");
     let mut epoch = String::new();
     for _ in 0..=missed {
-        let out = shared.hub.publish(CHANNEL, "message", data.clone(), None);
+        let out = shared
+            .publish(CHANNEL, "message", data.clone(), None)
+            .now_or_never()
+            .expect("the memory engine never waits")
+            .expect("publish");
         epoch = out.epoch.expect("big keeps history").to_string();
     }
     let url = format!("ws://{addr}/ws");

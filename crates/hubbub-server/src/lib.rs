@@ -27,6 +27,8 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod conns;
+pub mod engine;
+mod events;
 pub mod history;
 pub mod http;
 pub mod http_conns;
@@ -34,6 +36,7 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod net;
+mod node;
 pub mod server;
 pub mod state;
 mod transport;
@@ -41,6 +44,9 @@ pub mod users;
 mod util;
 
 pub use config::{Config, Mode, Preset, Sources};
+pub use node::{
+    Error, Event, HistoryPage, Node, NodeBuilder, NodeStats, Subscription, SubscriptionError,
+};
 pub use server::Server;
 pub use state::Shared;
 #[doc(hidden)]

@@ -34,6 +34,9 @@ pub struct Metrics {
     pub publications: AtomicU64,
     /// Deliveries handed to connection queues.
     pub deliveries: AtomicU64,
+    /// Engine operations that failed (publish, user send, subscribe,
+    /// history or presence), each answered `unavailable`.
+    pub engine_errors: AtomicU64,
     /// Sum of lifetimes of closed connections, in milliseconds.
     pub closed_connection_ms: AtomicU64,
     /// Connections closed since start.

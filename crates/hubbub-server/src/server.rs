@@ -10,11 +10,11 @@ use hubbub_protocol::CloseCode;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::jwt::JwtAuthenticator;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::conn::handle::CloseRequest;
 use crate::metrics::Metrics;
+use crate::node::Node;
 use crate::state::Shared;
 
 /// Descriptors kept, besides `server.max_http_connections`, for everything
@@ -47,48 +47,29 @@ impl Server {
     /// token keys of `[auth]` and the TLS certificate, and lowers the
     /// connection limit, with a warning, to what the descriptor limit allows.
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let auth = JwtAuthenticator::from_config(&config.auth)
-            .map_err(|e| invalid(format!("auth: {e}")))?
-            .map(|a| Arc::new(a) as Arc<dyn Authenticator>);
-        Self::bind_with_authenticator(config, auth).await
+        let node = Node::new(config).map_err(|e| invalid(e.message))?;
+        Self::bind_node(node).await
     }
 
     /// As [`Server::bind`], with tokens verified by `auth` instead of the
     /// keys of `[auth]` (for applications that embed the hub and check
     /// tokens their own way).
     pub async fn bind_with_authenticator(
-        mut config: Config,
+        config: Config,
         auth: Option<Arc<dyn Authenticator>>,
     ) -> io::Result<Server> {
-        if config.auth_required() && auth.is_none() {
-            return Err(invalid(
-                "auth is required (production mode, or auth.required = true) but no key is \
-                 configured: set auth.hs256_secret, auth.rs256_public_key_file, \
-                 auth.es256_public_key_file or auth.jwks_file, or auth.required = false"
-                    .to_owned(),
-            ));
-        }
-        let tls = tls_acceptor(&config)?;
-        if let Some(fit) = fd_capacity(config.server.max_http_connections) {
-            let wanted = config.server.max_connections;
-            if (wanted as u64) > fit {
-                // The built-in default is above most machines' limit: that
-                // is the normal case, not something to warn about.
-                if wanted == crate::config::ServerConfig::default().max_connections {
-                    tracing::info!(
-                        "at most {fit} WebSocket connections (the file-descriptor limit)"
-                    );
-                } else {
-                    tracing::warn!(
-                        "server.max_connections = {wanted} is above what the file-descriptor \
-                         limit allows: at most {fit} WebSocket connections"
-                    );
-                }
-                config.server.max_connections = fit as usize;
-            }
-        }
-        let listener = listen(config.server.listen)?;
-        let shared = Shared::with_authenticator(config, auth);
+        let node = Node::builder(config)
+            .authenticator(auth)
+            .build()
+            .map_err(|e| invalid(e.message))?;
+        Self::bind_node(node).await
+    }
+
+    /// Binds `server.listen` for a node built already.
+    pub async fn bind_node(node: Node) -> io::Result<Server> {
+        let shared = node.shared().clone();
+        let tls = tls_acceptor(&shared.config)?;
+        let listener = listen(shared.config.server.listen)?;
         let app = crate::http::app(shared.clone());
         Ok(Server {
             shared,
@@ -108,6 +89,11 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The node this server runs.
+    pub fn node(&self) -> Node {
+        Node::from_shared(self.shared.clone())
+    }
+
     /// The node's shared state (for embedding applications and tests).
     pub fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
@@ -123,7 +109,7 @@ impl Server {
             app,
             tls,
         } = self;
-        tokio::spawn(housekeeping(shared.clone()));
+        Node::from_shared(shared.clone()).start_housekeeping();
         let handshake_timeout = Duration::from_millis(shared.config.server.handshake_timeout_ms);
         let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);
@@ -204,7 +190,7 @@ impl AcceptBackoff {
 
 /// Periodic cleanup (`server.cleanup_interval_ms`): expired history and
 /// offline queues, and the connection-rate tables. Ends when shutdown begins.
-async fn housekeeping(shared: Arc<Shared>) {
+pub(crate) async fn housekeeping(shared: Arc<Shared>) {
     let period = Duration::from_millis(shared.config.server.cleanup_interval_ms.max(100));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -212,12 +198,34 @@ async fn housekeeping(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                shared.history.sweep();
-                shared.users.sweep();
+                shared.engine.history.sweep();
+                shared.engine.broker.sweep();
                 shared.limits.sweep();
             }
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Lowers `server.max_connections`, with a warning, to what the descriptor
+/// limit allows (after raising the soft limit to the hard one).
+pub(crate) fn fit_to_descriptors(config: &mut Config) {
+    let Some(fit) = fd_capacity(config.server.max_http_connections) else {
+        return;
+    };
+    let wanted = config.server.max_connections;
+    if (wanted as u64) > fit {
+        // The built-in default is above most machines' limit: that is the
+        // normal case, not something to warn about.
+        if wanted == crate::config::ServerConfig::default().max_connections {
+            tracing::info!("at most {fit} WebSocket connections (the file-descriptor limit)");
+        } else {
+            tracing::warn!(
+                "server.max_connections = {wanted} is above what the file-descriptor limit \
+                 allows: at most {fit} WebSocket connections"
+            );
+        }
+        config.server.max_connections = fit as usize;
     }
 }
 

@@ -8,12 +8,11 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::conn::handle::QueueLimits;
 use crate::conns::Connections;
-use crate::history::{HistoryStore, MemoryHistory};
+use crate::engine::{Engine, EventSink};
 use crate::http_conns::HttpConns;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::users::UserQueues;
 use crate::util::now_ms;
 
 /// Everything a connection task, the HTTP API and housekeeping share.
@@ -21,14 +20,12 @@ use crate::util::now_ms;
 pub struct Shared {
     /// The loaded configuration (immutable while running).
     pub config: Arc<Config>,
-    /// The channel registry.
-    pub hub: Hub,
-    /// Channel history, as the narrow interface recovery and the API read.
-    pub history: Arc<dyn HistoryStore>,
-    /// Offline queues per user.
-    pub users: UserQueues,
+    /// The channel registry: local delivery.
+    pub hub: Arc<Hub>,
+    /// Broker, history and presence.
+    pub engine: Engine,
     /// Live connections.
-    pub conns: Connections,
+    pub conns: Arc<Connections>,
     /// HTTP connections, bounded by `server.max_http_connections`.
     pub http: HttpConns,
     /// Counters.
@@ -46,6 +43,8 @@ pub struct Shared {
     pub started_at_ms: u64,
     /// Set when shutdown begins: new connections are refused.
     pub shutting_down: AtomicBool,
+    /// Set once housekeeping runs (one task per node).
+    pub(crate) housekeeping_started: AtomicBool,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -55,8 +54,20 @@ impl Shared {
         Self::with_authenticator(config, None)
     }
 
-    /// Builds the shared state for `config`, verifying tokens with `auth`.
+    /// Builds the shared state for `config`, verifying tokens with `auth`,
+    /// on the in-memory engine.
     pub fn with_authenticator(config: Config, auth: Option<Arc<dyn Authenticator>>) -> Arc<Self> {
+        let engine = Engine::memory(&config);
+        Self::build(config, auth, engine)
+    }
+
+    /// Builds the shared state on `engine`, whose broker is started with
+    /// this node's hub as its local delivery.
+    pub fn build(
+        config: Config,
+        auth: Option<Arc<dyn Authenticator>>,
+        engine: Engine,
+    ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
         let node_id = if config.server.node_id.is_empty() {
             format!("n{:08x}", rand::random::<u32>())
@@ -68,20 +79,13 @@ impl Shared {
             max_bytes: config.connection.outbound_queue_bytes,
         };
         let config = Arc::new(config);
-        let memory = Arc::new(MemoryHistory::new(config.history.memory_budget_bytes));
+        let conns = Arc::new(Connections::new(node_id.clone()));
+        let hub = Arc::new(Hub::new(conns.clone(), queue_limits, metrics.clone()));
+        engine.broker.start(hub.clone() as Arc<dyn EventSink>);
         Arc::new(Shared {
-            hub: Hub::new(
-                config.clone(),
-                memory.clone(),
-                queue_limits,
-                metrics.clone(),
-            ),
-            history: memory,
-            users: UserQueues::new(
-                config.users.queue_size,
-                std::time::Duration::from_secs(config.users.queue_ttl_s),
-            ),
-            conns: Connections::new(node_id.clone()),
+            hub,
+            engine,
+            conns,
             http: HttpConns::new(config.server.max_http_connections),
             metrics,
             auth,
@@ -90,6 +94,7 @@ impl Shared {
             started: Instant::now(),
             started_at_ms: now_ms(),
             shutting_down: AtomicBool::new(false),
+            housekeeping_started: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
             config,
         })

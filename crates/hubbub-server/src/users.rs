@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::conn::handle::ConnHandle;
-use crate::conns::Connections;
+pub use crate::engine::SendOutcome;
 use crate::hub::Publication;
 
 const SHARDS: usize = 16;
@@ -30,15 +29,6 @@ pub struct UserQueues {
     ttl: Duration,
     queued: AtomicUsize,
     dropped: AtomicU64,
-}
-
-/// What happened to an event sent to a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendOutcome {
-    /// Live connections it was handed to.
-    pub connections: usize,
-    /// Whether it was queued for the user's next connection instead.
-    pub queued: bool,
 }
 
 impl UserQueues {
@@ -60,19 +50,16 @@ impl UserQueues {
         &self.shards[h % SHARDS]
     }
 
-    /// Hands `publication` to every live connection of `user` through
-    /// `deliver`, or queues it when there is none.
+    /// Hands `publication` to the user's live connections through
+    /// `deliver` (which answers `None` when there is none), or queues it.
     pub fn send(
         &self,
         user: &str,
-        conns: &Connections,
         publication: Arc<Publication>,
-        mut deliver: impl FnMut(&ConnHandle, &Publication) -> bool,
+        deliver: impl FnOnce(&Arc<Publication>) -> Option<usize>,
     ) -> SendOutcome {
         let mut shard = self.shard(user).lock();
-        let live = conns.of_user(user);
-        if !live.is_empty() {
-            let connections = live.iter().filter(|h| deliver(h, &publication)).count();
+        if let Some(connections) = deliver(&publication) {
             return SendOutcome {
                 connections,
                 queued: false,
@@ -105,7 +92,7 @@ impl UserQueues {
     /// Registers a user's new connection (through `register`) and returns
     /// what was queued for the user, oldest first, to be sent right after
     /// `connected`.
-    pub fn attach(&self, user: &str, register: impl FnOnce()) -> Vec<Arc<Publication>> {
+    pub fn attach(&self, user: &str, register: &mut dyn FnMut()) -> Vec<Arc<Publication>> {
         let mut shard = self.shard(user).lock();
         register();
         let Some(mut q) = shard.remove(user) else {
@@ -152,7 +139,7 @@ fn expire(q: &mut Queue, now: Instant) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hubbub_protocol::{Encoding, JsonData};
+    use hubbub_protocol::JsonData;
 
     fn event(n: u64) -> Arc<Publication> {
         Publication::make(
@@ -174,9 +161,8 @@ mod tests {
     #[test]
     fn queues_in_order_and_drops_the_oldest_on_overflow() {
         let q = UserQueues::new(3, Duration::from_secs(60));
-        let conns = Connections::new("n".into());
         for n in 1..=5 {
-            let out = q.send("u", &conns, event(n), |_, _| true);
+            let out = q.send("u", event(n), |_| None);
             assert_eq!(
                 out,
                 SendOutcome {
@@ -187,21 +173,20 @@ mod tests {
         }
         assert_eq!(q.queued(), 3);
         assert_eq!(q.dropped(), 2);
-        let got = q.attach("u", || {});
+        let got = q.attach("u", &mut || {});
         assert_eq!(data(&got), ["3", "4", "5"]);
         assert_eq!(q.queued(), 0);
-        assert!(q.attach("u", || {}).is_empty());
+        assert!(q.attach("u", &mut || {}).is_empty());
     }
 
     #[test]
     fn ttl_drops_stale_events() {
         let q = UserQueues::new(10, Duration::from_millis(20));
-        let conns = Connections::new("n".into());
-        q.send("u", &conns, event(1), |_, _| true);
+        q.send("u", event(1), |_| None);
         std::thread::sleep(Duration::from_millis(40));
-        q.send("u", &conns, event(2), |_, _| true);
-        assert_eq!(data(&q.attach("u", || {})), ["2"]);
-        q.send("u", &conns, event(3), |_, _| true);
+        q.send("u", event(2), |_| None);
+        assert_eq!(data(&q.attach("u", &mut || {})), ["2"]);
+        q.send("u", event(3), |_| None);
         std::thread::sleep(Duration::from_millis(40));
         q.sweep();
         assert_eq!(q.queued(), 0);
@@ -211,18 +196,7 @@ mod tests {
     #[test]
     fn live_connections_get_it_directly() {
         let q = UserQueues::new(10, Duration::from_secs(60));
-        let conns = Connections::new("n".into());
-        assert!(conns.try_reserve(10));
-        let h = Arc::new(ConnHandle::new(
-            1,
-            Some("u".into()),
-            Encoding::Json,
-            ([127, 0, 0, 1], 1).into(),
-            0,
-        ));
-        let queued = q.attach("u", || conns.insert(h.clone()));
-        assert!(queued.is_empty());
-        let out = q.send("u", &conns, event(1), |_, _| true);
+        let out = q.send("u", event(1), |_| Some(1));
         assert_eq!(
             out,
             SendOutcome {

@@ -10,18 +10,16 @@ use common::*;
 use hubbub_protocol::JsonData;
 use serde_json::{json, Value};
 
-fn publish(
+async fn publish(
     srv: &TestServer,
     ch: &str,
     ty: &str,
     data: Value,
-) -> hubbub_server::hub::PublishOutcome {
-    srv.shared.hub.publish(
-        ch,
-        ty,
-        JsonData::from_json(&data.to_string()).unwrap(),
-        None,
-    )
+) -> hubbub_server::engine::PublishOutcome {
+    srv.node
+        .publish_json(ch, ty, JsonData::from_json(&data.to_string()).unwrap())
+        .await
+        .expect("publish")
 }
 
 fn offsets(events: &Value) -> Vec<u64> {
@@ -41,7 +39,7 @@ async fn events_are_numbered_and_history_reads_both_ways() {
     assert_eq!(r["channels"][0]["offset"], 0);
     let mut epoch = String::new();
     for i in 1..=5u64 {
-        let out = publish(&srv, "news", "story", json!({"n": i}));
+        let out = publish(&srv, "news", "story", json!({"n": i})).await;
         assert_eq!(out.offset, Some(i));
         epoch = out.epoch.unwrap().to_string();
         let ev = recv(&mut ws).await;
@@ -103,6 +101,7 @@ async fn subscribe_with_since_recovers_then_goes_live() {
     let mut epoch = String::new();
     for i in 1..=10u64 {
         epoch = publish(&srv, "orders", "order", json!({"n": i}))
+            .await
             .epoch
             .unwrap()
             .to_string();
@@ -122,7 +121,7 @@ async fn subscribe_with_since_recovers_then_goes_live() {
     for want in 8..=10 {
         assert_eq!(recv(&mut ws).await["offset"], want);
     }
-    publish(&srv, "orders", "order", json!({"n": 11}));
+    publish(&srv, "orders", "order", json!({"n": 11})).await;
     assert_eq!(recv(&mut ws).await["offset"], 11);
 
     // Another epoch: nothing recovered, live only.
@@ -131,7 +130,7 @@ async fn subscribe_with_since_recovers_then_goes_live() {
     assert_eq!(r["channels"][0]["recovered"], false);
     assert_eq!(r["channels"][0]["missed"], 0);
     assert_eq!(r["channels"][0]["offset"], 11);
-    publish(&srv, "orders", "order", json!({"n": 12}));
+    publish(&srv, "orders", "order", json!({"n": 12})).await;
     assert_eq!(recv(&mut ws).await["offset"], 12);
 
     // `since` for a channel not subscribed is refused.
@@ -149,6 +148,7 @@ async fn too_far_back_is_never_silently_partial() {
     let mut epoch = String::new();
     for i in 1..=6u64 {
         epoch = publish(&srv, "short:x", "e", json!(i))
+            .await
             .epoch
             .unwrap()
             .to_string();
@@ -165,7 +165,7 @@ async fn too_far_back_is_never_silently_partial() {
     let r = call(&mut ws, json!({"type":"subscribe","channels":["short:x"],"since":{"short:x":{"offset":2,"epoch":epoch}}})).await;
     assert_eq!(r["channels"][0]["recovered"], false);
     assert_eq!(r["channels"][0]["missed"], 0);
-    publish(&srv, "short:x", "e", json!(7));
+    publish(&srv, "short:x", "e", json!(7)).await;
     assert_eq!(
         recv(&mut ws).await["offset"],
         7,
@@ -183,6 +183,7 @@ async fn filtered_recovery_and_ephemeral_and_historyless_events() {
     let mut epoch = String::new();
     for (i, ty) in ["a", "b", "a", "b"].iter().enumerate() {
         epoch = publish(&srv, "mix", ty, json!(i))
+            .await
             .epoch
             .unwrap()
             .to_string();
@@ -203,7 +204,7 @@ async fn filtered_recovery_and_ephemeral_and_historyless_events() {
         r["channels"][0],
         json!({"channel":"live:1","offset":0,"epoch":"","recovered":false,"missed":0})
     );
-    assert_eq!(publish(&srv, "live:1", "tick", json!(1)).offset, None);
+    assert_eq!(publish(&srv, "live:1", "tick", json!(1)).await.offset, None);
     let ev = recv(&mut ws).await;
     assert!(
         ev.get("offset").is_none() && ev.get("epoch").is_none(),
@@ -303,13 +304,19 @@ async fn a_slow_consumer_kicked_with_4009_recovers_everything() {
     let mut top = 0;
     let payload = "z".repeat(8192);
     for _ in 0..2000 {
-        top = publish(&srv, "feed:1", "e", json!(payload)).offset.unwrap();
+        top = publish(&srv, "feed:1", "e", json!(payload))
+            .await
+            .offset
+            .unwrap();
         if srv.slow_consumer_disconnects() > 0 {
             break;
         }
     }
     for _ in 0..20 {
-        top = publish(&srv, "feed:1", "e", json!(payload)).offset.unwrap();
+        top = publish(&srv, "feed:1", "e", json!(payload))
+            .await
+            .offset
+            .unwrap();
     }
     let (seen, epoch, code) = drain_until_close(&mut raw, "feed:1").await;
     assert_eq!(code, Some(4009));
@@ -319,7 +326,7 @@ async fn a_slow_consumer_kicked_with_4009_recovers_everything() {
     );
     let last = seen.last().copied().unwrap_or(0);
     let epoch = if epoch.is_empty() {
-        srv.shared.hub.history().position("feed:1").epoch
+        srv.node.history("feed:1", None, 0).await.unwrap().epoch
     } else {
         epoch
     };
@@ -337,13 +344,13 @@ async fn a_client_timed_out_with_4010_recovers_everything() {
     let mut raw = srv.raw_subscriber("t").await;
     let mut top = 0;
     for i in 0..5 {
-        top = publish(&srv, "t", "e", json!(i)).offset.unwrap();
+        top = publish(&srv, "t", "e", json!(i)).await.offset.unwrap();
     }
     let (seen, epoch, code) = drain_until_close(&mut raw, "t").await;
     assert_eq!(code, Some(4010));
     assert_eq!(seen, [1, 2, 3, 4, 5]);
     for i in 0..5 {
-        top = publish(&srv, "t", "e", json!(i)).offset.unwrap();
+        top = publish(&srv, "t", "e", json!(i)).await.offset.unwrap();
     }
     recover_rest(&srv, "t", 5, &epoch, top).await;
 }
@@ -368,7 +375,7 @@ async fn randomized_reconnects_lose_nothing_within_the_window() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut publishers = Vec::new();
     for p in 0..3u64 {
-        let shared = srv.shared.clone();
+        let node = srv.node.clone();
         let stop = stop.clone();
         publishers.push(tokio::spawn(async move {
             let mut seq = 0u64;
@@ -376,7 +383,7 @@ async fn randomized_reconnects_lose_nothing_within_the_window() {
                 seq += 1;
                 let ch = channels[(seq % 2) as usize];
                 let data = JsonData::from_json(&json!({"p": p, "seq": seq}).to_string()).unwrap();
-                shared.hub.publish(ch, "tick", data, None);
+                node.publish_json(ch, "tick", data).await.unwrap();
                 if seq & 3 == 0 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
@@ -387,7 +394,7 @@ async fn randomized_reconnects_lose_nothing_within_the_window() {
     let mut subscribers = Vec::new();
     for s in 0..SUBSCRIBERS {
         let url = srv.ws_url("");
-        let shared = srv.shared.clone();
+        let node = srv.node.clone();
         subscribers.push(tokio::spawn(async move {
             let mut rng_state = 0x9e37_79b9_7f4a_7c15u64 ^ (s as u64 + 1);
             let mut rnd = move |n: u64| {
@@ -406,7 +413,9 @@ async fn randomized_reconnects_lose_nothing_within_the_window() {
                 if far {
                     for ch in channels {
                         if let Some((off, _)) = pos.get(ch) {
-                            while shared.hub.history().position(ch).offset <= off + WINDOW + 5 {
+                            while node.history(ch, None, 0).await.unwrap().offset
+                                <= off + WINDOW + 5
+                            {
                                 tokio::time::sleep(Duration::from_millis(5)).await;
                             }
                         }
@@ -558,7 +567,7 @@ async fn subscribed_before_the_first_publication_recovers() {
             (Some(i), Some(i))
         );
     }
-    publish(&srv, "fresh", "task_created", json!({"n": 6}));
+    publish(&srv, "fresh", "task_created", json!({"n": 6})).await;
     assert_eq!(recv(&mut ws).await["offset"], 6, "then live, without a gap");
 
     // A filtered subscriber from before the first event recovers too.
@@ -572,7 +581,7 @@ async fn subscribed_before_the_first_publication_recovers() {
     drop(ws);
     srv.wait_subscribers("fresh2", 0).await;
     for ty in ["a", "b", "a", "b"] {
-        publish(&srv, "fresh2", ty, json!({}));
+        publish(&srv, "fresh2", ty, json!({})).await;
     }
     let (mut ws, _) = connect(&srv.ws_url(""), None).await;
     let r = call(
@@ -593,7 +602,7 @@ async fn subscribed_before_the_first_publication_recovers() {
 async fn offset_zero_without_an_epoch_recovers_from_the_start() {
     let srv = TestServer::start(&[("channels.history_size", "3")]).await;
     for i in 1..=3u64 {
-        publish(&srv, "orders", "order", json!({"n": i}));
+        publish(&srv, "orders", "order", json!({"n": i})).await;
     }
     let since = json!({"orders": {"offset": 0, "epoch": ""}});
     let (mut ws, _) = connect(&srv.ws_url(""), None).await;
@@ -608,7 +617,7 @@ async fn offset_zero_without_an_epoch_recovers_from_the_start() {
         assert_eq!(recv(&mut ws).await["offset"], i);
     }
     drop(ws);
-    publish(&srv, "orders", "order", json!({"n": 4}));
+    publish(&srv, "orders", "order", json!({"n": 4})).await;
     let (mut ws, _) = connect(&srv.ws_url(""), None).await;
     let r = call(
         &mut ws,

@@ -130,9 +130,10 @@ async fn slow_consumer_is_closed_4009_and_the_publisher_never_blocks() {
     let payload = JsonData::from_serialize(&"y".repeat(16 * 1024));
     let mut fast_got = 0;
     for _ in 0..2000 {
-        srv.shared
-            .hub
-            .publish("firehose", "blob", payload.clone(), None);
+        srv.node
+            .publish_json("firehose", "blob", payload.clone())
+            .await
+            .unwrap();
         // The fast client keeps up, so only the slow one overflows.
         while let Ok(v) = tokio::time::timeout(Duration::from_millis(50), recv(&mut fast)).await {
             assert_eq!(v["type"], "event");

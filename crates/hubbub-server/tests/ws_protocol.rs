@@ -119,15 +119,11 @@ async fn event_types_filter_delivery() {
     )
     .await;
     assert_eq!(r["type"], "subscribed");
-    srv.shared
-        .hub
-        .publish("t", "drop", hubbub_protocol::JsonData::null(), None);
-    srv.shared.hub.publish(
-        "t",
-        "keep",
-        hubbub_protocol::JsonData::from_json("7").unwrap(),
-        None,
-    );
+    srv.node
+        .publish_json("t", "drop", hubbub_protocol::JsonData::null())
+        .await
+        .unwrap();
+    srv.node.publish("t", "keep", &7).await.unwrap();
     let ev = recv(&mut ws).await;
     assert_eq!(ev["event_type"], "keep");
     assert_eq!(ev["data"], 7);
@@ -211,12 +207,10 @@ async fn msgpack_round_trip() {
     let r = recv(&mut ws).await;
     assert_eq!(r["type"], "subscribed");
     assert_eq!(r["correlation_id"], 11);
-    srv.shared.hub.publish(
-        "m",
-        "e",
-        hubbub_protocol::JsonData::from_json(r#"{"n":[1,2.5,"x",null]}"#).unwrap(),
-        None,
-    );
+    srv.node
+        .publish("m", "e", &json!({"n":[1,2.5,"x",null]}))
+        .await
+        .unwrap();
     let ev = recv(&mut ws).await;
     assert_eq!(ev["data"], json!({"n":[1,2.5,"x",null]}));
     // Text frames are JSON even on a msgpack connection; replies stay msgpack.

@@ -69,7 +69,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             },
             Command::History(h) => self.history(h).await,
             Command::Unsubscribe(u) => self.unsubscribe(u),
-            Command::Publish(p) => self.publish(p),
+            Command::Publish(p) => self.publish(p).await,
             Command::Auth(a) => self.auth(a),
             Command::Ping(_) => Ok(ServerMessage::Pong {}),
             Command::GetSubscriptions(_) => Ok(ServerMessage::Subscriptions {
@@ -148,7 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .collect();
         if !revoked.is_empty() {
             for ch in &revoked {
-                self.shared.hub.unsubscribe(ch, self.handle.seq);
+                self.shared.unsubscribe(ch, self.handle.seq);
                 self.handle.subscriptions.lock().retain(|x| **x != **ch);
             }
             self.send(&ServerMessage::Unsubscribed { channels: revoked }, None);
@@ -231,30 +231,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let mut release = Vec::with_capacity(wanted.len());
         for ch in &wanted {
             let since = s.since.as_ref().and_then(|m| m.get(ch.as_str()));
-            if let Some(opts) = self.shared.config.history_options(ch, "") {
-                self.shared.history.open(ch, opts);
-            }
-            // Without `since` only the position is needed.
-            let read = match since {
-                Some(p) => {
-                    self.shared
-                        .history
-                        .read(ch, Some(p.offset), usize::MAX)
-                        .await
-                }
-                None => self.shared.history.read(ch, Some(u64::MAX), 0).await,
-            };
-            let read = match read {
+            let read = match self.shared.open_channel(ch, since.map(|p| p.offset)).await {
                 Ok(r) => r,
                 Err(e) => {
                     for c in &wanted {
-                        self.shared.hub.unsubscribe(c, self.handle.seq);
+                        self.shared.unsubscribe(c, self.handle.seq);
                         self.handle.subscriptions.lock().retain(|x| **x != ***c);
                     }
-                    tracing::warn!(error = %e, "history read failed during subscribe");
+                    Metrics::inc(&self.shared.metrics.engine_errors);
+                    tracing::warn!(error = %e, "engine failed during subscribe");
                     return Err((
                         ErrorCode::Unavailable,
-                        "history is unavailable; try again".into(),
+                        "the subscription could not be made; try again".into(),
                     ));
                 }
             };
@@ -314,10 +302,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .min(cap);
         let read = self
             .shared
+            .engine
             .history
             .read(&h.channel, h.since_offset, limit)
             .await
-            .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
+            .map_err(|e| {
+                Metrics::inc(&self.shared.metrics.engine_errors);
+                (ErrorCode::Unavailable, e.to_string())
+            })?;
         Ok(ServerMessage::History {
             channel: h.channel,
             epoch: read.top.epoch,
@@ -335,7 +327,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(ch))))?;
         }
         for ch in &u.channels {
-            self.shared.hub.unsubscribe(ch, self.handle.seq);
+            self.shared.unsubscribe(ch, self.handle.seq);
             self.handle.subscriptions.lock().retain(|x| **x != **ch);
         }
         Ok(ServerMessage::Unsubscribed {
@@ -343,7 +335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         })
     }
 
-    fn publish(&mut self, p: Publish) -> Reply {
+    async fn publish(&mut self, p: Publish) -> Reply {
         validate_channel(&p.channel)
             .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(&p.channel))))?;
         if p.event_type.is_empty() || p.event_type.len() > MAX_EVENT_TYPE_LEN {
@@ -375,8 +367,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         };
         let outcome = self
             .shared
-            .hub
-            .publish(&p.channel, &p.event_type, p.data, Some(publisher));
+            .publish(&p.channel, &p.event_type, p.data, Some(publisher))
+            .await
+            .map_err(|_| {
+                (
+                    ErrorCode::Unavailable,
+                    "the event could not be published; try again".to_owned(),
+                )
+            })?;
         Ok(ServerMessage::Published {
             channel: p.channel,
             offset: outcome.offset,

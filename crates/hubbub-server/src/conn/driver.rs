@@ -463,7 +463,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let shared = &self.shared;
         let subs = std::mem::take(&mut *self.handle.subscriptions.lock());
         for ch in subs {
-            shared.hub.unsubscribe(&ch, self.handle.seq);
+            shared.unsubscribe(&ch, self.handle.seq);
         }
         shared.conns.remove(&self.handle);
         let m = &shared.metrics;

@@ -21,6 +21,8 @@ use super::extract::{self, ApiPath};
 use super::snapshot::Snapshot;
 use super::ApiState;
 use crate::conn::handle::ConnHandle;
+use crate::history::Position;
+use crate::metrics::Metrics;
 use crate::state::Shared;
 
 /// Default and largest `limit` of `GET /api/connections`.
@@ -164,7 +166,7 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
             uptime_seconds: uptime,
         }],
         history: {
-            let h = shared.history.stats();
+            let h = shared.engine.history.stats();
             HistoryFigures {
                 channels: h.channels,
                 events: h.events,
@@ -174,8 +176,8 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
             }
         },
         user_queues: UserQueueFigures {
-            queued: shared.users.queued(),
-            dropped: shared.users.dropped(),
+            queued: shared.engine.broker.queued_for_users(),
+            dropped: shared.engine.broker.dropped_for_users(),
         },
     })
 }
@@ -278,38 +280,58 @@ pub(super) struct ChannelAnswer {
     history_size: usize,
 }
 
-fn channel_answer(shared: &Shared, channel: Arc<str>, subscribers: usize) -> ChannelAnswer {
+fn channel_answer(
+    shared: &Shared,
+    channel: Arc<str>,
+    subscribers: usize,
+    pos: Option<Position>,
+) -> ChannelAnswer {
     let history_size = shared.config.namespace(&channel).history_size;
-    let pos = shared.hub.history().position(&channel);
-    let held = !pos.epoch.is_empty();
+    let pos = pos.filter(|p| !p.epoch.is_empty());
     ChannelAnswer {
         channel,
         subscribers,
-        offset: held.then_some(pos.offset),
-        epoch: held.then_some(pos.epoch),
+        offset: pos.as_ref().map(|p| p.offset),
+        epoch: pos.map(|p| p.epoch),
         history_size,
     }
 }
 
 /// `GET /api/channels`: every known channel (with local subscribers or
 /// held history), by name.
-pub(super) async fn channels(State(api): State<Arc<ApiState>>) -> Json<Vec<ChannelAnswer>> {
+pub(super) async fn channels(
+    State(api): State<Arc<ApiState>>,
+) -> Result<Json<Vec<ChannelAnswer>>, ApiError> {
     let shared = &api.shared;
-    let mut known: std::collections::BTreeMap<Arc<str>, usize> = shared
+    let mut known: BTreeMap<Arc<str>, (usize, Option<Position>)> = shared
         .hub
         .channels()
         .into_iter()
-        .map(|c| (c.channel, c.subscribers))
+        .map(|c| (c.channel, (c.subscribers, None)))
         .collect();
-    for (name, _) in shared.history.channels() {
-        known.entry(name).or_insert(0);
+    for (name, pos) in shared.engine.history.channels() {
+        known.entry(name).or_insert((0, None)).1 = Some(pos);
     }
-    Json(
-        known
-            .into_iter()
-            .map(|(c, n)| channel_answer(shared, c, n))
-            .collect(),
-    )
+    let mut out = Vec::with_capacity(known.len());
+    for (c, (n, mut pos)) in known {
+        if pos.is_none() {
+            // Subscribed but never written: opened by its first subscriber
+            // (offset 0 of an epoch) where its namespace keeps history.
+            pos = shared
+                .engine
+                .history
+                .read(&c, Some(u64::MAX), 0)
+                .await
+                .map_err(|e| {
+                    Metrics::inc(&shared.metrics.engine_errors);
+                    ApiError::unavailable(e.to_string())
+                })?
+                .top
+                .into();
+        }
+        out.push(channel_answer(shared, c, n, pos));
+    }
+    Ok(Json(out))
 }
 
 /// `GET /api/channels/{channel}`: one channel; 404 `not_found` while it is
@@ -321,13 +343,27 @@ pub(super) async fn channel(
     extract::channel(&name)?;
     let shared = &api.shared;
     let subscribers = shared.hub.subscriber_count(&name).unwrap_or(0);
-    if subscribers == 0 && !shared.history.holds(&name) {
+    if subscribers == 0 && !shared.engine.history.holds(&name) {
         return Err(ApiError::not_found(format!(
             "channel {} is not known",
             quote(&name)
         )));
     }
-    Ok(Json(channel_answer(shared, Arc::from(name), subscribers)))
+    let read = shared
+        .engine
+        .history
+        .read(&name, Some(u64::MAX), 0)
+        .await
+        .map_err(|e| {
+            Metrics::inc(&shared.metrics.engine_errors);
+            ApiError::unavailable(e.to_string())
+        })?;
+    Ok(Json(channel_answer(
+        shared,
+        Arc::from(name),
+        subscribers,
+        Some(read.top),
+    )))
 }
 
 #[derive(Serialize)]
@@ -366,10 +402,14 @@ pub(super) async fn history(
     let shared = &api.shared;
     let limit = limit.min(shared.config.namespace(&name).history_size);
     let read = shared
+        .engine
         .history
         .read(&name, since, limit)
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        .map_err(|e| {
+            Metrics::inc(&shared.metrics.engine_errors);
+            ApiError::unavailable(e.to_string())
+        })?;
     Ok(Json(HistoryAnswer {
         channel: name,
         epoch: read.top.epoch,

@@ -85,8 +85,13 @@ pub(super) fn render(api: &ApiState) -> String {
     );
     e.counter(
         "hubbub_publications_total",
-        "Publications accepted (WebSocket and HTTP).",
+        "Publications accepted (WebSocket, HTTP, in-process and user sends).",
         c(&m.publications),
+    );
+    e.counter(
+        "hubbub_engine_errors_total",
+        "Engine operations that failed and were answered unavailable.",
+        c(&m.engine_errors),
     );
     e.counter(
         "hubbub_deliveries_total",
@@ -138,7 +143,7 @@ pub(super) fn render(api: &ApiState) -> String {
         "Subscriptions of local connections to channels.",
         subscriptions as f64,
     );
-    let h = shared.history.stats();
+    let h = shared.engine.history.stats();
     e.gauge(
         "hubbub_history_events",
         "Events held in channel history.",
@@ -162,12 +167,12 @@ pub(super) fn render(api: &ApiState) -> String {
     e.gauge(
         "hubbub_user_queue_events",
         "Events queued for users with no live connection.",
-        shared.users.queued() as f64,
+        shared.engine.broker.queued_for_users() as f64,
     );
     e.counter(
         "hubbub_user_queue_dropped_total",
         "Queued user events dropped by overflow or TTL.",
-        shared.users.dropped(),
+        shared.engine.broker.dropped_for_users(),
     );
     e.counter(
         "hubbub_handshake_timeouts_total",

@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -15,10 +14,14 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::extract::{self, ApiJson, ApiPath, OptionalJson};
 use super::ApiState;
-use crate::conn::handle::{CloseRequest, ConnHandle, Push};
-use crate::hub::Publication;
-use crate::metrics::Metrics;
-use crate::util::now_ms;
+use crate::conn::handle::{CloseRequest, ConnHandle};
+use crate::engine::EngineError;
+
+/// An engine failure, as every publishing endpoint answers it: 503
+/// `unavailable`, nothing reported as delivered.
+fn unavailable(e: EngineError) -> ApiError {
+    ApiError::unavailable(format!("the event could not be published: {}", e.0))
+}
 
 /// Most channels one broadcast may name.
 pub(super) const MAX_BROADCAST_CHANNELS: usize = 1000;
@@ -50,8 +53,9 @@ pub(super) async fn publish(
     extract::data(&body.data)?;
     let out = api
         .shared
-        .hub
-        .publish(&body.channel, &body.event_type, body.data, None);
+        .publish(&body.channel, &body.event_type, body.data, None)
+        .await
+        .map_err(unavailable)?;
     Ok(Json(PublishAnswer {
         channel: body.channel,
         offset: out.offset,
@@ -108,8 +112,9 @@ pub(super) async fn broadcast(
         }
         let out = api
             .shared
-            .hub
-            .publish(&ch, &body.event_type, body.data.clone(), None);
+            .publish(&ch, &body.event_type, body.data.clone(), None)
+            .await
+            .map_err(unavailable)?;
         results.push(BroadcastResult {
             channel: ch,
             offset: out.offset,
@@ -133,7 +138,7 @@ pub(super) struct SendAnswer {
 
 /// `POST /api/users/{user_id}/send`: one event on the channel
 /// `user:<user_id>`, encoded once per encoding and queued on every live
-/// connection of the user on this node, whether or not it subscribed.
+/// connection of the user, whether or not it subscribed.
 /// A user with no live connection gets it queued (bounded per user, with a
 /// TTL) and delivered right after `connected` on the next connection:
 /// `connections: 0, queued: true`.
@@ -145,38 +150,11 @@ pub(super) async fn send_to_user(
     extract::user_id(&user_id)?;
     extract::event_type(&body.event_type)?;
     extract::data(&body.data)?;
-    let shared = &api.shared;
-    let publication = Publication::make(
-        &format!("user:{user_id}"),
-        &body.event_type,
-        body.data,
-        shared.hub.next_message_id(),
-        None,
-        None,
-        None,
-        now_ms(),
-    );
-    let limits = shared.queue_limits();
-    let out = shared
-        .users
-        .send(&user_id, &shared.conns, publication, |handle, p| {
-            let Some(frame) = p.frame(handle.encoding) else {
-                return false;
-            };
-            match handle.push(frame, limits) {
-                Push::Queued => true,
-                Push::Overflow => {
-                    Metrics::inc(&shared.metrics.slow_consumer_disconnects);
-                    false
-                }
-                Push::Closed => false,
-            }
-        });
-    Metrics::inc(&shared.metrics.publications);
-    shared
-        .metrics
-        .deliveries
-        .fetch_add(out.connections as u64, Relaxed);
+    let out = api
+        .shared
+        .send_to_user(&user_id, &body.event_type, body.data)
+        .await
+        .map_err(unavailable)?;
     Ok(Json(SendAnswer {
         connections: out.connections,
         queued: out.queued,

@@ -2,9 +2,11 @@
 //!
 //! Channels live in shards, each behind its own `RwLock`, picked by a hash of
 //! the name, so publishes to different channels never contend and nothing
-//! global sits on the publish path. Every event a channel delivers passes
-//! through [`Hub::publish`], the one place that stamps it (message id,
-//! timestamp, offset and epoch) before fan-out.
+//! global sits on the publish path. The hub is a node's local delivery: it
+//! never publishes. Every event, from a client, the HTTP API, an in-process
+//! publisher or (with a networked engine) another node, is stamped by the
+//! node, numbered by the engine's broker, and comes back here through the
+//! [`EventSink`] the hub implements.
 //!
 //! Recovery without loss or duplicates: a subscription starts *syncing*.
 //! While it syncs, its channel's live publications are parked beside it
@@ -13,6 +15,7 @@
 //! publications newer than what was recovered. Parking and releasing
 //! happen under the channel shard's lock, so nothing slips between.
 
+mod local;
 mod publication;
 
 use std::collections::HashMap;
@@ -20,25 +23,32 @@ use std::hash::{BuildHasher, RandomState};
 use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
 
-use hubbub_protocol::{JsonData, Publisher};
 use indexmap::IndexMap;
 use parking_lot::{Mutex, RwLock};
 
+pub use crate::engine::PublishOutcome;
+pub(crate) use local::{LocalQueue, Popped};
 pub use publication::{encode_frame, Publication};
 
-use crate::config::Config;
 use crate::conn::handle::{CloseRequest, ConnHandle, Push, QueueLimits};
-use crate::history::MemoryHistory;
+use crate::conns::Connections;
+use crate::engine::EventSink;
 use crate::metrics::Metrics;
-use crate::util::now_ms;
 
 const SHARDS: usize = 64;
 
+/// Where a subscriber's events go.
+enum Target {
+    /// A connection's outbox: encoded frames.
+    Conn(Arc<ConnHandle>),
+    /// An in-process subscriber's queue: the publications themselves.
+    Local(Arc<LocalQueue>),
+}
+
 /// Who receives a channel's events, and which of them.
 struct Subscriber {
-    handle: Arc<ConnHandle>,
+    target: Target,
     /// Only these event types are delivered (the `event_types` of `subscribe`).
     filter: Option<Arc<[String]>>,
     /// Recovering: live publications are parked in `Channel::parked`.
@@ -48,6 +58,30 @@ struct Subscriber {
 impl Subscriber {
     fn wants(&self, event_type: &str) -> bool {
         passes(self.filter.as_deref(), event_type)
+    }
+
+    /// Queues one publication: its frame in the subscriber's encoding for
+    /// a connection, the publication itself for an in-process subscriber.
+    fn push(&self, p: &Arc<Publication>, limits: QueueLimits) -> Push {
+        match &self.target {
+            Target::Conn(h) => match p.frame(h.encoding) {
+                Some(frame) => h.push(frame, limits),
+                None => Push::Closed,
+            },
+            Target::Local(q) => q.push(p),
+        }
+    }
+
+    /// Ends a subscriber whose parked events overflowed: a connection
+    /// closes as a slow consumer, an in-process queue lags.
+    fn overflow(&self) -> bool {
+        match &self.target {
+            Target::Conn(h) => h.close(CloseRequest {
+                drop_queued: true,
+                ..CloseRequest::new(hubbub_protocol::CloseCode::SLOW_CONSUMER)
+            }),
+            Target::Local(_) => false,
+        }
     }
 }
 
@@ -69,17 +103,6 @@ struct Shard {
     channels: RwLock<HashMap<Arc<str>, Channel>>,
 }
 
-/// What a publish did, for the `published` reply and the HTTP answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishOutcome {
-    /// The event's offset, where the channel keeps history.
-    pub offset: Option<u64>,
-    /// The history's epoch, where the channel keeps history.
-    pub epoch: Option<Arc<str>>,
-    /// Local subscribers the event was queued for.
-    pub subscribers: usize,
-}
-
 /// A summary of one channel for the API.
 #[derive(Debug, Clone)]
 pub struct ChannelInfo {
@@ -92,8 +115,7 @@ pub struct ChannelInfo {
 /// The channel registry of one node.
 pub struct Hub {
     shards: Box<[Shard]>,
-    config: Arc<Config>,
-    history: Arc<MemoryHistory>,
+    conns: Arc<Connections>,
     hasher: RandomState,
     limits: QueueLimits,
     metrics: Arc<Metrics>,
@@ -103,18 +125,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// An empty registry whose fan-out respects `limits`; events of
-    /// channels that keep history are numbered and kept in `history`.
-    pub fn new(
-        config: Arc<Config>,
-        history: Arc<MemoryHistory>,
-        limits: QueueLimits,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// An empty registry whose fan-out respects `limits`; events for a
+    /// user go to that user's connections in `conns`.
+    pub fn new(conns: Arc<Connections>, limits: QueueLimits, metrics: Arc<Metrics>) -> Self {
         Hub {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            config,
-            history,
+            conns,
             hasher: RandomState::new(),
             limits,
             metrics,
@@ -128,11 +144,6 @@ impl Hub {
         &self.shards[h % SHARDS]
     }
 
-    /// The history this hub numbers events into.
-    pub fn history(&self) -> &Arc<MemoryHistory> {
-        &self.history
-    }
-
     /// Adds `handle` to `channel` (replacing its filter if already there).
     /// With `syncing`, live publications are parked until
     /// [`Hub::finish_sync`]. Returns the channel's shared name, which the
@@ -141,6 +152,35 @@ impl Hub {
         &self,
         channel: &str,
         handle: &Arc<ConnHandle>,
+        filter: Option<Arc<[String]>>,
+        syncing: bool,
+    ) -> Arc<str> {
+        self.add(
+            channel,
+            handle.seq,
+            Target::Conn(handle.clone()),
+            filter,
+            syncing,
+        )
+    }
+
+    /// Adds in-process subscriber `seq` (a number from the connection
+    /// sequence) to `channel`, syncing, with its own queue.
+    pub(crate) fn subscribe_local(
+        &self,
+        channel: &str,
+        seq: u64,
+        queue: &Arc<LocalQueue>,
+        filter: Option<Arc<[String]>>,
+    ) -> Arc<str> {
+        self.add(channel, seq, Target::Local(queue.clone()), filter, true)
+    }
+
+    fn add(
+        &self,
+        channel: &str,
+        seq: u64,
+        target: Target,
         filter: Option<Arc<[String]>>,
         syncing: bool,
     ) -> Arc<str> {
@@ -157,9 +197,9 @@ impl Hub {
             }
         };
         ch.subs.insert(
-            handle.seq,
+            seq,
             Subscriber {
-                handle: handle.clone(),
+                target,
                 filter,
                 syncing,
             },
@@ -184,108 +224,55 @@ impl Hub {
             if after.is_some_and(|a| p.event.offset.is_some_and(|o| o <= a)) {
                 continue;
             }
-            if let Some(frame) = p.frame(sub.handle.encoding) {
-                if sub.handle.push(frame, self.limits) == Push::Overflow {
-                    Metrics::inc(&self.metrics.slow_consumer_disconnects);
-                }
+            if sub.push(&p, self.limits) == Push::Overflow {
+                Metrics::inc(&self.metrics.slow_consumer_disconnects);
             }
         }
     }
 
     /// Removes connection `seq` from `channel`; drops the channel when it
-    /// has no subscribers left. Returns whether it was subscribed.
+    /// has no subscribers left. Returns whether it did (the node's
+    /// interest in the channel ends then).
     pub fn unsubscribe(&self, channel: &str, seq: u64) -> bool {
         let mut map = self.shard(channel).channels.write();
         let Some(ch) = map.get_mut(channel) else {
             return false;
         };
-        let was = ch.subs.swap_remove(&seq).is_some();
+        ch.subs.swap_remove(&seq);
         ch.parked.get_mut().remove(&seq);
         if ch.subs.is_empty() {
             map.remove(channel);
+            return true;
         }
-        was
+        false
     }
 
-    /// The publish path: stamps the event (numbering it where the channel
-    /// keeps history) and queues it for every local subscriber. Returns
-    /// without waiting for any socket.
-    pub fn publish(
-        &self,
-        channel: &str,
-        event_type: &str,
-        data: JsonData,
-        publisher: Option<Publisher>,
-    ) -> PublishOutcome {
-        let started = Instant::now();
-        let message_id = self.next_message_id();
-        let timestamp = now_ms();
-        let (publication, subscribers) = match self.config.history_options(channel, event_type) {
-            Some(opts) => self.history.append_with(
-                channel,
-                opts,
-                started,
-                |offset, epoch| {
-                    Publication::make(
-                        channel,
-                        event_type,
-                        data,
-                        message_id,
-                        Some(offset),
-                        Some(epoch.clone()),
-                        publisher,
-                        timestamp,
-                    )
-                },
-                |p| (p.clone(), self.deliver(p)),
-            ),
-            None => {
-                let p = Publication::make(
-                    channel, event_type, data, message_id, None, None, publisher, timestamp,
-                );
-                let n = self.deliver(&p);
-                (p, n)
-            }
-        };
-        Metrics::inc(&self.metrics.publications);
-        self.metrics.publish_latency.observe(started.elapsed());
-        PublishOutcome {
-            offset: publication.event.offset,
-            epoch: publication.event.epoch.clone(),
-            subscribers,
-        }
-    }
-
-    /// A fresh message id, for events the hub delivers outside
-    /// [`Hub::publish`] (the HTTP API's sends to one user's connections), so
-    /// every event of this process has a unique id from one counter.
+    /// A fresh message id: every event this node stamps, channel
+    /// publication or user send, takes one from this counter.
     pub fn next_message_id(&self) -> String {
         let n = self.next_message.fetch_add(1, Relaxed);
         format!("{}-{n:x}", self.instance)
     }
 
-    /// Queues an already-stamped publication for local subscribers (parking
-    /// it for those still syncing).
-    pub fn deliver(&self, publication: &Arc<Publication>) -> usize {
+    /// Queues a numbered publication for local subscribers (parking it for
+    /// those still syncing).
+    fn deliver_local(&self, publication: &Arc<Publication>) -> usize {
         let map = self.shard(&publication.event.channel).channels.read();
         let Some(ch) = map.get(publication.event.channel.as_str()) else {
             return 0;
         };
         let mut delivered = 0;
         let event_type = publication.event.event_type.as_str();
-        for sub in ch.subs.values() {
+        for (&seq, sub) in ch.subs.iter() {
             if !sub.wants(event_type) {
                 continue;
             }
             if sub.syncing {
-                self.park(ch, sub, publication);
+                self.park(ch, seq, sub, publication);
                 delivered += 1;
                 continue;
             }
-            let Some(frame) = publication.frame(sub.handle.encoding) else {
-                continue;
-            };
-            match sub.handle.push(frame, self.limits) {
+            match sub.push(publication, self.limits) {
                 Push::Queued => delivered += 1,
                 Push::Overflow => Metrics::inc(&self.metrics.slow_consumer_disconnects),
                 Push::Closed => {}
@@ -298,15 +285,12 @@ impl Hub {
 
     /// Parks a publication for a syncing subscriber; a subscriber whose
     /// parked publications would exceed its queue bound is a slow consumer.
-    fn park(&self, ch: &Channel, sub: &Subscriber, publication: &Arc<Publication>) {
+    fn park(&self, ch: &Channel, seq: u64, sub: &Subscriber, publication: &Arc<Publication>) {
         let mut parked = ch.parked.lock();
-        let list = parked.entry(sub.handle.seq).or_default();
+        let list = parked.entry(seq).or_default();
         if list.len() >= self.limits.max_messages {
             mem::take(list);
-            if sub.handle.close(CloseRequest {
-                drop_queued: true,
-                ..CloseRequest::new(hubbub_protocol::CloseCode::SLOW_CONSUMER)
-            }) {
+            if sub.overflow() {
                 Metrics::inc(&self.metrics.slow_consumer_disconnects);
             }
             return;
@@ -344,7 +328,41 @@ impl Hub {
             .channels
             .read()
             .get(channel)
-            .map(|c| c.subs.values().map(|s| s.handle.clone()).collect())
+            .map(|c| {
+                c.subs
+                    .values()
+                    .filter_map(|s| match &s.target {
+                        Target::Conn(h) => Some(h.clone()),
+                        Target::Local(_) => None,
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+}
+
+impl EventSink for Hub {
+    fn deliver(&self, publication: &Arc<Publication>) -> usize {
+        self.deliver_local(publication)
+    }
+
+    fn deliver_to_user(&self, user: &str, publication: &Arc<Publication>) -> Option<usize> {
+        let live = self.conns.of_user(user);
+        if live.is_empty() {
+            return None;
+        }
+        let mut reached = 0;
+        for handle in &live {
+            let Some(frame) = publication.frame(handle.encoding) else {
+                continue;
+            };
+            match handle.push(frame, self.limits) {
+                Push::Queued => reached += 1,
+                Push::Overflow => Metrics::inc(&self.metrics.slow_consumer_disconnects),
+                Push::Closed => {}
+            }
+        }
+        self.metrics.deliveries.fetch_add(reached as u64, Relaxed);
+        Some(reached)
     }
 }

@@ -20,11 +20,17 @@ pub struct Publication {
 impl Publication {
     /// Wraps an event accepted at `timestamp`.
     pub fn new(event: EventMessage, timestamp: u64) -> Arc<Self> {
-        Arc::new(Publication {
+        Arc::new(Self::draft(event, timestamp))
+    }
+
+    /// An event not yet shared: what a broker receives to number (it sets
+    /// `event.offset` and `event.epoch`) before wrapping it in an `Arc`.
+    pub fn draft(event: EventMessage, timestamp: u64) -> Self {
+        Publication {
             event,
             timestamp,
             frames: [OnceLock::new(), OnceLock::new()],
-        })
+        }
     }
 
     /// Convenience for events the hub makes itself.

@@ -28,7 +28,7 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
 /// Who an admitted connection is.
-struct Admitted {
+pub(super) struct Admitted {
     /// The client's address (behind a trusted proxy, the forwarded one).
     client: SocketAddr,
     user_id: Option<String>,
@@ -116,7 +116,7 @@ async fn read_head<S: Stream>(stream: &mut S) -> Result<Option<(BytesMut, usize)
 /// `auth.required`), the per-user connection rate (429) and the per-user
 /// connection limit (503 `server_full`, as for the global limit). The
 /// testing echo endpoint is exempt.
-fn admit(up: &Upgrade, peer: SocketAddr, shared: &Shared) -> Result<Admitted, Refusal> {
+pub(super) fn admit(up: &Upgrade, peer: SocketAddr, shared: &Shared) -> Result<Admitted, Refusal> {
     let m = &shared.metrics;
     if up.role == Role::Echo {
         return Ok(Admitted {
@@ -248,25 +248,7 @@ async fn upgrade<S: Stream>(
     admitted: Admitted,
     leftover: &[u8],
 ) {
-    // The per-user place `admit` took is given back on every way out
-    // before the connection is registered.
-    let release_user = || {
-        if let Some(user) = &admitted.user_id {
-            shared.conns.release_user(user);
-        }
-    };
-    if shared.shutting_down.load(Relaxed) {
-        release_user();
-        let r = Refusal::new(503, "unavailable", "server is shutting down").retry_after(5);
-        return refuse(stream, r).await;
-    }
-    if !shared
-        .conns
-        .try_reserve(shared.config.server.max_connections)
-    {
-        release_user();
-        Metrics::inc(&shared.metrics.connections_refused_full);
-        let r = Refusal::new(503, "server_full", "connection limit reached").retry_after(5);
+    if let Err(r) = reserve(&shared, &admitted) {
         return refuse(stream, r).await;
     }
     let accept = hubbub_ws::handshake::accept_key(up.key.as_bytes());
@@ -280,10 +262,54 @@ async fn upgrade<S: Stream>(
     if up.role == Role::Hub {
         head = response;
     } else if stream.write_all(&response).await.is_err() {
-        release_user();
-        shared.conns.release();
+        unreserve(&shared, &admitted);
         return;
     }
+    start(stream, shared, up, admitted, head, leftover).await
+}
+
+/// Takes a place among `server.max_connections` for an admitted upgrade,
+/// or refuses it (shutting down, full). On refusal the per-user place
+/// `admit` took is given back.
+pub(super) fn reserve(shared: &Shared, admitted: &Admitted) -> Result<(), Refusal> {
+    if shared.shutting_down.load(Relaxed) {
+        unreserve_user(shared, admitted);
+        return Err(Refusal::new(503, "unavailable", "server is shutting down").retry_after(5));
+    }
+    if !shared
+        .conns
+        .try_reserve(shared.config.server.max_connections)
+    {
+        unreserve_user(shared, admitted);
+        Metrics::inc(&shared.metrics.connections_refused_full);
+        return Err(Refusal::new(503, "server_full", "connection limit reached").retry_after(5));
+    }
+    Ok(())
+}
+
+fn unreserve_user(shared: &Shared, admitted: &Admitted) {
+    if let Some(user) = &admitted.user_id {
+        shared.conns.release_user(user);
+    }
+}
+
+/// Gives back what [`reserve`] took, for an upgrade that never started.
+pub(super) fn unreserve(shared: &Shared, admitted: &Admitted) {
+    unreserve_user(shared, admitted);
+    shared.conns.release();
+}
+
+/// Starts an upgraded connection: registers it, queues `head` (the 101
+/// response when the transport answers the upgrade itself) joined with
+/// `connected` and what was kept for its user, and spawns its task.
+pub(super) async fn start<S: Stream>(
+    stream: S,
+    shared: Arc<Shared>,
+    up: Upgrade,
+    admitted: Admitted,
+    mut head: Vec<u8>,
+    leftover: &[u8],
+) {
     let seq = shared.conns.next_seq();
     let handle = Arc::new(ConnHandle::new(
         seq,
@@ -307,17 +333,10 @@ async fn upgrade<S: Stream>(
             head.extend_from_slice(&frame);
         }
     }
-    // A user's connection takes what was queued for the user while offline,
-    // registered under the same lock that `send` checks (see `users`).
-    let offline = match handle.user_id.as_deref() {
-        Some(user) => shared
-            .users
-            .attach(user, || shared.conns.insert(handle.clone())),
-        None => {
-            shared.conns.insert(handle.clone());
-            Vec::new()
-        }
-    };
+    // A user's connection takes what was kept for the user while offline,
+    // registered at the moment the engine hands it over (see
+    // `Broker::attach_user`), so no send falls between.
+    let offline = register(&shared, &handle).await;
     // Every connection with a user is subscribed to its own `user:<id>`
     // (PROTOCOL.md section 3), before the offline queue is handed over.
     if let (Some(user), Role::Hub) = (handle.user_id.as_deref(), up.role) {
@@ -351,6 +370,37 @@ async fn upgrade<S: Stream>(
 /// When a token whose `exp` is `exp_s` (seconds since the epoch) stops
 /// being accepted: `exp` plus the leeway. `None` when that is too far
 /// ahead to represent (the token then outlives the process anyway).
+/// Registers a new connection with the node, and for a user's connection
+/// takes what the engine kept for the user. Should the engine fail, the
+/// connection is still served; what was kept waits for the next one.
+async fn register(
+    shared: &Arc<Shared>,
+    handle: &Arc<ConnHandle>,
+) -> Vec<Arc<crate::hub::Publication>> {
+    let Some(user) = handle.user_id.as_deref() else {
+        shared.conns.insert(handle.clone());
+        return Vec::new();
+    };
+    let mut registered = false;
+    let taken = {
+        let mut insert = || {
+            if !registered {
+                shared.conns.insert(handle.clone());
+                registered = true;
+            }
+        };
+        shared.engine.broker.attach_user(user, &mut insert).await
+    };
+    if !registered {
+        shared.conns.insert(handle.clone());
+    }
+    taken.unwrap_or_else(|e| {
+        Metrics::inc(&shared.metrics.engine_errors);
+        tracing::warn!(error = %e, "offline queue unavailable; the connection goes on without it");
+        Vec::new()
+    })
+}
+
 pub(crate) fn expiry_instant(exp_s: u64, leeway_s: u64) -> Option<Instant> {
     let at_ms = exp_s.saturating_add(leeway_s).saturating_mul(1000);
     Instant::now().checked_add(Duration::from_millis(at_ms.saturating_sub(now_ms())))

@@ -9,9 +9,11 @@
 //! tokens) is decided here, before the upgrade is answered.
 
 mod handshake;
+mod mounted;
 mod request;
 mod rewind;
 
 pub(crate) use handshake::{expiry_instant, serve_socket};
+pub(crate) use mounted::upgrade as mounted_upgrade;
 pub use request::fuzz_request_head;
 pub(crate) use request::{MAX_HEAD, MAX_HEADERS};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use hubbub_server::{Config, Server, Shared, Sources};
+use hubbub_server::{Config, Node, Server, Shared, Sources};
 use hubbub_ws::{client_frame, Decoder, DecoderConfig, Message, OpCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +26,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub shared: Arc<Shared>,
+    /// The node, as an embedding application holds it.
+    pub node: Node,
     stop: Option<oneshot::Sender<()>>,
     pub task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -46,6 +48,7 @@ impl TestServer {
         let server = Server::bind(config).await.expect("bind");
         let addr = server.local_addr().unwrap();
         let shared = server.shared();
+        let node = server.node();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run_until(async {
             let _ = rx.await;
@@ -53,6 +56,7 @@ impl TestServer {
         TestServer {
             addr,
             shared,
+            node,
             stop: Some(tx),
             task: Some(task),
         }
