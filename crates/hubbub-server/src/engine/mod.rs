@@ -21,6 +21,7 @@
 //! history read fails is rolled back and answers `unavailable`; nothing is
 //! reported as delivered that was not accepted.
 
+pub mod conformance;
 mod memory;
 mod presence;
 

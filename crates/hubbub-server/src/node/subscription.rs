@@ -112,6 +112,7 @@ pub struct Subscription {
     epoch: String,
     recovered: bool,
     ended: bool,
+    catch_ups: u64,
 }
 
 impl Node {
@@ -145,6 +146,7 @@ impl Node {
             epoch: String::new(),
             recovered: false,
             ended: false,
+            catch_ups: 0,
             shared,
         };
         sub.recovered = sub.sync(since.map(|(o, e)| (o, e.to_owned()))).await?;
@@ -211,14 +213,12 @@ impl Subscription {
                     return Some(Ok(Event(p)));
                 }
                 Popped::Lagged => {
+                    self.catch_ups += 1;
                     let since = (!self.epoch.is_empty()).then(|| (self.offset, self.epoch.clone()));
-                    let had_position = since.is_some();
                     match self.sync(since).await {
                         Ok(true) => continue,
-                        Ok(false) if !had_position => {
-                            // A channel without history: what was dropped is lost.
-                            return Some(Err(SubscriptionError::Gap));
-                        }
+                        // Without history (no position) or beyond its reach,
+                        // what was dropped is lost: said once, then live on.
                         Ok(false) => return Some(Err(SubscriptionError::Gap)),
                         Err(e) => {
                             self.ended = true;
@@ -245,6 +245,13 @@ impl Subscription {
     /// subscribe again later from there.
     pub fn position(&self) -> (u64, &str) {
         (self.offset, &self.epoch)
+    }
+
+    /// How many times the subscriber fell behind by more than its queue
+    /// holds and caught up from history: a sign to consume faster (or
+    /// raise `connection.outbound_queue_messages`).
+    pub fn catch_ups(&self) -> u64 {
+        self.catch_ups
     }
 
     /// Whether the position given to [`Node::subscribe_with`] was honoured.
