@@ -45,7 +45,8 @@ mod util;
 
 pub use config::{Config, Mode, Preset, Sources};
 pub use node::{
-    Error, Event, HistoryPage, Node, NodeBuilder, NodeStats, Subscription, SubscriptionError,
+    Error, Event, HistoryPage, JobUpdates, Node, NodeBuilder, NodeStats, Subscription,
+    SubscriptionError, TaskUpdates,
 };
 pub use server::Server;
 pub use state::Shared;

@@ -24,6 +24,7 @@
 
 mod ops;
 mod subscription;
+mod typed;
 
 use std::future::Future;
 use std::io;
@@ -35,6 +36,7 @@ use hubbub_protocol::ErrorCode;
 
 pub use ops::{HistoryPage, NodeStats};
 pub use subscription::{Event, Subscription, SubscriptionError};
+pub use typed::{JobUpdates, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL};
 
 use crate::auth::Authenticator;
 use crate::config::{Config, Sources};
