@@ -112,7 +112,7 @@ struct Head {
     id: Option<serde_json::Value>,
 }
 
-fn parse_id(v: serde_json::Value) -> Result<CorrelationId, String> {
+pub(crate) fn parse_id(v: serde_json::Value) -> Result<CorrelationId, String> {
     match v {
         serde_json::Value::String(s) => Ok(CorrelationId::Str(s)),
         serde_json::Value::Number(n) => match n.as_i64() {
@@ -151,6 +151,7 @@ fn decode_json_command(json: &[u8]) -> Result<Inbound, DecodeError> {
         "ping" => Command::Ping(Empty {}),
         "get_subscriptions" => Command::GetSubscriptions(Empty {}),
         "presence" => Command::Presence(body(json, &id, &ty)?),
+        "presence_stats" => Command::PresenceStats(body(json, &id, &ty)?),
         "history" => Command::History(body(json, &id, &ty)?),
         "join_room" => Command::JoinRoom(body(json, &id, &ty)?),
         "leave_room" => Command::LeaveRoom(body(json, &id, &ty)?),

@@ -1,5 +1,8 @@
 //! Commands (client to hub) and messages (hub to client), PROTOCOL.md section 2.
 //!
+//! The hub's messages live in [`crate::server_message`] and are re-exported
+//! here, so both paths name them.
+//!
 //! Every command body is its own struct so that the hub can parse exactly the
 //! fields of the `type` it read, and report `invalid_message` with the
 //! command's `id` when they are wrong. `Command` ties them together for
@@ -104,13 +107,25 @@ impl Serialize for JsonData {
 
 impl<'de> Deserialize<'de> for JsonData {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if deserializer.is_human_readable() {
-            Box::<RawValue>::deserialize(deserializer).map(JsonData)
-        } else {
-            let value = serde_json::Value::deserialize(deserializer)?;
-            let text = serde_json::to_string(&value).map_err(D::Error::custom)?;
-            JsonData::from_json(&text).map_err(D::Error::custom)
-        }
+        raw_json(deserializer).map(JsonData)
+    }
+}
+
+/// Reads one value of any self-describing format as JSON text: verbatim from
+/// `serde_json` (and its `Value`), transcoded from MessagePack and other
+/// binary formats, keys in the order they came. Not from inside serde's
+/// buffering (`flatten`, `untagged`), which `serde_json` cannot see through.
+pub(crate) fn raw_json<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Box<RawValue>, D::Error> {
+    if deserializer.is_human_readable() {
+        Box::<RawValue>::deserialize(deserializer)
+    } else {
+        let mut out = Vec::new();
+        serde_transcode::transcode(deserializer, &mut serde_json::Serializer::new(&mut out))
+            .map_err(D::Error::custom)?;
+        let text = String::from_utf8(out).map_err(D::Error::custom)?;
+        RawValue::from_string(text).map_err(D::Error::custom)
     }
 }
 
@@ -155,7 +170,7 @@ pub struct Publish {
     pub data: JsonData,
 }
 
-/// A command that names one channel (`presence`).
+/// A command that names one channel (`presence`, `presence_stats`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelOnly {
     /// The channel.
@@ -244,6 +259,8 @@ pub enum Command {
     GetSubscriptions(Empty),
     /// Members of a presence-enabled channel.
     Presence(ChannelOnly),
+    /// Member counts of a presence-enabled channel.
+    PresenceStats(ChannelOnly),
     /// Retained events of a channel.
     History(History),
     /// Join a room.
@@ -270,6 +287,7 @@ impl Command {
             Command::Ping(_) => "ping",
             Command::GetSubscriptions(_) => "get_subscriptions",
             Command::Presence(_) => "presence",
+            Command::PresenceStats(_) => "presence_stats",
             Command::History(_) => "history",
             Command::JoinRoom(_) => "join_room",
             Command::LeaveRoom(_) => "leave_room",
@@ -290,167 +308,6 @@ pub struct Inbound {
     pub command: Command,
 }
 
-/// Who published an event, when it came from a client connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Publisher {
-    /// The publishing user, if the connection had one.
-    pub user_id: Option<String>,
-    /// The publishing connection.
-    pub connection_id: String,
-}
-
-/// An `event`: everything a channel delivers. It serializes with its own
-/// `"type": "event"` so the hub can encode it by reference, and history
-/// replies list events exactly as they were delivered.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename = "event")]
-pub struct EventMessage {
-    /// The channel it was published to.
-    pub channel: String,
-    /// What it is.
-    pub event_type: String,
-    /// The payload.
-    pub data: JsonData,
-    /// Unique id of the publication.
-    pub message_id: String,
-    /// Position in the channel's history (absent when not kept).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<u64>,
-    /// The history the offset belongs to (shared with the channel's
-    /// history, so stamping an event does not copy it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<std::sync::Arc<str>>,
-    /// The publishing connection, for events published by clients.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub publisher: Option<Publisher>,
-}
-
-/// An event as history lists it: with the `timestamp` it carried when it
-/// was delivered live, so an event reads the same from history (command or
-/// HTTP) as it did over the WebSocket.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimedEvent {
-    /// The event.
-    #[serde(flatten)]
-    pub event: EventMessage,
-    /// When the hub accepted it, ms since the Unix epoch.
-    pub timestamp: u64,
-}
-
-/// A channel's position in the `subscribed` reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscribedChannel {
-    /// The channel.
-    pub channel: String,
-    /// Newest offset (0 before any event).
-    pub offset: u64,
-    /// Name of the channel's history.
-    pub epoch: String,
-    /// Whether everything after the requested `since` is being delivered.
-    pub recovered: bool,
-    /// How many missed events follow the reply.
-    pub missed: u64,
-}
-
-/// A channel's newest position, as in `published` and the history reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelPosition {
-    /// Newest offset.
-    pub offset: u64,
-    /// Name of the history.
-    pub epoch: String,
-}
-
-/// Every message the hub sends, tagged by `type` on the wire.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerMessage {
-    /// First message on every connection.
-    Connected {
-        /// This connection's id.
-        connection_id: String,
-        /// The authenticated user, or null.
-        user_id: Option<String>,
-        /// Server clock, ms since the epoch.
-        server_time: u64,
-        /// How often the server pings.
-        heartbeat_interval_ms: u64,
-        /// Largest message the server accepts, in bytes.
-        max_message_size: usize,
-        /// `json` or `msgpack`.
-        encoding: &'static str,
-        /// Optional features this hub offers.
-        features: Vec<&'static str>,
-    },
-    /// A command failed.
-    Error {
-        /// What went wrong.
-        code: crate::ErrorCode,
-        /// Human-readable detail.
-        message: String,
-    },
-    /// The server is about to close the connection.
-    Disconnect {
-        /// The close code that follows.
-        code: u16,
-        /// Why.
-        reason: String,
-        /// Whether to reconnect.
-        reconnect: bool,
-    },
-    /// Reply to `subscribe`.
-    Subscribed {
-        /// Per channel position and recovery outcome.
-        channels: Vec<SubscribedChannel>,
-    },
-    /// Reply to `unsubscribe`.
-    Unsubscribed {
-        /// Channels left.
-        channels: Vec<String>,
-    },
-    /// Reply to `publish`.
-    Published {
-        /// The channel.
-        channel: String,
-        /// The event's offset, where the channel keeps history.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        offset: Option<u64>,
-    },
-    /// Reply to `ping`.
-    Pong {},
-    /// Reply to `auth`: the refreshed token was accepted.
-    Authenticated {
-        /// The connection's user (unchanged by a refresh).
-        user_id: Option<String>,
-        /// When the new token expires, ms since the epoch (its `exp`),
-        /// or null for a token without one.
-        expires_at: Option<u64>,
-    },
-    /// Reply to `get_subscriptions`.
-    Subscriptions {
-        /// The connection's channels.
-        channels: Vec<String>,
-    },
-    /// Reply to `history`.
-    History {
-        /// The channel.
-        channel: String,
-        /// Its history's name.
-        epoch: String,
-        /// Its newest offset.
-        offset: u64,
-        /// The events, in increasing offset order.
-        events: Vec<TimedEvent>,
-    },
-}
-
-impl ServerMessage {
-    /// An `error` message. The message is cut to a bounded length
-    /// ([`crate::excerpt::limit`]), so no error echoes a large input back.
-    pub fn error(code: crate::ErrorCode, message: impl Into<String>) -> Self {
-        ServerMessage::Error {
-            code,
-            message: crate::excerpt::limit(message.into()),
-        }
-    }
-}
+pub use crate::server_message::{
+    ChannelPosition, EventMessage, Publisher, ServerMessage, SubscribedChannel, TimedEvent,
+};

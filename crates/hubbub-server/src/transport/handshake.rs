@@ -326,8 +326,8 @@ pub(super) async fn start<S: Stream>(
             server_time: now_ms(),
             heartbeat_interval_ms: cfg.heartbeat_interval_ms,
             max_message_size: cfg.max_message_size,
-            encoding: up.encoding.name(),
-            features: features(&shared),
+            encoding: up.encoding.name().into(),
+            features: features(&shared).into_iter().map(Into::into).collect(),
         };
         if let Some(frame) = encode_frame(&connected, None, now_ms(), up.encoding) {
             head.extend_from_slice(&frame);
