@@ -30,7 +30,7 @@ pub struct PresenceEntry {
 /// Member counts of a presence-enabled channel, for views that need the
 /// numbers without the list (the `presence_stats` reply carries the same
 /// two fields next to `channel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceStats {
     /// Connections present, anonymous ones included.
     pub num_clients: u64,

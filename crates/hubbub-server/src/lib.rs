@@ -46,7 +46,7 @@ mod util;
 pub use config::{Config, Mode, Preset, Sources};
 pub use node::{
     Error, Event, HistoryPage, JobUpdates, Node, NodeBuilder, NodeStats, Subscription,
-    SubscriptionError, TaskUpdates,
+    SubscriptionError, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
 };
 pub use server::Server;
 pub use state::Shared;

@@ -48,14 +48,26 @@ fn grid(side: i64) -> Graph {
                 y: Some(r as f64),
             });
             if c + 1 < side {
-                edges.push(GraphEdge { from: id(r, c), to: id(r, c + 1), weight: 1.0 });
+                edges.push(GraphEdge {
+                    from: id(r, c),
+                    to: id(r, c + 1),
+                    weight: 1.0,
+                });
             }
             if r + 1 < side {
-                edges.push(GraphEdge { from: id(r, c), to: id(r + 1, c), weight: 1.0 });
+                edges.push(GraphEdge {
+                    from: id(r, c),
+                    to: id(r + 1, c),
+                    weight: 1.0,
+                });
             }
         }
     }
-    Graph { directed: false, nodes, edges }
+    Graph {
+        directed: false,
+        nodes,
+        edges,
+    }
 }
 
 #[tokio::main]

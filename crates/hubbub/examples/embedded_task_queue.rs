@@ -122,7 +122,15 @@ async fn create(
 }
 
 async fn list(State(queue): State<Arc<Queue>>) -> Json<Vec<Task>> {
-    Json(queue.tasks.lock().expect("tasks").values().cloned().collect())
+    Json(
+        queue
+            .tasks
+            .lock()
+            .expect("tasks")
+            .values()
+            .cloned()
+            .collect(),
+    )
 }
 
 #[tokio::main]

@@ -8,27 +8,7 @@ use parking_lot::Mutex;
 
 use super::{BoxFuture, EngineError};
 
-// TEMP until the protocol crate's types land.
-/// One connection on a channel.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PresenceEntry {
-    /// The user, null for anonymous connections.
-    pub user_id: Option<String>,
-    /// The connection.
-    pub connection_id: String,
-    /// What the connection said of itself.
-    pub info: serde_json::Value,
-    /// When it joined, ms since the epoch.
-    pub joined_at: u64,
-}
-/// Counts of a channel's presence.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PresenceStats {
-    /// Connections.
-    pub num_clients: u64,
-    /// Distinct users.
-    pub num_users: u64,
-}
+pub use hubbub_protocol::rooms::{PresenceEntry, PresenceStats};
 
 /// The narrow interface of a presence store. Entries are keyed by
 /// connection id, so a user with several connections appears once per

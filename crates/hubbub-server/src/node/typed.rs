@@ -12,8 +12,7 @@
 
 use hubbub_protocol::algorithm::{
     job_channel, Algorithm, AlgorithmComplete, AlgorithmFailed, AlgorithmProgress,
-    AlgorithmStopped, EdgeTraversal, Graph, NodeActivation, PathDiscovered,
-    ALL_ALGORITHMS_CHANNEL,
+    AlgorithmStopped, EdgeTraversal, Graph, NodeActivation, PathDiscovered, ALL_ALGORITHMS_CHANNEL,
 };
 use hubbub_protocol::EventPayload;
 
