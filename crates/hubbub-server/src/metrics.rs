@@ -20,6 +20,9 @@ pub struct Metrics {
     pub connections_refused_full: AtomicU64,
     /// Connections closed with 4009 because their outbound queue overflowed.
     pub slow_consumer_disconnects: AtomicU64,
+    /// In-process subscribers whose queue overflowed (they catch up from
+    /// history on their own).
+    pub in_process_catch_ups: AtomicU64,
     /// Inbound messages dropped by the rate limiter.
     pub rate_limited_messages: AtomicU64,
     /// Connections closed with 4029.

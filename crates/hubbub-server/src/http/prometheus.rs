@@ -109,6 +109,11 @@ pub(super) fn render(api: &ApiState) -> String {
         c(&m.slow_consumer_disconnects),
     );
     e.counter(
+        "hubbub_in_process_catch_ups_total",
+        "In-process subscribers that fell behind their queue and caught up from history.",
+        c(&m.in_process_catch_ups),
+    );
+    e.counter(
         "hubbub_rate_limited_messages_total",
         "Inbound messages dropped by the rate limiter.",
         c(&m.rate_limited_messages),

@@ -71,11 +71,30 @@ impl LocalQueue {
         Push::Queued
     }
 
+    /// Drops everything queued and marks the queue lagged: its parked
+    /// events overflowed while it was catching up.
+    pub(crate) fn lag(&self) {
+        let w = {
+            let mut q = self.inner.lock();
+            q.events = VecDeque::new();
+            q.lagged = true;
+            q.waker.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    /// Takes events again after a lag, before catching up: a lag that
+    /// happens during the catch-up stays marked, and is caught up next.
+    pub(crate) fn resume(&self) {
+        self.inner.lock().lagged = false;
+    }
+
     /// Queues recovered events ahead of anything released after them,
-    /// outside the bound (history bounds them already), and clears a lag.
+    /// outside the bound (history bounds them already).
     pub(crate) fn push_recovered(&self, events: impl IntoIterator<Item = Arc<Publication>>) {
         let mut q = self.inner.lock();
-        q.lagged = false;
         q.events.extend(events);
         if let Some(w) = q.waker.take() {
             w.wake();

@@ -73,14 +73,18 @@ impl Subscriber {
     }
 
     /// Ends a subscriber whose parked events overflowed: a connection
-    /// closes as a slow consumer, an in-process queue lags.
+    /// closes as a slow consumer, an in-process queue lags (and its
+    /// subscriber catches up again).
     fn overflow(&self) -> bool {
         match &self.target {
             Target::Conn(h) => h.close(CloseRequest {
                 drop_queued: true,
                 ..CloseRequest::new(hubbub_protocol::CloseCode::SLOW_CONSUMER)
             }),
-            Target::Local(_) => false,
+            Target::Local(q) => {
+                q.lag();
+                true
+            }
         }
     }
 }
@@ -196,6 +200,12 @@ impl Hub {
                 (k.clone(), map.entry(k).or_default())
             }
         };
+        if let Target::Local(q) = &target {
+            // Parking from here on (under the write lock, so no delivery
+            // slips between): the queue takes events again, and a lag
+            // while parked is kept for the next catch-up.
+            q.resume();
+        }
         ch.subs.insert(
             seq,
             Subscriber {
@@ -225,7 +235,7 @@ impl Hub {
                 continue;
             }
             if sub.push(&p, self.limits) == Push::Overflow {
-                Metrics::inc(&self.metrics.slow_consumer_disconnects);
+                self.overflowed(sub);
             }
         }
     }
@@ -274,13 +284,23 @@ impl Hub {
             }
             match sub.push(publication, self.limits) {
                 Push::Queued => delivered += 1,
-                Push::Overflow => Metrics::inc(&self.metrics.slow_consumer_disconnects),
+                Push::Overflow => self.overflowed(sub),
                 Push::Closed => {}
             }
         }
         drop(map);
         self.metrics.deliveries.fetch_add(delivered as u64, Relaxed);
         delivered
+    }
+
+    /// Counts an overflow where it belongs: a connection closed as a slow
+    /// consumer, or an in-process subscriber that will catch up.
+    fn overflowed(&self, sub: &Subscriber) {
+        let counter = match sub.target {
+            Target::Conn(_) => &self.metrics.slow_consumer_disconnects,
+            Target::Local(_) => &self.metrics.in_process_catch_ups,
+        };
+        Metrics::inc(counter);
     }
 
     /// Parks a publication for a syncing subscriber; a subscriber whose
@@ -291,7 +311,7 @@ impl Hub {
         if list.len() >= self.limits.max_messages {
             mem::take(list);
             if sub.overflow() {
-                Metrics::inc(&self.metrics.slow_consumer_disconnects);
+                self.overflowed(sub);
             }
             return;
         }

@@ -188,7 +188,6 @@ impl Subscription {
             );
         } else {
             (self.offset, self.epoch) = (read.top.offset, read.top.epoch.clone());
-            self.queue.push_recovered(std::iter::empty());
         }
         let after = (!read.top.epoch.is_empty()).then_some(read.top.offset);
         shared.hub.finish_sync(&self.channel, self.seq, after);
