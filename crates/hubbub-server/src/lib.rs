@@ -13,7 +13,8 @@
 //!   [`conn::handle::ConnHandle`] with its bounded outbox is how anything
 //!   else reaches it.
 //! * [`hub`]: the sharded channel registry and the publish path, where
-//!   each event is encoded once per encoding and fanned out as shared bytes.
+//!   each event is encoded once per wire (protocol, encoding, framing:
+//!   [`hub::Wire`]) and fanned out as shared bytes.
 //! * [`history`]: numbered channel events for recovery and `history`.
 //! * [`users`]: offline queues per user.
 //! * [`conns`]: the registry of live connections, by id and user.

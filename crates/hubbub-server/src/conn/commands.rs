@@ -253,7 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     .events
                     .iter()
                     .filter(|p| crate::hub::passes(filter.as_deref(), &p.event.event_type))
-                    .map(|p| p.frame(self.handle.encoding).cloned())
+                    .map(|p| p.frame(self.handle.wire).cloned())
                     .collect();
                 // Every payload was checked at publish, so each frame
                 // exists; were one missing, a gap is reported as a gap.
@@ -280,7 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             channels: positions,
         };
         if let Some(frame) =
-            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.encoding)
+            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.wire)
         {
             self.send_direct(std::iter::once(frame).chain(recovered_frames));
         }

@@ -292,12 +292,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Encodes and queues a reply.
     pub(super) fn send(&self, msg: &ServerMessage, id: Option<&hubbub_protocol::CorrelationId>) {
         let now = now_ms();
-        let encoding = self.handle.encoding;
+        let wire = self.handle.wire;
         // Every command is answered: a reply that cannot be encoded (a bug;
         // payloads are checked at publish) becomes an `internal` error.
-        let frame = encode_frame(msg, id, now, encoding).or_else(|| {
+        let frame = encode_frame(msg, id, now, wire).or_else(|| {
             let e = ServerMessage::error(ErrorCode::Internal, "the reply could not be encoded");
-            encode_frame(&e, id, now, encoding)
+            encode_frame(&e, id, now, wire)
         });
         if let Some(frame) = frame {
             self.push_own(&frame);
@@ -448,7 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 reason: req.reason.to_string(),
                 reconnect: req.reconnect,
             };
-            if let Some(frame) = encode_frame(&msg, None, now_ms(), self.handle.encoding) {
+            if let Some(frame) = encode_frame(&msg, None, now_ms(), self.handle.wire) {
                 self.wq.push_back(frame);
             }
         }

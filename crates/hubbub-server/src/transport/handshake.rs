@@ -16,7 +16,7 @@ use crate::auth::{valid_user_id, Claims, MAX_TOKEN_LEN};
 use crate::conn::driver::{Conn, Role};
 use crate::conn::handle::ConnHandle;
 use crate::http_conns::HttpConns;
-use crate::hub::encode_frame;
+use crate::hub::{encode_frame, Wire};
 use crate::metrics::Metrics;
 use crate::net;
 use crate::state::Shared;
@@ -311,10 +311,11 @@ pub(super) async fn start<S: Stream>(
     leftover: &[u8],
 ) {
     let seq = shared.conns.next_seq();
+    let wire = Wire::websocket(up.encoding);
     let handle = Arc::new(ConnHandle::new(
         seq,
         admitted.user_id,
-        up.encoding,
+        wire,
         admitted.client,
         now_ms(),
     ));
@@ -329,7 +330,7 @@ pub(super) async fn start<S: Stream>(
             encoding: up.encoding.name(),
             features: features(&shared),
         };
-        if let Some(frame) = encode_frame(&connected, None, now_ms(), up.encoding) {
+        if let Some(frame) = encode_frame(&connected, None, now_ms(), wire) {
             head.extend_from_slice(&frame);
         }
     }
@@ -351,7 +352,6 @@ pub(super) async fn start<S: Stream>(
         drop(subs);
     }
     Metrics::inc(&shared.metrics.connections_accepted);
-    let encoding = handle.encoding;
     let expires = admitted
         .claims
         .as_ref()
@@ -362,7 +362,7 @@ pub(super) async fn start<S: Stream>(
         conn.queue_head(head.into());
     }
     conn.set_auth(admitted.claims.map(Box::new), expires);
-    conn.send_direct(offline.iter().filter_map(|p| p.frame(encoding).cloned()));
+    conn.send_direct(offline.iter().filter_map(|p| p.frame(wire).cloned()));
     // A task of its own, sized for the connection alone (not the handshake).
     tokio::spawn(conn.run());
 }
