@@ -139,7 +139,7 @@ pub struct ConnHandle {
     state: AtomicU8,
     outbox: Mutex<Outbox>,
     /// Channels it is subscribed to, for the API (the registry is the truth
-    /// for delivery; this copy is kept in step by the connection task).
+    /// for delivery; this copy is kept in step by the connection's session).
     pub subscriptions: Mutex<Vec<std::sync::Arc<str>>>,
 }
 

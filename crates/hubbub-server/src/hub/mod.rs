@@ -14,7 +14,7 @@
 //!
 //! Recovery without loss or duplicates: a subscription starts *syncing*.
 //! While it syncs, its channel's live publications are parked beside it
-//! instead of queued; the connection reads history, sends the reply and
+//! instead of queued; the session reads history, sends the reply and
 //! the missed events, and then [`Hub::finish_sync`] releases the parked
 //! publications newer than what was recovered. Parking and releasing
 //! happen under the channel shard's lock, so nothing slips between.
