@@ -9,11 +9,18 @@
 //!   upgrades become connections, everything else goes to [`http`].
 //! * [`auth`]: tokens and what they grant; [`limits`] and [`net`]: the
 //!   abuse limits at the handshake and the client address behind a proxy.
-//! * [`conn`]: one task per connection owning its socket; the shared
+//! * [`conn`]: the WebSocket transport, one task per connection owning its
+//!   socket (framing, control frames, heartbeats, I/O); the shared
 //!   [`conn::handle::ConnHandle`] with its bounded outbox is how anything
 //!   else reaches it.
+//! * `session`: the protocol session each connection task owns, kept apart
+//!   from the transport so that a later one (SSE) reuses it whole: commands
+//!   and replies, subscriptions, claims and token expiry, the rate budget.
+//!   It answers through the connection's handle and asks its transport
+//!   only to queue recovered events ahead of later ones.
 //! * [`hub`]: the sharded channel registry and the publish path, where
-//!   each event is encoded once per encoding and fanned out as shared bytes.
+//!   each event is encoded once per wire (protocol, encoding, framing:
+//!   [`hub::Wire`]) and fanned out as shared bytes.
 //! * [`history`]: numbered channel events for recovery and `history`.
 //! * [`users`]: offline queues per user.
 //! * [`conns`]: the registry of live connections, by id and user.
@@ -38,6 +45,7 @@ pub mod metrics;
 pub mod net;
 mod node;
 pub mod server;
+mod session;
 pub mod state;
 mod transport;
 pub mod users;

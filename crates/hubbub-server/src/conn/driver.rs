@@ -1,48 +1,48 @@
-//! The task that owns one connection's socket.
+//! The WebSocket transport: the task that owns one connection's socket.
 //!
 //! One `poll_fn` multiplexes everything the connection waits for: the socket
 //! becoming readable, the socket accepting more bytes, new frames in the
-//! outbox, and one timer (next ping, heartbeat deadline or close deadline).
-//! Reads go into a per-thread scratch buffer, so an idle connection owns no
-//! read buffer at all; only bytes of an incomplete frame are kept. Writes
-//! take everything queued and hand it to one vectored write.
+//! outbox, and one timer (next ping, heartbeat deadline, the session's token
+//! expiry or the close deadline). Reads go into a per-thread scratch buffer,
+//! so an idle connection owns no read buffer at all; only bytes of an
+//! incomplete frame are kept. Writes take everything queued and hand it to
+//! one vectored write.
+//!
+//! This task does framing, control frames (ping, pong, close), heartbeats
+//! and I/O. What the data messages mean is the [`Session`]'s: the task owns
+//! one inline and hands it each data message's payload; the session
+//! answers through the connection's outbox. The testing echo role never
+//! reaches the session.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::future::poll_fn;
+use std::io;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use hubbub_protocol::{CloseCode, ErrorCode, ServerMessage};
+use bytes::{Bytes, BytesMut};
+use hubbub_protocol::CloseCode;
 use hubbub_ws::{close_frame, server_frame, Decoder, DecoderConfig, Message, OpCode, WsError};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 
-use super::handle::{CloseRequest, ConnHandle, ConnState, Push, QueueLimits};
-use super::ratelimit::{RateLimiter, Verdict};
+use super::handle::{CloseRequest, ConnHandle, ConnState, QueueLimits};
 use crate::auth::Claims;
-use crate::hub::encode_frame;
 use crate::metrics::Metrics;
+use crate::session::{Session, Transport, Verdict};
 use crate::state::Shared;
-use crate::util::now_ms;
 
-const SCRATCH_LEN: usize = 64 * 1024;
-const MAX_IOVECS: usize = 128;
-/// Keep at most this much capacity in an emptied read buffer.
-const KEEP_RBUF: usize = 4096;
+mod close;
+mod socket;
+
+use close::Closing;
+
 /// Writes per timer period after which an emptied write queue keeps its
 /// allocation until the next timer: below it the connection is idle enough
 /// to own none, above it freeing and reallocating per frame (on two
 /// threads, which defeats the allocator's caches) costs measurable CPU.
 const KEEP_WQ_AFTER_WRITES: u32 = 8;
-
-thread_local! {
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_LEN].into_boxed_slice());
-}
 
 /// What woke the connection task.
 enum Event {
@@ -54,14 +54,6 @@ enum Event {
     Failed(io::Error),
 }
 
-/// How the connection is ending.
-struct Closing {
-    deadline: Instant,
-    /// Drop the socket as soon as everything queued is written (we answered
-    /// the peer's close, or failed the connection).
-    when_flushed: bool,
-}
-
 /// What the endpoint does with data messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -71,13 +63,30 @@ pub(crate) enum Role {
     Echo,
 }
 
-/// The task-owned half of a connection.
+/// What a session may reach of the write side: the write queue, and
+/// whether the connection is closing.
+struct Ahead<'a> {
+    wq: &'a mut VecDeque<Bytes>,
+    closing: bool,
+}
+
+impl Transport for Ahead<'_> {
+    fn send_ahead(&mut self, outbox: &ConnHandle, frames: &mut dyn Iterator<Item = Bytes>) {
+        if self.closing {
+            return;
+        }
+        outbox.drain_into(self.wq);
+        self.wq.extend(frames);
+    }
+}
+
+/// The task-owned half of a connection: its socket and its session.
 pub(crate) struct Conn<S> {
     io: S,
-    pub(super) shared: Arc<Shared>,
-    pub(super) handle: Arc<ConnHandle>,
+    /// The protocol half; also holds the shared state and the handle,
+    /// which the task reaches through it (one copy of each per connection).
+    session: Session,
     role: Role,
-    limits: QueueLimits,
     decoder: Decoder,
     rbuf: BytesMut,
     inbox: Vec<Message>,
@@ -86,16 +95,10 @@ pub(crate) struct Conn<S> {
     wpos: usize,
     /// Writes since the timer last fired (see `KEEP_WQ_AFTER_WRITES`).
     recent_writes: u32,
-    pub(super) rate: RateLimiter,
     last_inbound: Instant,
     next_ping: Instant,
     closing: Option<Closing>,
     read_eof: bool,
-    /// What the connection's token grants; `None` without a token.
-    pub(super) claims: Option<Box<Claims>>,
-    /// When the token stops being valid (its `exp` plus the leeway); the
-    /// connection closes with 4001 then unless `auth` refreshed it.
-    pub(super) auth_expires: Option<Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -126,12 +129,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             allow_rsv1: false,
         });
         Conn {
-            rate: RateLimiter::new(cfg, now),
             next_ping: now + shared.config.heartbeat_interval(),
             io,
-            handle,
+            session: Session::new(shared, handle, limits),
             role,
-            limits,
             decoder,
             rbuf: BytesMut::from(leftover),
             inbox: Vec::new(),
@@ -142,16 +143,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             last_inbound: now,
             closing: None,
             read_eof: false,
-            claims: None,
-            auth_expires: None,
-            shared,
         }
     }
 
-    /// Attaches what the handshake's token granted, and when it expires.
-    pub(crate) fn set_auth(&mut self, claims: Option<Box<Claims>>, expires: Option<Instant>) {
-        self.claims = claims;
-        self.auth_expires = expires;
+    /// Attaches what the handshake's token granted (and so when the
+    /// connection expires) to its session.
+    pub(crate) fn set_claims(&mut self, claims: Option<Claims>) {
+        self.session.set_claims(claims);
     }
 
     /// Runs the connection to its end and unregisters it. Not an `async
@@ -216,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Event::Failed(e) => {
                     if self.closing.is_none() {
                         tracing::debug!(error = %e, "connection failed");
-                        Metrics::inc(&self.shared.metrics.connection_errors);
+                        Metrics::inc(&self.session.shared.metrics.connection_errors);
                     }
                     break;
                 }
@@ -235,10 +233,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         match &self.closing {
             Some(c) => c.deadline,
             None => {
-                let timeout =
-                    Duration::from_millis(self.shared.config.connection.connection_timeout_ms);
+                let timeout = Duration::from_millis(
+                    self.session.shared.config.connection.connection_timeout_ms,
+                );
                 let next = self.next_ping.min(self.last_inbound + timeout);
-                match self.auth_expires {
+                match self.session.deadline() {
                     Some(exp) => next.min(exp),
                     None => next,
                 }
@@ -250,7 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     fn on_timer(&mut self) -> bool {
         let now = Instant::now();
         if self.recent_writes >= KEEP_WQ_AFTER_WRITES {
-            self.handle.release_idle_capacity();
+            self.session.handle.release_idle_capacity();
         }
         self.recent_writes = 0;
         if self.wq.is_empty() {
@@ -259,49 +258,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if let Some(c) = &self.closing {
             return now >= c.deadline;
         }
-        if self.auth_expires.is_some_and(|exp| now >= exp) {
-            Metrics::inc(&self.shared.metrics.auth_expired_disconnects);
-            let mut req = CloseRequest::new(CloseCode::UNAUTHORIZED);
-            req.reason = "token expired".into();
+        if let Some(req) = self.session.on_deadline(now) {
             self.begin_close(req);
             return false;
         }
-        let cfg = &self.shared.config.connection;
-        if now >= self.last_inbound + Duration::from_millis(cfg.connection_timeout_ms) {
-            Metrics::inc(&self.shared.metrics.ping_timeouts);
+        let shared = &self.session.shared;
+        if now
+            >= self.last_inbound
+                + Duration::from_millis(shared.config.connection.connection_timeout_ms)
+        {
+            Metrics::inc(&shared.metrics.ping_timeouts);
             self.begin_close(CloseRequest::new(CloseCode::HEARTBEAT_TIMEOUT));
             return false;
         }
         if now >= self.next_ping {
             let ping = server_frame(OpCode::Ping, b"");
-            self.push_own(&ping);
-            self.next_ping = now + self.shared.config.heartbeat_interval();
+            self.session.push(&ping);
+            self.next_ping = now + self.session.shared.config.heartbeat_interval();
         }
         false
-    }
-
-    /// Queues a frame of this connection's own (replies, pongs) through the
-    /// same bounded outbox as publications, so a client that sends without
-    /// reading is a slow consumer like any other.
-    pub(super) fn push_own(&self, frame: &Bytes) {
-        if self.handle.push(frame, self.limits) == Push::Overflow {
-            Metrics::inc(&self.shared.metrics.slow_consumer_disconnects);
-        }
-    }
-
-    /// Encodes and queues a reply.
-    pub(super) fn send(&self, msg: &ServerMessage, id: Option<&hubbub_protocol::CorrelationId>) {
-        let now = now_ms();
-        let encoding = self.handle.encoding;
-        // Every command is answered: a reply that cannot be encoded (a bug;
-        // payloads are checked at publish) becomes an `internal` error.
-        let frame = encode_frame(msg, id, now, encoding).or_else(|| {
-            let e = ServerMessage::error(ErrorCode::Internal, "the reply could not be encoded");
-            encode_frame(&e, id, now, encoding)
-        });
-        if let Some(frame) = frame {
-            self.push_own(&frame);
-        }
     }
 
     /// Puts bytes in front of everything queued: the handshake's 101 head
@@ -313,14 +288,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Queues frames ahead of anything published later but after
     /// everything already queued, without counting against the outbox bound:
-    /// used for recovered events and offline queues, whose size the history
-    /// and queue limits already bound.
+    /// used for the offline queue a user's connection starts with (the
+    /// session queues recovered events the same way, see [`Transport`]).
     pub(crate) fn send_direct(&mut self, frames: impl IntoIterator<Item = Bytes>) {
-        if self.closing.is_some() {
-            return;
-        }
-        self.handle.drain_into(&mut self.wq);
-        self.wq.extend(frames);
+        let mut ahead = Ahead {
+            wq: &mut self.wq,
+            closing: self.closing.is_some(),
+        };
+        ahead.send_ahead(&self.session.handle, &mut frames.into_iter());
     }
 
     async fn on_message(&mut self, msg: Message) {
@@ -337,7 +312,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         match msg {
             Message::Ping(payload) => {
                 if self.control_allowed() {
-                    self.push_own(&server_frame(OpCode::Pong, &payload));
+                    self.session.push(&server_frame(OpCode::Pong, &payload));
                 }
             }
             Message::Pong(_) => {
@@ -356,8 +331,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Control frames spend the connection's token bucket like data
-    /// messages (PROTOCOL.md section 5): a ping flood is a message flood.
+    /// Control frames spend the session's rate budget like data messages
+    /// (PROTOCOL.md section 5): a ping flood is a message flood.
     /// Over the budget a ping gets no pong (an `error` per ping would feed
     /// the flood) and counts as a drop toward the 4029 close. The testing
     /// echo endpoint is exempt, as from every limit.
@@ -365,289 +340,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if self.role == Role::Echo {
             return true;
         }
-        if self.handle.state() != ConnState::Open {
+        if self.session.handle.state() != ConnState::Open {
             return false;
         }
-        self.spend_rate_budget() == Verdict::Allow
-    }
-
-    /// Takes one inbound message (data or control) from the token bucket:
-    /// counts a drop, and on the verdict `Close` asks for the 4029 close
-    /// (the disconnect counted once, however many messages of one read
-    /// follow). The caller only decides what a dropped message answers.
-    pub(super) fn spend_rate_budget(&mut self) -> Verdict {
-        let verdict = self
-            .rate
-            .check(&self.shared.config.connection, Instant::now());
-        if verdict != Verdict::Allow {
-            Metrics::inc(&self.shared.metrics.rate_limited_messages);
-        }
-        if verdict == Verdict::Close
-            && self
-                .handle
-                .close(CloseRequest::new(CloseCode::RATE_LIMITED))
-        {
-            Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
-        }
-        verdict
+        self.session.spend_rate_budget() == Verdict::Allow
     }
 
     async fn on_data(&mut self, payload: Bytes, binary: bool) {
-        self.handle
+        self.session
+            .handle
             .stats
             .messages_received
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.role {
             Role::Echo => {
                 let op = if binary { OpCode::Binary } else { OpCode::Text };
-                self.push_own(&server_frame(op, &payload));
+                self.session.push(&server_frame(op, &payload));
             }
             // Boxed: the state of the deepest command (a history read) would
-            // otherwise sit inline in every idle connection's future.
-            Role::Hub => Box::pin(self.on_command_frame(&payload, binary)).await,
-        }
-    }
-
-    fn close_timeout(&self) -> Duration {
-        Duration::from_millis(self.shared.config.connection.close_timeout_ms)
-    }
-
-    /// Fails the connection after a framing error (1002, 1007, 1009).
-    fn fail(&mut self, err: WsError) {
-        if self.closing.is_some() {
-            return;
-        }
-        if err.close_code() != CloseCode::PROTOCOL_ERROR.0 {
-            tracing::debug!(error = %err, "closing connection");
-        }
-        let mut req = CloseRequest::new(CloseCode(err.close_code()));
-        req.reason = err.to_string().into();
-        self.begin_close(req);
-        if let Some(c) = &mut self.closing {
-            c.when_flushed = true;
-        }
-        self.read_eof = true;
-    }
-
-    /// Sends `disconnect` and the close frame (dropping queued frames first
-    /// when asked), then waits for the peer's close up to the close timeout.
-    fn begin_close(&mut self, req: CloseRequest) {
-        if self.closing.is_some() {
-            return;
-        }
-        self.handle.close(req.clone());
-        if req.drop_queued {
-            // A partly written frame must be finished or the stream breaks.
-            self.wq.truncate(usize::from(self.wpos > 0));
-        } else {
-            self.handle.drain_into(&mut self.wq);
-        }
-        if self.role == Role::Hub {
-            let msg = ServerMessage::Disconnect {
-                code: req.code.0,
-                reason: req.reason.to_string(),
-                reconnect: req.reconnect,
-            };
-            if let Some(frame) = encode_frame(&msg, None, now_ms(), self.handle.encoding) {
-                self.wq.push_back(frame);
-            }
-        }
-        self.wq.push_back(close_frame(req.code.0, &req.reason));
-        self.closing = Some(Closing {
-            deadline: Instant::now() + self.close_timeout(),
-            when_flushed: false,
-        });
-    }
-
-    fn finish(self, lifetime: Duration) {
-        let shared = &self.shared;
-        let subs = std::mem::take(&mut *self.handle.subscriptions.lock());
-        for ch in subs {
-            shared.unsubscribe(&ch, self.handle.seq);
-        }
-        shared.conns.remove(&self.handle);
-        let m = &shared.metrics;
-        let s = &self.handle.stats;
-        use std::sync::atomic::Ordering::Relaxed;
-        m.closed_messages_sent
-            .fetch_add(s.messages_sent.load(Relaxed), Relaxed);
-        m.closed_messages_received
-            .fetch_add(s.messages_received.load(Relaxed), Relaxed);
-        m.closed_bytes_sent
-            .fetch_add(s.bytes_sent.load(Relaxed), Relaxed);
-        m.closed_bytes_received
-            .fetch_add(s.bytes_received.load(Relaxed), Relaxed);
-        m.closed_connection_ms
-            .fetch_add(lifetime.as_millis() as u64, Relaxed);
-        m.connections_closed.fetch_add(1, Relaxed);
-    }
-
-    fn poll_event(&mut self, cx: &mut Context<'_>, sleep: Pin<&mut Sleep>) -> Poll<Event> {
-        // Write side: drain the outbox into the socket until it would block.
-        loop {
-            if self.wq.is_empty() {
-                if let Some(req) = self.handle.take(&mut self.wq, cx.waker()) {
-                    if self.closing.is_none() {
-                        return Poll::Ready(Event::CloseRequested(req));
-                    }
-                }
-                if self.wq.is_empty() {
-                    if self.closing.as_ref().is_some_and(|c| c.when_flushed) {
-                        return Poll::Ready(Event::Flushed);
-                    }
-                    break;
-                }
-            }
-            match self.poll_write_some(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(e)),
-                Poll::Pending => break,
-            }
-        }
-        // Read side.
-        if !self.read_eof {
-            match self.poll_read_frames(cx) {
-                Poll::Ready(Ok(0)) => {
-                    self.read_eof = true;
-                    return Poll::Ready(Event::Eof);
-                }
-                Poll::Ready(Ok(_)) => {
-                    self.last_inbound = Instant::now();
-                    if !self.inbox.is_empty() || self.failed.is_some() {
-                        return Poll::Ready(Event::Inbound);
-                    }
-                    // Only part of a frame arrived: read again so we register
-                    // interest (a Ready read may leave no waker behind).
-                    cx.waker().wake_by_ref();
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(e)),
-                Poll::Pending => {}
-            }
-        }
-        if sleep.poll(cx).is_ready() {
-            return Poll::Ready(Event::Timer);
-        }
-        Poll::Pending
-    }
-
-    fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        while !self.wq.is_empty() {
-            match self.poll_write_some(cx) {
-                Poll::Ready(r) => r?,
-                Poll::Pending => break,
-            }
-        }
-        Ok(())
-    }
-
-    /// One write of as many queued frames as fit: a plain `write` for a
-    /// single frame (the common case at low rates, where `writev`'s iovec
-    /// import is measurable), a vectored write for several.
-    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let written = if self.wq.len() == 1 {
-            let frame = &self.wq[0][self.wpos..];
-            ready!(Pin::new(&mut self.io).poll_write(cx, frame))?
-        } else {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut n = 0;
-            for (i, frame) in self.wq.iter().take(MAX_IOVECS).enumerate() {
-                slices[i] = IoSlice::new(if i == 0 { &frame[self.wpos..] } else { frame });
-                n = i + 1;
-            }
-            ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]))?
-        };
-        if written == 0 {
-            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-        }
-        self.recent_writes = self.recent_writes.saturating_add(1);
-        self.handle.stats.add_sent_bytes(written);
-        let mut left = written;
-        let mut frames = 0u64;
-        while left > 0 {
-            let Some(front) = self.wq.front() else { break };
-            let rem = front.len() - self.wpos;
-            if left >= rem {
-                left -= rem;
-                self.wq.pop_front();
-                self.wpos = 0;
-                frames += 1;
-            } else {
-                self.wpos += left;
-                left = 0;
-            }
-        }
-        self.handle.stats.add_sent_frames(frames);
-        if self.wq.is_empty() && self.recent_writes < KEEP_WQ_AFTER_WRITES {
-            // An idle connection keeps no queue allocation.
-            self.wq = VecDeque::new();
-        }
-        if self.wq.is_empty() {
-            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Reads once into the thread's scratch buffer and parses what arrived.
-    /// Returns the number of bytes read (0 at end of stream).
-    fn poll_read_frames(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let mut rb = ReadBuf::new(&mut scratch[..]);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
-            if n > 0 {
-                self.handle
-                    .stats
-                    .bytes_received
-                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                self.feed(&scratch[..n]);
-            }
-            Poll::Ready(Ok(n))
-        })
-    }
-
-    /// Parses complete frames out of `input` (appended to any kept partial
-    /// frame) and keeps only the bytes of an incomplete one.
-    fn feed(&mut self, input: &[u8]) {
-        if self.failed.is_some() || self.read_eof {
-            return;
-        }
-        if self.rbuf.is_empty() {
-            let used = self.parse(input);
-            if used < input.len() && self.failed.is_none() {
-                self.rbuf.extend_from_slice(&input[used..]);
-            }
-        } else {
-            self.rbuf.extend_from_slice(input);
-            let buf = std::mem::take(&mut self.rbuf);
-            let used = self.parse(&buf);
-            let mut buf = buf;
-            buf.advance(used);
-            self.rbuf = buf;
-        }
-        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_RBUF {
-            self.rbuf = BytesMut::new();
-        } else if let Some(need) = self.decoder.needed(&self.rbuf) {
-            self.rbuf.reserve(need);
-        }
-    }
-
-    fn parse(&mut self, mut buf: &[u8]) -> usize {
-        let mut used = 0;
-        loop {
-            match self.decoder.decode(buf) {
-                Ok((0, _)) => return used,
-                Ok((n, msg)) => {
-                    used += n;
-                    buf = &buf[n..];
-                    if let Some(m) = msg {
-                        self.inbox.push(m);
-                    }
-                }
-                Err(e) => {
-                    self.failed = Some(e);
-                    return used;
-                }
+            // otherwise sit inline in every idle connection's future. The
+            // payload and the session's view of the write side move into
+            // the box too.
+            Role::Hub => {
+                let session = &mut self.session;
+                let ahead = Ahead {
+                    wq: &mut self.wq,
+                    closing: self.closing.is_some(),
+                };
+                Box::pin(async move {
+                    let mut ahead = ahead;
+                    session.on_message(&payload, binary, &mut ahead).await
+                })
+                .await
             }
         }
     }

@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::task::Waker;
 
 use bytes::Bytes;
-use hubbub_protocol::{CloseCode, Encoding};
+use hubbub_protocol::CloseCode;
 use parking_lot::Mutex;
+
+use crate::hub::Wire;
 
 /// Bounds of every outbound queue (from `connection.outbound_queue_*`).
 #[derive(Debug, Clone, Copy)]
@@ -119,14 +121,15 @@ impl ConnStats {
     }
 }
 
-/// The shared half of one WebSocket connection.
+/// The shared half of one connection.
 pub struct ConnHandle {
     /// Per-process sequence number; with the node id it forms the connection id.
     pub seq: u64,
     /// The connection's user, if any.
     pub user_id: Option<Box<str>>,
-    /// Negotiated encoding: which pre-encoded frame of a publication it gets.
-    pub encoding: Encoding,
+    /// Its wire (protocol, negotiated encoding, framing): which cached
+    /// frame of a publication it gets, and how its replies are built.
+    pub wire: Wire,
     /// Peer address.
     pub remote_addr: SocketAddr,
     /// When it connected, ms since the epoch.
@@ -136,23 +139,25 @@ pub struct ConnHandle {
     state: AtomicU8,
     outbox: Mutex<Outbox>,
     /// Channels it is subscribed to, for the API (the registry is the truth
-    /// for delivery; this copy is kept in step by the connection task).
+    /// for delivery; this copy is kept in step by the connection's session).
     pub subscriptions: Mutex<Vec<std::sync::Arc<str>>>,
 }
 
 impl ConnHandle {
-    /// A handle for a connection that just completed its handshake.
+    /// A handle for a connection that just completed its handshake. An
+    /// [`Encoding`](hubbub_protocol::Encoding) alone stands for a `/ws`
+    /// client's wire ([`Wire::websocket`]).
     pub fn new(
         seq: u64,
         user_id: Option<String>,
-        encoding: Encoding,
+        wire: impl Into<Wire>,
         remote_addr: SocketAddr,
         connected_at_ms: u64,
     ) -> Self {
         ConnHandle {
             seq,
             user_id: user_id.map(String::into_boxed_str),
-            encoding,
+            wire: wire.into(),
             remote_addr,
             connected_at_ms,
             stats: ConnStats::default(),
@@ -297,6 +302,7 @@ impl ConnHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hubbub_protocol::Encoding;
 
     fn handle() -> ConnHandle {
         ConnHandle::new(1, None, Encoding::Json, ([127, 0, 0, 1], 1).into(), 0)

@@ -1,8 +1,7 @@
-//! One WebSocket connection: the shared [`handle::ConnHandle`] and the task
-//! that owns the socket ([`driver`]), which also runs the commands
-//! ([`commands`]) and the inbound rate limit ([`ratelimit`]).
+//! One connection over WebSocket: the shared [`handle::ConnHandle`] and
+//! the task that owns the socket (`driver`). What the connection's
+//! messages mean (commands, subscriptions, claims, the rate budget) is
+//! the transport-neutral `session`, which the task owns.
 
-mod commands;
 pub(crate) mod driver;
 pub mod handle;
-pub mod ratelimit;

@@ -439,7 +439,7 @@ fn connection_answer(shared: &Shared, c: &ConnHandle) -> ConnectionAnswer {
         remote_addr: c.remote_addr.to_string(),
         connected_at: c.connected_at_ms,
         state: c.state().name(),
-        encoding: c.encoding.name(),
+        encoding: c.wire.encoding.name(),
         subscriptions: c.subscriptions.lock().clone(),
         messages_sent: c.stats.messages_sent.load(Relaxed),
         messages_received: c.stats.messages_received.load(Relaxed),

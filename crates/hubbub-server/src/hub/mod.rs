@@ -8,15 +8,20 @@
 //! node, numbered by the engine's broker, and comes back here through the
 //! [`EventSink`] the hub implements.
 //!
+//! Each publication is encoded at most once per [`Wire`] (protocol,
+//! encoding, framing), and every subscriber on that wire is handed the same
+//! bytes; a connection's handle says which wire it is on.
+//!
 //! Recovery without loss or duplicates: a subscription starts *syncing*.
 //! While it syncs, its channel's live publications are parked beside it
-//! instead of queued; the connection reads history, sends the reply and
+//! instead of queued; the session reads history, sends the reply and
 //! the missed events, and then [`Hub::finish_sync`] releases the parked
 //! publications newer than what was recovered. Parking and releasing
 //! happen under the channel shard's lock, so nothing slips between.
 
 mod local;
 mod publication;
+mod wire;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -29,7 +34,8 @@ use parking_lot::{Mutex, RwLock};
 
 pub use crate::engine::PublishOutcome;
 pub(crate) use local::{LocalQueue, Popped};
-pub use publication::{encode_frame, Publication};
+pub use publication::Publication;
+pub use wire::{encode_frame, Framing, Protocol, Wire};
 
 use crate::conn::handle::{CloseRequest, ConnHandle, Push, QueueLimits};
 use crate::conns::Connections;
@@ -60,11 +66,11 @@ impl Subscriber {
         passes(self.filter.as_deref(), event_type)
     }
 
-    /// Queues one publication: its frame in the subscriber's encoding for
-    /// a connection, the publication itself for an in-process subscriber.
+    /// Queues one publication: for a connection, its frame for the
+    /// connection's wire; for an in-process subscriber, the publication.
     fn push(&self, p: &Arc<Publication>, limits: QueueLimits) -> Push {
         match &self.target {
-            Target::Conn(h) => match p.frame(h.encoding) {
+            Target::Conn(h) => match p.frame(h.wire) {
                 Some(frame) => h.push(frame, limits),
                 None => Push::Closed,
             },
@@ -373,7 +379,7 @@ impl EventSink for Hub {
         }
         let mut reached = 0;
         for handle in &live {
-            let Some(frame) = publication.frame(handle.encoding) else {
+            let Some(frame) = publication.frame(handle.wire) else {
                 continue;
             };
             match handle.push(frame, self.limits) {

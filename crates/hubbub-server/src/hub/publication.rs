@@ -1,20 +1,23 @@
-//! A publication: one event, encoded at most once per encoding.
+//! A publication: one event, encoded at most once per wire.
 
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use hubbub_protocol::{encode_server, Encoding, EventMessage, JsonData, Publisher, TimedEvent};
-use hubbub_ws::{frame_from_headroom, OpCode, MAX_SERVER_HEADER_LEN};
+use hubbub_protocol::{EventMessage, JsonData, Publisher, TimedEvent};
 
-/// One event on its way to subscribers. Its WebSocket frame is built on
-/// first use per encoding and then shared: every subscriber's queue holds a
-/// `Bytes` clone of the same allocation.
+use super::wire::{encode_frame, Wire};
+
+/// One event on its way to subscribers. Its frame is built on first use
+/// per [`Wire`] and then shared: every subscriber's queue holds a `Bytes`
+/// clone of the same allocation.
 pub struct Publication {
     /// The event as it goes on the wire.
     pub event: EventMessage,
     /// When the hub accepted it, ms since the epoch (the `timestamp` field).
     pub timestamp: u64,
-    frames: [OnceLock<Option<Bytes>>; 2],
+    /// One slot per wire, at [`Wire::index`]: no map and no lock to read
+    /// a frame once it is built.
+    frames: [OnceLock<Option<Bytes>>; Wire::COUNT],
 }
 
 impl Publication {
@@ -29,7 +32,7 @@ impl Publication {
         Publication {
             event,
             timestamp,
-            frames: [OnceLock::new(), OnceLock::new()],
+            frames: [const { OnceLock::new() }; Wire::COUNT],
         }
     }
 
@@ -67,38 +70,12 @@ impl Publication {
         }
     }
 
-    /// The complete WebSocket frame in `encoding`, built once. Every
-    /// payload was checked at publish ([`JsonData::check`]), so both
-    /// encodings carry it; `None` would be a bug, logged once.
-    pub fn frame(&self, encoding: Encoding) -> Option<&Bytes> {
-        self.frames[encoding.index()]
-            .get_or_init(|| encode_frame(&self.event, None, self.timestamp, encoding))
+    /// The complete frame for `wire`, built once. Every payload was
+    /// checked at publish ([`JsonData::check`]), so every encoding carries
+    /// it; `None` would be a bug, logged once.
+    pub fn frame(&self, wire: Wire) -> Option<&Bytes> {
+        self.frames[wire.index()]
+            .get_or_init(|| encode_frame(&self.event, None, self.timestamp, wire))
             .as_ref()
-    }
-}
-
-/// Encodes a server message straight into a WebSocket frame, leaving room in
-/// front for the header so the payload is never copied.
-pub fn encode_frame<T: serde::Serialize>(
-    msg: &T,
-    correlation_id: Option<&hubbub_protocol::CorrelationId>,
-    timestamp: u64,
-    encoding: Encoding,
-) -> Option<Bytes> {
-    let mut buf = Vec::with_capacity(256);
-    buf.resize(MAX_SERVER_HEADER_LEN, 0);
-    match encode_server(msg, correlation_id, timestamp, encoding, &mut buf) {
-        Ok(()) => {
-            let op = if encoding.is_binary() {
-                OpCode::Binary
-            } else {
-                OpCode::Text
-            };
-            Some(frame_from_headroom(buf, MAX_SERVER_HEADER_LEN, op))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "message could not be encoded as {}", encoding.name());
-            None
-        }
     }
 }

@@ -16,7 +16,7 @@ use crate::auth::{valid_user_id, Claims, MAX_TOKEN_LEN};
 use crate::conn::driver::{Conn, Role};
 use crate::conn::handle::ConnHandle;
 use crate::http_conns::HttpConns;
-use crate::hub::encode_frame;
+use crate::hub::{encode_frame, Wire};
 use crate::metrics::Metrics;
 use crate::net;
 use crate::state::Shared;
@@ -311,10 +311,11 @@ pub(super) async fn start<S: Stream>(
     leftover: &[u8],
 ) {
     let seq = shared.conns.next_seq();
+    let wire = Wire::websocket(up.encoding);
     let handle = Arc::new(ConnHandle::new(
         seq,
         admitted.user_id,
-        up.encoding,
+        wire,
         admitted.client,
         now_ms(),
     ));
@@ -329,7 +330,7 @@ pub(super) async fn start<S: Stream>(
             encoding: up.encoding.name().into(),
             features: features(&shared).into_iter().map(Into::into).collect(),
         };
-        if let Some(frame) = encode_frame(&connected, None, now_ms(), up.encoding) {
+        if let Some(frame) = encode_frame(&connected, None, now_ms(), wire) {
             head.extend_from_slice(&frame);
         }
     }
@@ -351,25 +352,16 @@ pub(super) async fn start<S: Stream>(
         drop(subs);
     }
     Metrics::inc(&shared.metrics.connections_accepted);
-    let encoding = handle.encoding;
-    let expires = admitted
-        .claims
-        .as_ref()
-        .and_then(|c| c.expires_at)
-        .and_then(|exp| expiry_instant(exp, shared.config.auth.leeway_s));
     let mut conn = Conn::new(stream, shared, handle, up.role, leftover);
     if !head.is_empty() {
         conn.queue_head(head.into());
     }
-    conn.set_auth(admitted.claims.map(Box::new), expires);
-    conn.send_direct(offline.iter().filter_map(|p| p.frame(encoding).cloned()));
+    conn.set_claims(admitted.claims);
+    conn.send_direct(offline.iter().filter_map(|p| p.frame(wire).cloned()));
     // A task of its own, sized for the connection alone (not the handshake).
     tokio::spawn(conn.run());
 }
 
-/// When a token whose `exp` is `exp_s` (seconds since the epoch) stops
-/// being accepted: `exp` plus the leeway. `None` when that is too far
-/// ahead to represent (the token then outlives the process anyway).
 /// Registers a new connection with the node, and for a user's connection
 /// takes what the engine kept for the user. Should the engine fail, the
 /// connection is still served; what was kept waits for the next one.
@@ -399,11 +391,6 @@ async fn register(
         tracing::warn!(error = %e, "offline queue unavailable; the connection goes on without it");
         Vec::new()
     })
-}
-
-pub(crate) fn expiry_instant(exp_s: u64, leeway_s: u64) -> Option<Instant> {
-    let at_ms = exp_s.saturating_add(leeway_s).saturating_mul(1000);
-    Instant::now().checked_add(Duration::from_millis(at_ms.saturating_sub(now_ms())))
 }
 
 async fn refuse<S: Stream>(mut stream: S, r: Refusal) {

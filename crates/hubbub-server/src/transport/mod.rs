@@ -13,7 +13,7 @@ mod mounted;
 mod request;
 mod rewind;
 
-pub(crate) use handshake::{expiry_instant, serve_socket};
+pub(crate) use handshake::serve_socket;
 pub(crate) use mounted::upgrade as mounted_upgrade;
 pub use request::fuzz_request_head;
 pub(crate) use request::{MAX_HEAD, MAX_HEADERS};

@@ -1,4 +1,5 @@
-//! The hubbub commands a connection runs (PROTOCOL.md section 2).
+//! The hubbub commands a session runs (PROTOCOL.md section 2): decoding,
+//! dispatch, the replies, and the bookkeeping each command keeps.
 
 use std::sync::Arc;
 
@@ -8,10 +9,8 @@ use hubbub_protocol::{
     decode_command, validate_channel, Command, CorrelationId, ErrorCode, Publisher, ServerMessage,
     SubscribedChannel,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::driver::Conn;
-use super::ratelimit::Verdict;
+use super::{Session, Transport, Verdict};
 use crate::auth::AuthError;
 use crate::metrics::Metrics;
 
@@ -37,9 +36,16 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> Reply {
     Err((code, msg.into()))
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    /// One data frame of the hubbub protocol: rate limit, decode, run, reply.
-    pub(super) async fn on_command_frame(&mut self, payload: &[u8], binary: bool) {
+impl Session {
+    /// One data message of the hubbub protocol: rate limit, decode, run,
+    /// reply. `binary` says whether the transport carried it as binary
+    /// (MessagePack) or text (JSON).
+    pub(crate) async fn on_message(
+        &mut self,
+        payload: &[u8],
+        binary: bool,
+        transport: &mut dyn Transport,
+    ) {
         match self.spend_rate_budget() {
             Verdict::Allow => {}
             Verdict::Drop => {
@@ -62,7 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         };
         let id = inbound.id;
         let reply = match inbound.command {
-            Command::Subscribe(s) => match self.subscribe(s, id.as_ref()).await {
+            Command::Subscribe(s) => match self.subscribe(s, id.as_ref(), transport).await {
                 // The reply went out with the recovered events.
                 Ok(()) => return,
                 Err(e) => Err(e),
@@ -100,7 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.send(&ServerMessage::error(code, message), id);
     }
 
-    /// Checks that this connection may receive `channel` (see
+    /// Checks that this session may receive `channel` (see
     /// [`crate::auth::may_subscribe`]).
     fn may_subscribe(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
         crate::auth::may_subscribe(
@@ -135,10 +141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             );
         }
         let expires_at = claims.expires_at;
-        self.auth_expires = expires_at.and_then(|exp| {
-            crate::transport::expiry_instant(exp, self.shared.config.auth.leeway_s)
-        });
-        self.claims = Some(Box::new(claims));
+        self.set_claims(Some(claims));
         Metrics::inc(&self.shared.metrics.auth_refreshes);
         let current: Vec<Arc<str>> = self.handle.subscriptions.lock().clone();
         let revoked: Vec<String> = current
@@ -161,11 +164,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// `subscribe`, with recovery: every channel is registered syncing
     /// first, then history is read; the reply, the missed events and then
-    /// the live ones follow in that order, each offset once.
+    /// the live ones follow in that order, each offset once: the reply and
+    /// the missed events go ahead of the outbox through `transport`.
     async fn subscribe(
         &mut self,
         s: Subscribe,
         id: Option<&CorrelationId>,
+        transport: &mut dyn Transport,
     ) -> Result<(), (ErrorCode, String)> {
         if s.channels.is_empty() {
             return Err((ErrorCode::BadRequest, "channels must not be empty".into()));
@@ -253,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     .events
                     .iter()
                     .filter(|p| crate::hub::passes(filter.as_deref(), &p.event.event_type))
-                    .map(|p| p.frame(self.handle.encoding).cloned())
+                    .map(|p| p.frame(self.handle.wire).cloned())
                     .collect();
                 // Every payload was checked at publish, so each frame
                 // exists; were one missing, a gap is reported as a gap.
@@ -280,9 +285,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             channels: positions,
         };
         if let Some(frame) =
-            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.encoding)
+            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.wire)
         {
-            self.send_direct(std::iter::once(frame).chain(recovered_frames));
+            let mut frames = std::iter::once(frame).chain(recovered_frames);
+            transport.send_ahead(&self.handle, &mut frames);
         }
         for (ch, after) in release {
             self.shared.hub.finish_sync(&ch, self.handle.seq, after);

@@ -1,0 +1,275 @@
+//! The protocol session of one connection, whatever carries its bytes.
+//!
+//! A [`Session`] is what a client may do and has done: it runs the hubbub
+//! commands ([`commands`]: dispatch and replies, subscribe with recovery,
+//! history, publish, auth), keeps the connection's subscription
+//! bookkeeping, its claims and when its token expires, and spends its
+//! inbound rate budget ([`ratelimit`]). It knows nothing of WebSocket. A
+//! transport hands it each data message's payload and whether it came as
+//! binary, asks it for its deadline and for the `disconnect` message when
+//! the connection ends, and lets it spend the rate budget on whatever else
+//! the transport reads (WebSocket pings and pongs). The session answers
+//! through the connection's [`ConnHandle`], in frames built for the
+//! handle's [`Wire`](crate::hub::Wire); the one thing it needs of the
+//! transport itself, queueing recovered events ahead of later ones, goes
+//! through the [`Transport`] trait.
+//!
+//! The transport task owns its session inline (the WebSocket one is
+//! `conn::driver`): no allocation of its own, and an idle connection pays
+//! only for the fields below. The state of a running command is not among
+//! them: the transport boxes each command's future.
+
+mod commands;
+mod ratelimit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hubbub_protocol::{CloseCode, CorrelationId, ErrorCode, ServerMessage};
+use tokio::time::Instant;
+
+use ratelimit::RateLimiter;
+pub(crate) use ratelimit::Verdict;
+
+use crate::auth::Claims;
+use crate::conn::handle::{CloseRequest, ConnHandle, Push, QueueLimits};
+use crate::hub::encode_frame;
+use crate::metrics::Metrics;
+use crate::state::Shared;
+use crate::util::now_ms;
+
+/// What a session needs of the transport carrying it, beyond the
+/// connection's outbox.
+pub(crate) trait Transport: Send {
+    /// Queues `frames` behind everything already queued for the connection
+    /// (what waits in `outbox` included) and ahead of anything pushed
+    /// later, outside the outbox bound: recovered events and offline
+    /// queues, whose size history and the queue limits bound already.
+    /// Does nothing once the connection is closing.
+    fn send_ahead(&mut self, outbox: &ConnHandle, frames: &mut dyn Iterator<Item = Bytes>);
+}
+
+/// The protocol half of one connection.
+pub(crate) struct Session {
+    /// What every task shares.
+    pub(crate) shared: Arc<Shared>,
+    /// The connection's shared half: its outbox, counters and
+    /// subscriptions. The transport writes through it too.
+    pub(crate) handle: Arc<ConnHandle>,
+    /// Bounds of the outbox for the connection's own frames.
+    limits: QueueLimits,
+    rate: RateLimiter,
+    /// What the connection's token grants; `None` without a token.
+    claims: Option<Box<Claims>>,
+    /// When the token stops being valid (its `exp` plus the leeway); the
+    /// connection closes with 4001 then unless `auth` refreshed it.
+    auth_expires: Option<Instant>,
+}
+
+impl Session {
+    /// A session for a connection whose handshake is done, with a full
+    /// rate budget; its own frames respect `limits`.
+    pub(crate) fn new(shared: Arc<Shared>, handle: Arc<ConnHandle>, limits: QueueLimits) -> Self {
+        Session {
+            rate: RateLimiter::new(&shared.config.connection, Instant::now()),
+            shared,
+            handle,
+            limits,
+            claims: None,
+            auth_expires: None,
+        }
+    }
+
+    /// Takes what a token grants (at the handshake, or on `auth`) and
+    /// moves the connection's expiry to the token's.
+    pub(crate) fn set_claims(&mut self, claims: Option<Claims>) {
+        self.auth_expires = claims
+            .as_ref()
+            .and_then(|c| c.expires_at)
+            .and_then(|exp| expiry_instant(exp, self.shared.config.auth.leeway_s));
+        self.claims = claims.map(Box::new);
+    }
+
+    /// When the session wants the transport's timer: the token's expiry.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.auth_expires
+    }
+
+    /// For the transport's timer: the close the session asks for once its
+    /// deadline has passed (4001, the token expired).
+    pub(crate) fn on_deadline(&self, now: Instant) -> Option<CloseRequest> {
+        if self.auth_expires.is_none_or(|exp| now < exp) {
+            return None;
+        }
+        Metrics::inc(&self.shared.metrics.auth_expired_disconnects);
+        let mut req = CloseRequest::new(CloseCode::UNAUTHORIZED);
+        req.reason = "token expired".into();
+        Some(req)
+    }
+
+    /// The `disconnect` message that goes out ahead of the transport's own
+    /// close, with the same code.
+    pub(crate) fn disconnect_frame(&self, req: &CloseRequest) -> Option<Bytes> {
+        let msg = ServerMessage::Disconnect {
+            code: req.code.0,
+            reason: req.reason.to_string(),
+            reconnect: req.reconnect,
+        };
+        encode_frame(&msg, None, now_ms(), self.handle.wire)
+    }
+
+    /// Queues a frame of this connection's own (replies; the transport's
+    /// pongs) through the same bounded outbox as publications, so a client
+    /// that sends without reading is a slow consumer like any other.
+    pub(crate) fn push(&self, frame: &Bytes) {
+        if self.handle.push(frame, self.limits) == Push::Overflow {
+            Metrics::inc(&self.shared.metrics.slow_consumer_disconnects);
+        }
+    }
+
+    /// Encodes a reply for the connection's wire and queues it.
+    pub(crate) fn send(&self, msg: &ServerMessage, id: Option<&CorrelationId>) {
+        let now = now_ms();
+        let wire = self.handle.wire;
+        // Every command is answered: a reply that cannot be encoded (a bug;
+        // payloads are checked at publish) becomes an `internal` error.
+        let frame = encode_frame(msg, id, now, wire).or_else(|| {
+            let e = ServerMessage::error(ErrorCode::Internal, "the reply could not be encoded");
+            encode_frame(&e, id, now, wire)
+        });
+        if let Some(frame) = frame {
+            self.push(&frame);
+        }
+    }
+
+    /// Takes one inbound message (data, or the transport's control
+    /// messages) from the token bucket: counts a drop, and on the verdict
+    /// `Close` asks for the 4029 close (the disconnect counted once,
+    /// however many messages of one read follow). The caller only decides
+    /// what a dropped message answers.
+    pub(crate) fn spend_rate_budget(&mut self) -> Verdict {
+        let verdict = self
+            .rate
+            .check(&self.shared.config.connection, Instant::now());
+        if verdict != Verdict::Allow {
+            Metrics::inc(&self.shared.metrics.rate_limited_messages);
+        }
+        if verdict == Verdict::Close
+            && self
+                .handle
+                .close(CloseRequest::new(CloseCode::RATE_LIMITED))
+        {
+            Metrics::inc(&self.shared.metrics.rate_limit_disconnects);
+        }
+        verdict
+    }
+
+    /// Leaves every channel, once the connection is over.
+    pub(crate) fn end(&self) {
+        let subs = std::mem::take(&mut *self.handle.subscriptions.lock());
+        for ch in subs {
+            self.shared.unsubscribe(&ch, self.handle.seq);
+        }
+    }
+}
+
+/// When a token whose `exp` is `exp_s` (seconds since the epoch) stops
+/// being accepted: `exp` plus the leeway. `None` when that is too far
+/// ahead to represent (the token then outlives the process anyway).
+fn expiry_instant(exp_s: u64, leeway_s: u64) -> Option<Instant> {
+    let at_ms = exp_s.saturating_add(leeway_s).saturating_mul(1000);
+    Instant::now().checked_add(Duration::from_millis(at_ms.saturating_sub(now_ms())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::task::Waker;
+
+    use hubbub_protocol::Encoding;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// A transport that only records what the session queues ahead.
+    #[derive(Default)]
+    struct Recorder {
+        ahead: Vec<Bytes>,
+        closing: bool,
+    }
+
+    impl Transport for Recorder {
+        fn send_ahead(&mut self, outbox: &ConnHandle, frames: &mut dyn Iterator<Item = Bytes>) {
+            if self.closing {
+                return;
+            }
+            let mut queued = VecDeque::new();
+            outbox.drain_into(&mut queued);
+            self.ahead.extend(queued);
+            self.ahead.extend(frames);
+        }
+    }
+
+    fn session() -> Session {
+        let shared = Shared::new(crate::Config::default());
+        let handle = Arc::new(ConnHandle::new(
+            shared.conns.next_seq(),
+            None,
+            Encoding::Json,
+            ([127, 0, 0, 1], 1).into(),
+            0,
+        ));
+        let limits = shared.queue_limits();
+        Session::new(shared, handle, limits)
+    }
+
+    fn outbox(s: &Session) -> Vec<Bytes> {
+        let mut q = VecDeque::new();
+        s.handle.take(&mut q, Waker::noop());
+        q.into()
+    }
+
+    /// The message in a JSON frame of the `/ws` wire (under 64 KiB).
+    fn message(frame: &Bytes) -> Value {
+        assert_eq!(frame[0], 0x81, "a text frame");
+        let header = if frame[1] == 126 { 4 } else { 2 };
+        serde_json::from_slice(&frame[header..]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn replies_go_to_the_outbox_in_the_handles_wire() {
+        let mut s = session();
+        let mut t = Recorder::default();
+        s.on_message(br#"{"type":"ping","id":7}"#, false, &mut t)
+            .await;
+        let out = outbox(&s);
+        assert_eq!(out.len(), 1);
+        let reply = message(&out[0]);
+        assert_eq!(reply["type"], "pong");
+        assert_eq!(reply["correlation_id"], 7);
+        assert!(t.ahead.is_empty());
+    }
+
+    #[tokio::test]
+    async fn subscribe_answers_ahead_through_the_transport() {
+        let mut s = session();
+        let mut t = Recorder::default();
+        let cmd = br#"{"type":"subscribe","id":1,"channels":["news"]}"#;
+        s.on_message(cmd, false, &mut t).await;
+        assert!(outbox(&s).is_empty());
+        assert_eq!(t.ahead.len(), 1);
+        assert_eq!(message(&t.ahead[0])["type"], "subscribed");
+        assert_eq!(*s.handle.subscriptions.lock(), [Arc::from("news")]);
+        // A closing transport takes nothing more.
+        let mut closing = Recorder {
+            closing: true,
+            ..Recorder::default()
+        };
+        s.on_message(cmd, false, &mut closing).await;
+        assert!(closing.ahead.is_empty());
+        s.end();
+        assert!(s.handle.subscriptions.lock().is_empty());
+        assert_eq!(s.shared.hub.subscriber_count("news"), None);
+    }
+}
