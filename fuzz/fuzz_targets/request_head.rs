@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&chunk, stream)) = data.split_first() else {
         return;
     };
-    hubbub_server::fuzz_request_head(stream, usize::from(chunk).max(1));
+    hubbub_server::internals::fuzz_request_head(stream, usize::from(chunk).max(1));
     if let Ok(key) = std::str::from_utf8(stream) {
         if hubbub_ws::handshake::check_key(key).is_ok() {
             assert_eq!(key.len(), 24);

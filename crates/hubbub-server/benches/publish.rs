@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use futures_util::FutureExt;
 use hubbub_protocol::{Encoding, JsonData};
-use hubbub_server::conn::handle::ConnHandle;
-use hubbub_server::{Config, Shared, Sources};
+use hubbub_server::internals::ConnHandle;
+use hubbub_server::internals::Shared;
+use hubbub_server::{Config, Sources};
 
 /// Publishes timed between two drains of the subscribers' outboxes.
 const BATCH: u64 = 256;

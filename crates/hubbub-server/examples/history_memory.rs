@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use hubbub_protocol::{Encoding, JsonData};
-use hubbub_server::conn::handle::ConnHandle;
-use hubbub_server::{Config, Shared, Sources};
+use hubbub_server::internals::ConnHandle;
+use hubbub_server::internals::Shared;
+use hubbub_server::{Config, Sources};
 
 fn vm_rss_bytes() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");

@@ -1,54 +1,61 @@
-//! The hubbub hub: one node of a real-time server that pushes channel events
-//! to WebSocket clients.
+//! The hubbub hub as a library: one node of a real-time server that pushes
+//! channel events to WebSocket clients, inside your application or on its
+//! own.
 //!
-//! Layout, in the order a connection meets it:
+//! The API is the facade: [`Node`] (build from a [`Config`], mount its
+//! routers into an axum application or [`Node::serve`] it, publish, send,
+//! read and [`Node::subscribe`] from Rust, shut down), the typed
+//! [`JobUpdates`] and [`TaskUpdates`], the [`engine`] traits a networked
+//! engine implements, [`auth`] for applications that check tokens their
+//! own way, and [`config`]. Everything else is the node's own business and
+//! private to this crate; `docs/architecture.md` is its map.
 //!
-//! * [`server`]: binds, accepts (with TLS when configured), and on
-//!   shutdown closes every connection with 1001 and drains within a deadline.
+//! Inside, in the order a connection meets it:
+//!
+//! * `server`: binds, accepts (with TLS when configured), and on shutdown
+//!   closes every connection with 1001 and drains within a deadline.
 //! * `transport`: reads the first request head of each socket; WebSocket
-//!   upgrades become connections, everything else goes to [`http`].
-//! * [`auth`]: tokens and what they grant; [`limits`] and [`net`]: the
-//!   abuse limits at the handshake and the client address behind a proxy.
-//! * [`conn`]: the WebSocket transport, one task per connection owning its
+//!   upgrades become connections, everything else goes to `http`;
+//!   `transport::mounted` does the same inside an application's router.
+//! * `auth`, `limits`, `net`: tokens and what they grant, the abuse limits
+//!   at the handshake, the client address behind a proxy.
+//! * `conn`: the WebSocket transport, one task per connection owning its
 //!   socket (framing, control frames, heartbeats, I/O); the shared
-//!   [`conn::handle::ConnHandle`] with its bounded outbox is how anything
-//!   else reaches it.
+//!   `ConnHandle` with its bounded outbox is how anything else reaches it.
 //! * `session`: the protocol session each connection task owns, kept apart
 //!   from the transport so that a later one (SSE) reuses it whole: commands
 //!   and replies, subscriptions, claims and token expiry, the rate budget.
-//!   It answers through the connection's handle and asks its transport
-//!   only to queue recovered events ahead of later ones.
-//! * [`hub`]: the sharded channel registry and the publish path, where
-//!   each event is encoded once per wire (protocol, encoding, framing:
-//!   [`hub::Wire`]) and fanned out as shared bytes.
-//! * [`history`]: numbered channel events for recovery and `history`.
-//! * [`users`]: offline queues per user.
-//! * [`conns`]: the registry of live connections, by id and user.
-//! * [`http_conns`]: the bounded registry of HTTP connections, oldest idle
-//!   evicted first.
-//! * [`http`]: the HTTP API, health and metrics.
-//! * [`config`], [`metrics`], [`state`]: configuration layers, counters, and
-//!   the state all tasks share.
+//! * `events`: the one path every event takes: stamped by the node, then
+//!   the engine's broker.
+//! * `hub`: local delivery: the sharded channel registry, where each event
+//!   is encoded once per wire (protocol, encoding, framing) and fanned out
+//!   as shared bytes; in-process subscribers get the publication itself.
+//! * [`engine`]: broker, history and presence traits and the memory engine
+//!   (`history`, `users`: its history store and offline queues).
+//! * `conns`, `http_conns`: the registries of live WebSocket and HTTP
+//!   connections.
+//! * `http`: the HTTP API, health and metrics.
+//! * `node`: the facade.
 
 pub mod auth;
 pub mod config;
-pub mod conn;
-pub mod conns;
+mod conn;
+mod conns;
 pub mod engine;
 mod events;
-pub mod history;
-pub mod http;
-pub mod http_conns;
-pub mod hub;
-pub mod limits;
-pub mod metrics;
-pub mod net;
+mod history;
+mod http;
+mod http_conns;
+mod hub;
+mod limits;
+mod metrics;
+mod net;
 mod node;
-pub mod server;
+mod server;
 mod session;
-pub mod state;
+mod state;
 mod transport;
-pub mod users;
+mod users;
 mod util;
 
 pub use config::{Config, Mode, Preset, Sources};
@@ -57,7 +64,16 @@ pub use node::{
     SubscriptionError, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
 };
 pub use server::Server;
-pub use state::Shared;
-#[doc(hidden)]
-pub use transport::fuzz_request_head;
 pub use util::now_ms;
+
+/// Not API: what this crate's own tests, benchmarks and measurement
+/// programs reach past the facade for (counters, the registries, a
+/// connection's handle standing in for a socket). Nothing here is stable.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::conn::handle::ConnHandle;
+    pub use crate::http::{app, route_table, RouteInfo, Verb};
+    pub use crate::hub::Wire;
+    pub use crate::state::Shared;
+    pub use crate::transport::fuzz_request_head;
+}

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use hubbub_server::http::route_table;
+use hubbub_server::internals::route_table;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -845,8 +845,8 @@ async fn readyz_is_503_once_shutdown_begins() {
     use tower::ServiceExt;
 
     let config = hubbub_server::Config::load(&hubbub_server::Sources::default()).unwrap();
-    let shared = hubbub_server::Shared::new(config);
-    let app = hubbub_server::http::app(shared.clone());
+    let shared = hubbub_server::internals::Shared::new(config);
+    let app = hubbub_server::internals::app(shared.clone());
     let request = || {
         let mut r = axum::http::Request::get("/readyz")
             .body(Body::empty())

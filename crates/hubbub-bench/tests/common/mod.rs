@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hubbub_server::{Config, Server, Shared, Sources};
+use hubbub_server::internals::Shared;
+use hubbub_server::{Config, Server, Sources};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

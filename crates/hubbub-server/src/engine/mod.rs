@@ -33,7 +33,10 @@ pub use crate::history::{
 pub use memory::MemoryBroker;
 pub use presence::{MemoryPresence, PresenceEntry, PresenceStats, PresenceStore};
 
-use crate::hub::Publication;
+/// An event on its way to subscribers, as a broker receives it (stamped,
+/// not numbered: [`Publication::draft`]) and hands it back (numbered, in an
+/// `Arc`).
+pub use crate::hub::Publication;
 
 /// Why an engine could not do what was asked. The client is told
 /// `unavailable`; the detail goes to the log.

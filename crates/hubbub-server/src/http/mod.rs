@@ -32,7 +32,6 @@ use axum::middleware::{from_fn_with_state, map_response};
 use axum::Router;
 use parking_lot::Mutex;
 
-pub use error::ApiError;
 pub use routes::{route_table, RouteInfo, Verb};
 pub(crate) use serve::serve_connection;
 

@@ -32,10 +32,9 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use parking_lot::{Mutex, RwLock};
 
-pub use crate::engine::PublishOutcome;
 pub(crate) use local::{LocalQueue, Popped};
 pub use publication::Publication;
-pub use wire::{encode_frame, Framing, Protocol, Wire};
+pub use wire::{encode_frame, Wire};
 
 use crate::conn::handle::{CloseRequest, ConnHandle, Push, QueueLimits};
 use crate::conns::Connections;

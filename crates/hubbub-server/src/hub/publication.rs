@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use hubbub_protocol::{EventMessage, JsonData, Publisher, TimedEvent};
+use hubbub_protocol::{EventMessage, TimedEvent};
 
 use super::wire::{encode_frame, Wire};
 
@@ -36,16 +36,17 @@ impl Publication {
         }
     }
 
-    /// Convenience for events the hub makes itself.
+    /// Shorthand for this crate's unit tests.
     #[allow(clippy::too_many_arguments)]
-    pub fn make(
+    #[cfg(test)]
+    pub(crate) fn make(
         channel: &str,
         event_type: &str,
-        data: JsonData,
+        data: hubbub_protocol::JsonData,
         message_id: String,
         offset: Option<u64>,
         epoch: Option<Arc<str>>,
-        publisher: Option<Publisher>,
+        publisher: Option<hubbub_protocol::Publisher>,
         timestamp: u64,
     ) -> Arc<Self> {
         Self::new(
@@ -73,7 +74,7 @@ impl Publication {
     /// The complete frame for `wire`, built once. Every payload was
     /// checked at publish ([`JsonData::check`]), so every encoding carries
     /// it; `None` would be a bug, logged once.
-    pub fn frame(&self, wire: Wire) -> Option<&Bytes> {
+    pub(crate) fn frame(&self, wire: Wire) -> Option<&Bytes> {
         self.frames[wire.index()]
             .get_or_init(|| encode_frame(&self.event, None, self.timestamp, wire))
             .as_ref()

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use hubbub_server::{Config, Node, Server, Shared, Sources};
+use hubbub_server::internals::Shared;
+use hubbub_server::{Config, Node, Server, Sources};
 use hubbub_ws::{client_frame, Decoder, DecoderConfig, Message, OpCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
