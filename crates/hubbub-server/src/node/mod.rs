@@ -147,6 +147,17 @@ impl Node {
 
     /// A node configured from the same layers `hubbub serve` reads
     /// (preset, TOML file, `HUBBUB_*` environment, overrides).
+    ///
+    /// ```
+    /// use hubbub_server::{Node, Preset, Sources};
+    /// let node = Node::from_sources(&Sources {
+    ///     preset: Some(Preset::Lightweight),
+    ///     overrides: vec![("channels.history_size".into(), "10".into())],
+    ///     ..Sources::default()
+    /// })
+    /// .unwrap();
+    /// assert_eq!(node.config().namespace("any").history_size, 10);
+    /// ```
     pub fn from_sources(sources: &Sources) -> Result<Node, Error> {
         let config = Config::load(sources).map_err(|e| Error::bad_request(e.to_string()))?;
         Self::new(config)
@@ -238,6 +249,15 @@ impl Node {
     /// refuses new ones, and waits for them to finish (at most
     /// `server.shutdown_timeout_ms`). For an application shutting down
     /// with the hub mounted inside it.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = hubbub_server::Node::new(hubbub_server::Config::default()).unwrap();
+    /// let closed = node.closed(); // what axum's `with_graceful_shutdown` awaits
+    /// node.shutdown().await;
+    /// closed.await;
+    /// # });
+    /// ```
     pub async fn shutdown(&self) {
         crate::server::drain(&self.shared).await;
     }

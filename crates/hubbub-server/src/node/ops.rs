@@ -70,6 +70,16 @@ impl Node {
     /// where the channel's namespace keeps history, queued for every
     /// subscriber, in-process ones included. Returns the offset and how
     /// many subscribers on this node it was queued for.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = hubbub_server::Node::new(hubbub_server::Config::default()).unwrap();
+    /// let out = node.publish("orders", "order_created", &serde_json::json!({"id": 7})).await.unwrap();
+    /// assert_eq!((out.offset, out.subscribers), (Some(1), 0));
+    /// let page = node.history("orders", None, 10).await.unwrap();
+    /// assert_eq!(page.events[0].data_as::<serde_json::Value>().unwrap()["id"], 7);
+    /// # });
+    /// ```
     pub async fn publish<T: Serialize + ?Sized>(
         &self,
         channel: &str,
@@ -118,6 +128,15 @@ impl Node {
 
     /// Sends one event on `user:<user_id>` to every live connection of the
     /// user; kept for the user's next connection when there is none.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = hubbub_server::Node::new(hubbub_server::Config::default()).unwrap();
+    /// let out = node.send_to_user("ann", "note", &"hello").await.unwrap();
+    /// assert!(out.queued, "ann is offline: kept for her next connection");
+    /// assert_eq!(node.stats().queued_for_users, 1);
+    /// # });
+    /// ```
     pub async fn send_to_user<T: Serialize + ?Sized>(
         &self,
         user_id: &str,

@@ -116,7 +116,20 @@ pub struct Subscription {
 }
 
 impl Node {
-    /// Subscribes to `channel` from now on.
+    /// Subscribes to `channel` from now on: whoever publishes there (a
+    /// client, the HTTP API, this application), the events arrive here in
+    /// offset order.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = hubbub_server::Node::new(hubbub_server::Config::default()).unwrap();
+    /// let mut sub = node.subscribe("chat").await.unwrap();
+    /// node.publish("chat", "message", &"hi").await.unwrap();
+    /// let event = sub.next().await.unwrap().unwrap();
+    /// assert_eq!((event.event_type(), event.offset()), ("message", Some(1)));
+    /// assert_eq!(event.data_as::<String>().unwrap(), "hi");
+    /// # });
+    /// ```
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription, Error> {
         self.subscribe_with(channel, None, None).await
     }
