@@ -340,16 +340,29 @@ pub(super) async fn start<S: Stream>(
     let offline = register(&shared, &handle).await;
     // Every connection with a user is subscribed to its own `user:<id>`
     // (PROTOCOL.md section 3), before the offline queue is handed over.
-    if let (Some(user), Role::Hub) = (handle.user_id.as_deref(), up.role) {
-        let name = shared
-            .hub
-            .subscribe(&format!("user:{user}"), &handle, None, false);
-        let mut subs = handle.subscriptions.lock();
-        if subs.is_empty() {
-            subs.reserve_exact(1);
+    let user_channel = match (handle.user_id.as_deref(), up.role) {
+        (Some(user), Role::Hub) => {
+            let name = shared
+                .hub
+                .subscribe(&format!("user:{user}"), &handle, None, false);
+            let mut subs = handle.subscriptions.lock();
+            if subs.is_empty() {
+                subs.reserve_exact(1);
+            }
+            subs.push(name.clone());
+            Some(name)
         }
-        subs.push(name);
-        drop(subs);
+        _ => None,
+    };
+    // This node wants the user's channel from any node (a no-op for the
+    // memory engine). Should the engine fail, events published to
+    // `user:<id>` on this node still arrive; user sends do not depend on
+    // it (they go through `Broker::send_to_user`).
+    if let Some(name) = user_channel {
+        if let Err(e) = shared.engine.broker.subscribe(&name).await {
+            Metrics::inc(&shared.metrics.engine_errors);
+            tracing::warn!(error = %e, "the engine did not take the user channel");
+        }
     }
     Metrics::inc(&shared.metrics.connections_accepted);
     let mut conn = Conn::new(stream, shared, handle, up.role, leftover);
