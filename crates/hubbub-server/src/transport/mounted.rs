@@ -5,8 +5,9 @@
 //! head is rebuilt from it and goes through the same parser and the same
 //! admission rules, hyper answers the 101, and the upgraded stream becomes
 //! a connection like any other. The connection then owns hyper's upgraded
-//! stream rather than the bare socket, which costs a few hundred bytes
-//! more per idle connection than `serve` does.
+//! stream rather than the bare socket (with whatever hyper keeps around it),
+//! so the idle figures of `docs/fanout.md`, measured on `serve`, do not
+//! speak for it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
