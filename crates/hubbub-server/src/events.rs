@@ -114,11 +114,35 @@ impl Shared {
         Ok(read)
     }
 
-    /// Removes connection `seq` from `channel`, ending the node's interest
-    /// in it when that was its last local subscriber.
+    /// Removes connection `seq` from `channel` (and from its presence,
+    /// where it keeps presence), ending the node's interest in it when that
+    /// was its last local subscriber.
     pub(crate) fn unsubscribe(&self, channel: &str, seq: u64) {
         if self.hub.unsubscribe(channel, seq) {
             self.engine.broker.unsubscribe(channel);
+        }
+        if crate::channel::classify(&self.config, channel).presence() {
+            self.leave_presence(channel, self.conns.connection_id(seq));
+        }
+    }
+
+    /// Takes a connection out of `channel`'s presence without waiting: at
+    /// once where the store answers at once (the memory engine), else in a
+    /// task of its own.
+    pub(crate) fn leave_presence(&self, channel: &str, connection_id: String) {
+        let presence = self.engine.presence.clone();
+        let metrics = self.metrics.clone();
+        let channel = channel.to_owned();
+        let mut leave = Box::pin(async move {
+            if let Err(e) = presence.remove(&channel, &connection_id).await {
+                Metrics::inc(&metrics.engine_errors);
+                tracing::warn!(error = %e, channel, "presence entry not removed");
+            }
+        });
+        if futures_util::FutureExt::now_or_never(&mut leave).is_none() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(leave);
+            }
         }
     }
 }

@@ -38,6 +38,7 @@
 //! * `node`: the facade.
 
 pub mod auth;
+mod channel;
 pub mod config;
 mod conn;
 mod conns;

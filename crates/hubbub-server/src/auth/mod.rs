@@ -24,8 +24,7 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Longest user id (`sub`), so that `user:<id>` is a valid channel name.
 pub const MAX_USER_ID_LEN: usize = 128;
 
-/// Built-in streams only admins may subscribe to (PROTOCOL.md section 8).
-pub const ADMIN_STREAMS: [&str; 2] = ["connections", "logs"];
+use crate::channel::ADMIN_STREAMS;
 
 /// Turns a presented token into the claims it grants.
 ///

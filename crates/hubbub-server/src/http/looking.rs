@@ -24,6 +24,7 @@ use crate::conn::handle::ConnHandle;
 use crate::history::Position;
 use crate::metrics::Metrics;
 use crate::state::Shared;
+use hubbub_protocol::rooms::{PresenceEntry, PresenceStats};
 
 /// Default and largest `limit` of `GET /api/connections`.
 pub(super) const CONNECTIONS_DEFAULT_LIMIT: usize = 100;
@@ -278,6 +279,8 @@ pub(super) struct ChannelAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     epoch: Option<String>,
     history_size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence_stats: Option<PresenceStats>,
 }
 
 fn channel_answer(
@@ -294,7 +297,63 @@ fn channel_answer(
         offset: pos.as_ref().map(|p| p.offset),
         epoch: pos.map(|p| p.epoch),
         history_size,
+        presence_stats: None,
     }
+}
+
+/// Adds the presence counts of a channel that keeps presence.
+async fn with_presence(
+    shared: &Shared,
+    mut answer: ChannelAnswer,
+) -> Result<ChannelAnswer, ApiError> {
+    if crate::channel::classify(&shared.config, &answer.channel).presence() {
+        let stats = shared
+            .engine
+            .presence
+            .stats(&answer.channel)
+            .await
+            .map_err(|e| engine_failed(shared, e))?;
+        answer.presence_stats = Some(stats);
+    }
+    Ok(answer)
+}
+
+/// An engine failure as the API answers it: 503, counted.
+fn engine_failed(shared: &Shared, e: crate::engine::EngineError) -> ApiError {
+    Metrics::inc(&shared.metrics.engine_errors);
+    ApiError::unavailable(e.to_string())
+}
+
+#[derive(Serialize)]
+pub(super) struct PresenceAnswer {
+    channel: String,
+    members: Vec<PresenceEntry>,
+}
+
+/// `GET /api/channels/{channel}/presence`: who is on a channel that keeps
+/// presence; 400 on one that keeps none.
+pub(super) async fn presence(
+    State(api): State<Arc<ApiState>>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PresenceAnswer>, ApiError> {
+    extract::channel(&name)?;
+    let shared = &api.shared;
+    if !crate::channel::classify(&shared.config, &name).presence() {
+        return Err(ApiError::bad_request(format!(
+            "channel {} keeps no presence (its namespace has no presence = true)",
+            quote(&name)
+        )));
+    }
+    let members = shared
+        .engine
+        .presence
+        .list(&name)
+        .await
+        .map_err(|e| engine_failed(shared, e))?;
+    Ok(Json(PresenceAnswer {
+        channel: name,
+        members,
+    }))
 }
 
 /// `GET /api/channels`: every known channel (with local subscribers or
@@ -329,7 +388,7 @@ pub(super) async fn channels(
                 .top
                 .into();
         }
-        out.push(channel_answer(shared, c, n, pos));
+        out.push(with_presence(shared, channel_answer(shared, c, n, pos)).await?);
     }
     Ok(Json(out))
 }
@@ -358,12 +417,8 @@ pub(super) async fn channel(
             Metrics::inc(&shared.metrics.engine_errors);
             ApiError::unavailable(e.to_string())
         })?;
-    Ok(Json(channel_answer(
-        shared,
-        Arc::from(name),
-        subscribers,
-        Some(read.top),
-    )))
+    let answer = channel_answer(shared, Arc::from(name), subscribers, Some(read.top));
+    Ok(Json(with_presence(shared, answer).await?))
 }
 
 #[derive(Serialize)]

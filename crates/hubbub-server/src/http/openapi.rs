@@ -244,6 +244,15 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
             success: ("200", ok("The events.", schema_ref("History"))),
             failures: failures(&[("400", "BadRequest")]),
         }),
+        (Get, "/api/channels/{channel}/presence", "channel_presence", Op {
+            summary: "Who is on a channel",
+            description: "One entry per connection, oldest first, on a channel that keeps presence (its namespace sets presence = true, or a room). 400 on a channel that keeps none; an empty list while nobody is there.",
+            tag: "looking",
+            parameters: vec![path_param("channel", "The channel.", channel_name())],
+            body: None,
+            success: ("200", ok("The members.", schema_ref("Presence"))),
+            failures: failures(&[("400", "BadRequest"), ("503", "Unavailable")]),
+        }),
         (Get, "/api/connections", "connections", Op {
             summary: "Live connections",
             description: "Oldest first, filtered by user and/or subscribed channel.",
@@ -418,7 +427,35 @@ fn schemas() -> Value {
                 "subscribers": count,
                 "offset": offset,
                 "epoch": epoch,
-                "history_size": count
+                "history_size": count,
+                "presence_stats": schema_ref("PresenceStats")
+            }
+        },
+        "PresenceStats": {
+            "type": "object",
+            "description": "Counts of a channel that keeps presence, without the list.",
+            "required": ["num_clients", "num_users"],
+            "properties": {
+                "num_clients": {"type": "integer", "minimum": 0, "description": "Connections present, anonymous ones included."},
+                "num_users": {"type": "integer", "minimum": 0, "description": "Distinct users present."}
+            }
+        },
+        "Presence": {
+            "type": "object",
+            "required": ["channel", "members"],
+            "properties": {
+                "channel": channel_name(),
+                "members": {"type": "array", "items": schema_ref("PresenceEntry")}
+            }
+        },
+        "PresenceEntry": {
+            "type": "object",
+            "required": ["user_id", "connection_id", "info", "joined_at"],
+            "properties": {
+                "user_id": {"type": ["string", "null"]},
+                "connection_id": {"type": "string"},
+                "info": {"type": "object"},
+                "joined_at": {"type": "integer", "minimum": 0, "description": "ms since the Unix epoch."}
             }
         },
         "History": {

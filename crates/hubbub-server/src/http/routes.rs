@@ -113,6 +113,7 @@ pub(crate) fn routes() -> Vec<Route> {
         route(Get, "/api/channels", looking::channels),
         route(Get, "/api/channels/{channel}", looking::channel),
         route(Get, "/api/channels/{channel}/history", looking::history),
+        route(Get, "/api/channels/{channel}/presence", looking::presence),
         route(Get, "/api/connections", looking::connections),
         route(Get, "/api/openapi.json", looking::openapi),
     ]

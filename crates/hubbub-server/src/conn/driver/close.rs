@@ -66,6 +66,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             deadline: Instant::now() + self.close_timeout(),
             when_flushed: false,
         });
+        // The connection is gone for everyone else from now on, not once
+        // a silent peer's close timeout has run out too: it leaves its
+        // channels and their presence at once.
+        self.session.end();
     }
 
     pub(super) fn finish(self, lifetime: Duration) {
