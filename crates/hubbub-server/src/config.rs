@@ -36,6 +36,29 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Abuse limits at the handshake.
     pub limits: LimitsConfig,
+    /// Rooms (PROTOCOL.md section 6).
+    pub rooms: RoomsConfig,
+}
+
+/// Rooms: what joining an unknown room does, and how many fit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// Whether `join_room` of an unknown room creates it (public, with
+    /// `default_capacity`); when false only `POST /api/rooms` creates rooms
+    /// and joining an unknown one answers `not_found`.
+    pub create_on_join: bool,
+    /// Connections a room created by joining admits.
+    pub default_capacity: usize,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        RoomsConfig {
+            create_on_join: true,
+            default_capacity: 1000,
+        }
+    }
 }
 
 /// How connections prove who they are (PROTOCOL.md section 1; keys are
@@ -327,6 +350,10 @@ pub struct NamespaceOptions {
     pub presence: bool,
     /// Whether subscribing needs a token claim.
     pub private: bool,
+    /// Whether rooms of this namespace announce members coming and going
+    /// (`user_joined`, `user_left`); off for huge channels, where presence
+    /// still answers.
+    pub join_leave_events: bool,
 }
 
 /// Named starting points for the connection settings.
@@ -422,6 +449,7 @@ impl Default for NamespaceOptions {
             history_ttl_s: 300,
             presence: false,
             private: false,
+            join_leave_events: true,
         }
     }
 }

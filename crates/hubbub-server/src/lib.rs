@@ -52,6 +52,7 @@ mod limits;
 mod metrics;
 mod net;
 mod node;
+mod rooms;
 mod server;
 mod session;
 mod state;

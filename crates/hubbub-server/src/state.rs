@@ -26,6 +26,8 @@ pub struct Shared {
     pub engine: Engine,
     /// Live connections.
     pub conns: Arc<Connections>,
+    /// Rooms and who is in them.
+    pub(crate) rooms: crate::rooms::Rooms,
     /// HTTP connections, bounded by `server.max_http_connections`.
     pub http: HttpConns,
     /// Counters.
@@ -86,6 +88,7 @@ impl Shared {
             hub,
             engine,
             conns,
+            rooms: crate::rooms::Rooms::default(),
             http: HttpConns::new(config.server.max_http_connections),
             metrics,
             auth,

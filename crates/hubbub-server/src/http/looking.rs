@@ -148,7 +148,7 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
             .into_iter()
             .map(|c| (c.channel, c.subscribers))
             .collect(),
-        rooms: 0,
+        rooms: shared.rooms.counts().0,
         rate_limited: m.rate_limited_messages.load(Relaxed),
         slow_consumer_disconnects: m.slow_consumer_disconnects.load(Relaxed),
         ping_timeouts: m.ping_timeouts.load(Relaxed),

@@ -20,6 +20,7 @@ mod looking;
 pub mod openapi;
 mod prometheus;
 mod publish;
+mod rooms;
 pub mod routes;
 mod serve;
 mod snapshot;

@@ -63,6 +63,10 @@ fn channel_name() -> Value {
     json!({"type": "string", "pattern": "^[A-Za-z0-9_.\\-:@]{1,200}$", "minLength": 1, "maxLength": 200})
 }
 
+fn room_name() -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z0-9_.\\-@]{1,200}$", "minLength": 1, "maxLength": 200})
+}
+
 fn user_id() -> Value {
     json!({"type": "string", "pattern": "^[A-Za-z0-9_.\\-:@]{1,128}$", "minLength": 1, "maxLength": MAX_USER_ID})
 }
@@ -108,7 +112,7 @@ impl Op {
 
 /// Every documented operation: method, path, operation id, operation.
 fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
-    use Verb::{Get, Post};
+    use Verb::{Delete, Get, Post};
     let disconnect_body = Some((schema_ref("DisconnectRequest"), false));
     vec![
         (Get, "/healthz", "healthz", Op {
@@ -252,6 +256,42 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
             body: None,
             success: ("200", ok("The members.", schema_ref("Presence"))),
             failures: failures(&[("400", "BadRequest"), ("503", "Unavailable")]),
+        }),
+        (Get, "/api/rooms", "rooms", Op {
+            summary: "Rooms",
+            description: "Every room of this node, by name, with its member count; private ones too (the API's callers are the hub's operators).",
+            tag: "rooms",
+            parameters: vec![],
+            body: None,
+            success: ("200", ok("The rooms.", json!({"type": "array", "items": schema_ref("RoomSummary")}))),
+            failures: failures(&[]),
+        }),
+        (Post, "/api/rooms", "createRoom", Op {
+            summary: "Create a room",
+            description: "A room created here stays until deleted (one created by joining goes with its last member). 409 when one of that name exists.",
+            tag: "rooms",
+            parameters: vec![],
+            body: Some((schema_ref("RoomRequest"), true)),
+            success: ("201", ok("Created.", schema_ref("Room"))),
+            failures: failures(&[("400", "BadRequest"), ("409", "AlreadyExists"), ("413", "TooLarge"), ("415", "NotJson"), ("503", "Unavailable")]),
+        }),
+        (Get, "/api/rooms/{room}", "room", Op {
+            summary: "One room",
+            description: "The room with its members' presence entries; 404 while unknown.",
+            tag: "rooms",
+            parameters: vec![path_param("room", "The room (bare name).", room_name())],
+            body: None,
+            success: ("200", ok("The room.", schema_ref("Room"))),
+            failures: failures(&[("400", "BadRequest"), ("404", "NotFound"), ("503", "Unavailable")]),
+        }),
+        (Delete, "/api/rooms/{room}", "deleteRoom", Op {
+            summary: "Delete a room",
+            description: "Members get `event room_deleted {room}` on `room:<room>`, then are removed (no `user_left` for each).",
+            tag: "rooms",
+            parameters: vec![path_param("room", "The room (bare name).", room_name())],
+            body: None,
+            success: ("204", json!({"description": "Deleted."})),
+            failures: failures(&[("400", "BadRequest"), ("404", "NotFound")]),
         }),
         (Get, "/api/connections", "connections", Op {
             summary: "Live connections",
@@ -431,6 +471,44 @@ fn schemas() -> Value {
                 "presence_stats": schema_ref("PresenceStats")
             }
         },
+        "RoomRequest": {
+            "type": "object",
+            "required": ["room"],
+            "additionalProperties": false,
+            "properties": {
+                "room": room_name(),
+                "capacity": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "description": "Connections admitted at most (default rooms.default_capacity)."},
+                "private": {"type": "boolean", "default": false, "description": "Only the owner and users whose token's rooms claim lists the room may join."},
+                "owner": user_id(),
+                "metadata": {"type": "object"}
+            }
+        },
+        "RoomSummary": {
+            "type": "object",
+            "required": ["room", "members", "capacity", "private", "owner", "metadata", "created_at"],
+            "properties": {
+                "room": room_name(),
+                "members": count,
+                "capacity": count,
+                "private": {"type": "boolean"},
+                "owner": {"type": ["string", "null"]},
+                "metadata": {"type": "object"},
+                "created_at": {"type": "integer", "minimum": 0, "description": "ms since the Unix epoch."}
+            }
+        },
+        "Room": {
+            "type": "object",
+            "required": ["room", "members", "capacity", "private", "owner", "metadata", "created_at"],
+            "properties": {
+                "room": room_name(),
+                "members": {"type": "array", "items": schema_ref("PresenceEntry")},
+                "capacity": count,
+                "private": {"type": "boolean"},
+                "owner": {"type": ["string", "null"]},
+                "metadata": {"type": "object"},
+                "created_at": {"type": "integer", "minimum": 0, "description": "ms since the Unix epoch."}
+            }
+        },
         "PresenceStats": {
             "type": "object",
             "description": "Counts of a channel that keeps presence, without the list.",
@@ -522,6 +600,7 @@ fn responses() -> Value {
         "Forbidden": e("A valid token without `\"admin\": true`, or (development only, no API key configured) a \
                         caller not on loopback without credentials (`forbidden`)."),
         "NotFound": e("No such thing (`not_found`)."),
+        "AlreadyExists": e("One of that name exists (`already_exists`)."),
         "TooLarge": e("The body is larger than the node accepts (`bad_request`)."),
         "NotJson": e("The body is not sent as `application/json` (`bad_request`)."),
         "Unavailable": e("Not ready (`unavailable`)."),
@@ -564,7 +643,8 @@ pub fn document(routes: &[RouteInfo]) -> Value {
         "tags": [
             {"name": "health", "description": "Liveness, readiness, metrics."},
             {"name": "publishing", "description": "Publishing, sending to users, disconnecting."},
-            {"name": "looking", "description": "Statistics, channels, connections."}
+            {"name": "looking", "description": "Statistics, channels, connections."},
+            {"name": "rooms", "description": "Rooms: create, list, look at, delete."}
         ],
         "security": [{"bearerAuth": []}],
         "paths": paths,

@@ -143,6 +143,13 @@ pub(super) fn render(api: &ApiState) -> String {
         "Channels with local subscribers.",
         channels.len() as f64,
     );
+    let (rooms, members) = shared.rooms.counts();
+    e.gauge("hubbub_rooms", "Rooms on this node.", rooms as f64);
+    e.gauge(
+        "hubbub_room_members",
+        "Connections in rooms on this node (one per room joined).",
+        members as f64,
+    );
     e.gauge(
         "hubbub_subscriptions",
         "Subscriptions of local connections to channels.",

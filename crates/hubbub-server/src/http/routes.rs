@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{auth, looking, prometheus, publish, ApiState};
+use super::{auth, looking, prometheus, publish, rooms, ApiState};
 
 /// HTTP method of a route. Exists so the table names methods once, for
 /// both the router and the OpenAPI document.
@@ -87,7 +87,7 @@ where
 
 /// Every route of the hub, in documentation order.
 pub(crate) fn routes() -> Vec<Route> {
-    use Verb::{Get, Post};
+    use Verb::{Delete, Get, Post};
     vec![
         // Health and metrics (open).
         route(Get, "/healthz", looking::healthz),
@@ -115,6 +115,11 @@ pub(crate) fn routes() -> Vec<Route> {
         route(Get, "/api/channels/{channel}/history", looking::history),
         route(Get, "/api/channels/{channel}/presence", looking::presence),
         route(Get, "/api/connections", looking::connections),
+        // Rooms.
+        route(Get, "/api/rooms", rooms::list),
+        route(Post, "/api/rooms", rooms::create),
+        route(Get, "/api/rooms/{room}", rooms::get),
+        route(Delete, "/api/rooms/{room}", rooms::delete),
         route(Get, "/api/openapi.json", looking::openapi),
     ]
 }

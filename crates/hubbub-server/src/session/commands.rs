@@ -66,6 +66,12 @@ impl Session {
             Command::Publish(p) => self.publish(p).await,
             Command::Auth(a) => self.auth(a),
             Command::Ping(_) => Ok(ServerMessage::Pong {}),
+            Command::JoinRoom(j) => match self.join_room(j, id.as_ref(), transport).await {
+                // The reply went out ahead of the room's later events.
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
+            Command::LeaveRoom(l) => self.leave_room(l).await,
             Command::Presence(c) => self.presence(c.channel, false).await,
             Command::PresenceStats(c) => self.presence(c.channel, true).await,
             Command::GetSubscriptions(_) => Ok(ServerMessage::Subscriptions {
@@ -98,7 +104,7 @@ impl Session {
 
     /// Checks that this session may receive `channel` (see
     /// [`crate::auth::may_subscribe`]).
-    fn may_subscribe(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
+    pub(super) fn may_subscribe(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
         crate::auth::may_subscribe(
             self.claims.as_deref(),
             self.handle.user_id.as_deref(),
@@ -106,6 +112,18 @@ impl Session {
             self.shared.config.namespace(channel).private,
         )
         .map_err(|why| (ErrorCode::Forbidden, format!("{}: {why}", quote(channel))))
+    }
+
+    /// A room's channel is for its members: `join_room` first (after
+    /// which `subscribe` with `since` recovers what a member missed).
+    pub(super) fn must_be_member(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
+        match channel.strip_prefix("room:") {
+            Some(room) if !self.shared.rooms.is_member(room, self.handle.seq) => Err((
+                ErrorCode::Forbidden,
+                format!("{}: join the room first (join_room)", quote(channel)),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// `auth`: verifies a fresh token for the same user and swaps it in,
@@ -180,6 +198,7 @@ impl Session {
             validate_channel(ch)
                 .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(ch))))?;
             self.may_subscribe(ch)?;
+            self.must_be_member(ch)?;
             if !wanted.contains(&ch) {
                 wanted.push(ch);
             }
@@ -417,6 +436,7 @@ impl Session {
         p.data
             .check()
             .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
+        self.must_be_member(&p.channel)?;
         let class = crate::channel::classify(&self.shared.config, &p.channel);
         crate::auth::may_publish(
             self.claims.as_deref(),

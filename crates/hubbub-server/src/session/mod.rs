@@ -21,6 +21,7 @@
 
 mod commands;
 mod ratelimit;
+mod rooms;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,9 +169,12 @@ impl Session {
     /// Leaves every channel, once the connection is over.
     pub(crate) fn end(&self) {
         let subs = std::mem::take(&mut *self.handle.subscriptions.lock());
-        for ch in subs {
-            self.shared.unsubscribe(&ch, self.handle.seq);
+        let seq = self.handle.seq;
+        for ch in &subs {
+            self.shared.unsubscribe(ch, seq);
         }
+        self.shared
+            .leave_rooms_on_close(seq, self.handle.user_id.as_deref(), &subs);
     }
 }
 
