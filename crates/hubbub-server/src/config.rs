@@ -317,6 +317,13 @@ pub struct ConnectionConfig {
     pub rate_limit_max_drops: u32,
     /// Window for counting dropped messages.
     pub rate_limit_window_ms: u64,
+    /// Ephemeral events (typing indicators, cursor moves) per second a
+    /// connection may publish, on a budget of their own so they never
+    /// spend the command budget; over it they are dropped with
+    /// `error rate_limited` (not counted toward the 4029 close).
+    pub ephemeral_rate_per_second: f64,
+    /// The ephemeral budget's bucket size.
+    pub ephemeral_rate_burst: f64,
 }
 
 /// The HTTP API.
@@ -437,6 +444,8 @@ impl Default for ConnectionConfig {
             rate_limit_burst: 200.0,
             rate_limit_max_drops: 50,
             rate_limit_window_ms: 10_000,
+            ephemeral_rate_per_second: 30.0,
+            ephemeral_rate_burst: 60.0,
         }
     }
 }
@@ -632,6 +641,15 @@ impl Config {
             size: ns.history_size,
             ttl: Duration::from_secs(ns.history_ttl_s),
         })
+    }
+
+    /// Whether events of `event_type` are ephemeral: never kept, no offset,
+    /// published on their own rate budget.
+    pub fn is_ephemeral(&self, event_type: &str) -> bool {
+        self.history
+            .ephemeral_event_types
+            .iter()
+            .any(|t| t == event_type)
     }
 
     /// Whether development shortcuts are on.

@@ -134,10 +134,13 @@ async fn members_see_each_other_come_talk_and_go() {
     assert_eq!(r["code"], "forbidden", "{r}");
     let r = call(
         &mut eve,
-        json!({"type": "subscribe", "channels": ["room:lobby"]}),
+        json!({"type": "publish", "channel": "room:lobby", "event_type": "room_message", "data": 1}),
     )
     .await;
-    assert_eq!(r["code"], "forbidden", "join first: {r}");
+    assert_eq!(
+        r["code"], "forbidden",
+        "members publish, others may not: {r}"
+    );
     let r = call(
         &mut ann,
         json!({"type": "presence_stats", "channel": "room:lobby"}),
@@ -236,6 +239,18 @@ async fn private_rooms_admit_their_owner_and_the_rooms_claim() {
         claims["exp"] = json!(exp);
         TokenSigner::hs256(SECRET.as_bytes()).sign(&claims).unwrap()
     };
+    // Not even watching a private room without joining it.
+    let (mut peek, _) = connect(
+        &srv.ws_url(&format!("?token={}", token(json!({"sub": "eve"})))),
+        None,
+    )
+    .await;
+    let r = call(
+        &mut peek,
+        json!({"type": "subscribe", "channels": ["room:vip"]}),
+    )
+    .await;
+    assert_eq!(r["code"], "forbidden", "{r}");
     for (claims, ok) in [
         (json!({"sub": "ann"}), true),
         (json!({"sub": "bob"}), false),
@@ -334,4 +349,39 @@ async fn a_vanished_member_leaves_within_the_heartbeat_timeout() {
     let room = srv.get_json("/api/rooms/ops").await;
     assert_eq!(ids(&room["members"]), ["stay"]);
     drop(raw);
+}
+
+#[tokio::test]
+async fn cursor_floods_spend_their_own_budget() {
+    let srv = TestServer::start(&[
+        ("namespaces.room.publish", "true"),
+        ("connection.ephemeral_rate_per_second", "1"),
+        ("connection.ephemeral_rate_burst", "5"),
+        ("connection.rate_limit_burst", "20"),
+        ("connection.rate_limit_max_drops", "3"),
+    ])
+    .await;
+    let (mut ws, _) = connect(&srv.ws_url("?user_id=mover"), None).await;
+    join(&mut ws, "canvas", json!({})).await;
+    // Forty cursor moves: five pass, the rest are dropped with
+    // rate_limited, and none of them spends the command budget or
+    // counts toward the 4029 close.
+    for i in 0..40 {
+        common::send(&mut ws, json!({"type": "publish", "channel": "room:canvas", "event_type": "cursor_position", "data": {"x": i}})).await;
+    }
+    let (mut moved, mut dropped) = (0, 0);
+    while moved + dropped < 40 {
+        let m = recv(&mut ws).await;
+        match (m["type"].as_str(), m["code"].as_str()) {
+            (Some("published"), _) => moved += 1,
+            (Some("error"), Some("rate_limited")) => dropped += 1,
+            _ => {} // its own cursor events
+        }
+    }
+    assert_eq!((moved, dropped), (5, 35));
+    // Commands still have their whole budget.
+    for _ in 0..15 {
+        let r = call(&mut ws, json!({"type": "ping"})).await;
+        assert_eq!(r["type"], "pong", "{r}");
+    }
 }

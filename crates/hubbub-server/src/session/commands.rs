@@ -34,20 +34,38 @@ impl Session {
         binary: bool,
         transport: &mut dyn Transport,
     ) {
-        match self.spend_rate_budget() {
-            Verdict::Allow => {}
-            Verdict::Drop => {
-                let id = decode_command(payload, binary).ok().and_then(|i| i.id);
+        let decoded = decode_command(payload, binary);
+        let ephemeral = matches!(&decoded, Ok(i) if matches!(&i.command,
+            Command::Publish(p) if self.shared.config.is_ephemeral(&p.event_type)));
+        if ephemeral {
+            // Typing and cursor moves spend a budget of their own: they can
+            // neither starve commands nor close the connection.
+            if !self.take_ephemeral() {
+                Metrics::inc(&self.shared.metrics.rate_limited_messages);
+                let id = decoded.ok().and_then(|i| i.id);
                 self.send_error(
                     ErrorCode::RateLimited,
-                    "message rate limit exceeded; message dropped",
+                    "ephemeral event rate limit exceeded; event dropped",
                     id.as_ref(),
                 );
                 return;
             }
-            Verdict::Close => return,
+        } else {
+            match self.spend_rate_budget() {
+                Verdict::Allow => {}
+                Verdict::Drop => {
+                    let id = decoded.ok().and_then(|i| i.id);
+                    self.send_error(
+                        ErrorCode::RateLimited,
+                        "message rate limit exceeded; message dropped",
+                        id.as_ref(),
+                    );
+                    return;
+                }
+                Verdict::Close => return,
+            }
         }
-        let inbound = match decode_command(payload, binary) {
+        let inbound = match decoded {
             Ok(i) => i,
             Err(e) => {
                 self.send_error(e.code, &e.message, e.correlation_id.as_ref());
@@ -114,8 +132,36 @@ impl Session {
         .map_err(|why| (ErrorCode::Forbidden, format!("{}: {why}", quote(channel))))
     }
 
-    /// A room's channel is for its members: `join_room` first (after
-    /// which `subscribe` with `since` recovers what a member missed).
+    /// Takes a token from the ephemeral budget, making it on first use.
+    fn take_ephemeral(&mut self) -> bool {
+        let cfg = &self.shared.config.connection;
+        let now = tokio::time::Instant::now();
+        self.ephemeral
+            .get_or_insert_with(|| Box::new(super::ratelimit::EphemeralBucket::new(cfg, now)))
+            .take(cfg, now)
+    }
+
+    /// A private room's channel is read by its members (and admins) only;
+    /// a public room's, by anyone the channel rules let subscribe, without
+    /// entering its presence.
+    fn may_watch_room(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
+        let Some(room) = channel.strip_prefix("room:") else {
+            return Ok(());
+        };
+        let admin = self.claims.as_ref().is_some_and(|c| c.admin);
+        match self.shared.rooms.get(room) {
+            Some(r) if r.info.private && !r.has(self.handle.seq) && !admin => Err((
+                ErrorCode::Forbidden,
+                format!(
+                    "{}: a private room; join it first (join_room)",
+                    quote(channel)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Publishing to a room is for its members: `join_room` first.
     pub(super) fn must_be_member(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
         match channel.strip_prefix("room:") {
             Some(room) if !self.shared.rooms.is_member(room, self.handle.seq) => Err((
@@ -198,7 +244,7 @@ impl Session {
             validate_channel(ch)
                 .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(ch))))?;
             self.may_subscribe(ch)?;
-            self.must_be_member(ch)?;
+            self.may_watch_room(ch)?;
             if !wanted.contains(&ch) {
                 wanted.push(ch);
             }

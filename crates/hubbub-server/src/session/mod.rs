@@ -61,6 +61,8 @@ pub(crate) struct Session {
     /// Bounds of the outbox for the connection's own frames.
     limits: QueueLimits,
     rate: RateLimiter,
+    /// The ephemeral events' own budget, made when first needed.
+    ephemeral: Option<Box<ratelimit::EphemeralBucket>>,
     /// What the connection's token grants; `None` without a token.
     claims: Option<Box<Claims>>,
     /// When the token stops being valid (its `exp` plus the leeway); the
@@ -77,6 +79,7 @@ impl Session {
             shared,
             handle,
             limits,
+            ephemeral: None,
             claims: None,
             auth_expires: None,
         }

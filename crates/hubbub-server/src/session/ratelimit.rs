@@ -60,6 +60,38 @@ impl RateLimiter {
     }
 }
 
+/// The budget of ephemeral events (typing indicators, cursor moves): a
+/// plain token bucket, made on a connection's first ephemeral event so
+/// connections that never send one pay a pointer for it.
+pub struct EphemeralBucket {
+    tokens: f32,
+    last: Instant,
+}
+
+impl EphemeralBucket {
+    /// A full bucket.
+    pub fn new(cfg: &ConnectionConfig, now: Instant) -> Self {
+        EphemeralBucket {
+            tokens: cfg.ephemeral_rate_burst as f32,
+            last: now,
+        }
+    }
+
+    /// Takes a token; false when the budget is spent.
+    pub fn take(&mut self, cfg: &ConnectionConfig, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * cfg.ephemeral_rate_per_second as f32)
+            .min(cfg.ephemeral_rate_burst as f32);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
