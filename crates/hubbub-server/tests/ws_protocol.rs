@@ -156,15 +156,20 @@ async fn bad_input_gets_errors_and_the_connection_stays() {
     )
     .await;
     assert_eq!(r["code"], "forbidden");
+    // Rooms are offered; a room name has no ':'.
+    let r = call(&mut ws, json!({"type":"join_room","id":"j","room":"a:b"})).await;
+    assert_eq!(
+        (r["code"].as_str(), r["correlation_id"].as_str()),
+        (Some("bad_request"), Some("j"))
+    );
     // Presence is offered, on channels that keep it.
     let r = call(&mut ws, json!({"type":"presence","id":"p","channel":"c"})).await;
     assert_eq!(
         (r["code"].as_str(), r["correlation_id"].as_str()),
         (Some("bad_request"), Some("p"))
     );
-    for ty in ["join_room", "algorithm_stop", "auth", "rpc"] {
+    for ty in ["algorithm_stop", "auth", "rpc"] {
         let body = match ty {
-            "join_room" => json!({"type":ty,"id":ty,"room":"r"}),
             "algorithm_stop" => json!({"type":ty,"id":ty,"job_id":"j"}),
             "auth" => json!({"type":ty,"id":ty,"token":"t"}),
             _ => json!({"type":ty,"id":ty,"method":"m","data":null}),
