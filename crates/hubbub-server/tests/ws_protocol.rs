@@ -22,7 +22,7 @@ async fn connected_comes_first_with_every_field() {
     assert!(c["timestamp"].as_u64().is_some());
     assert_eq!(
         c["features"],
-        serde_json::json!(["history", "recovery", "user_queue"])
+        serde_json::json!(["history", "recovery", "user_queue", "presence", "rooms"])
     );
     let (_ws, anon) = connect(&srv.ws_url(""), None).await;
     assert!(anon["user_id"].is_null());
