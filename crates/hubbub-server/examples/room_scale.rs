@@ -119,7 +119,7 @@ async fn main() {
     let n: usize = args.next().map_or(10_000, |a| a.parse().expect("N"));
     let events: bool = args
         .next()
-        .map_or(false, |a| a.parse().expect("EVENTS: true or false"));
+        .is_some_and(|a| a.parse().expect("EVENTS: true or false"));
     let in_flight: usize = args.next().map_or(64, |a| a.parse().expect("IN_FLIGHT"));
     let port = 18700 + (std::process::id() % 200) as u16;
     let hub = start_hub(port, n, events);

@@ -385,3 +385,50 @@ async fn cursor_floods_spend_their_own_budget() {
         assert_eq!(r["type"], "pong", "{r}");
     }
 }
+
+#[tokio::test]
+async fn members_joining_at_once_all_learn_of_each_other() {
+    let srv = TestServer::start(&[]).await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(connect(&srv.ws_url(""), None).await);
+    }
+    let all: std::collections::BTreeSet<String> = clients
+        .iter()
+        .map(|(_, hello)| hello["connection_id"].as_str().unwrap().to_owned())
+        .collect();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|(mut ws, hello)| {
+            tokio::spawn(async move {
+                let me = hello["connection_id"].as_str().unwrap().to_owned();
+                let r = join(&mut ws, "crowd", json!({})).await;
+                let mut known: std::collections::BTreeSet<String> = r["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m["connection_id"].as_str().unwrap().to_owned())
+                    .collect();
+                // Then whoever is announced, until things go quiet.
+                while let Ok(Some(Ok(m))) =
+                    tokio::time::timeout(Duration::from_millis(300), ws.next()).await
+                {
+                    let Ok(v) = m.to_text().map(serde_json::from_str::<Value>) else {
+                        continue;
+                    };
+                    let v = v.unwrap_or(Value::Null);
+                    if v["event_type"] == "user_joined" {
+                        let who = v["data"]["connection_id"].as_str().unwrap().to_owned();
+                        assert_ne!(who, me, "never its own user_joined");
+                        known.insert(who);
+                    }
+                }
+                (known, ws)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (known, _ws) = t.await.unwrap();
+        assert_eq!(known, all, "every member learns of every other");
+    }
+}

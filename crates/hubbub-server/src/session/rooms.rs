@@ -1,16 +1,17 @@
 //! `join_room` and `leave_room` (PROTOCOL.md section 6).
 //!
 //! Joining, in an order that answers everyone right: the place is taken
-//! (capacity checked under the room's lock), `user_joined` goes to the
-//! members already there, then the joiner is subscribed syncing, enters
-//! presence, and gets `room_joined` with the members (itself included)
-//! before any later event of the room. Leaving takes the place back,
+//! (capacity checked under the room's lock), the joiner is subscribed
+//! syncing and enters presence, `user_joined` goes to the members, and the
+//! joiner gets `room_joined` with the members (itself included) before any
+//! later event of the room, never its own `user_joined`. Leaving takes the place back,
 //! leaves the channel and its presence, and only then announces
 //! `user_left`, so the leaver does not get its own.
 
 use hubbub_protocol::excerpt::quote;
 use hubbub_protocol::message::{JoinRoom, LeaveRoom};
-use hubbub_protocol::rooms::PresenceEntry;
+use hubbub_protocol::rooms::{PresenceEntry, UserJoined};
+use hubbub_protocol::EventPayload;
 use hubbub_protocol::{CorrelationId, ErrorCode, ServerMessage};
 
 use super::{Session, Transport};
@@ -115,15 +116,33 @@ impl Session {
         };
         let connection_id = self.shared.conns.connection_id(seq);
         let user_id = self.handle.user_id.as_deref().map(str::to_owned);
+        // Where the room's events are numbered, the joiner subscribes
+        // (parking) and enters presence before announcing itself, and reads
+        // the channel's position after: its own `user_joined` is at or below
+        // that position and so never reaches it, while a member joining at
+        // the same moment is either in the list it reads or announced after
+        // it. Without numbering nothing tells its own event apart, so it
+        // announces before subscribing.
+        let numbered = self
+            .shared
+            .config
+            .history_options(&channel, UserJoined::EVENT_TYPE)
+            .is_some();
         let entered = async {
-            if new {
+            let announce = || async {
+                if !new {
+                    return Ok(());
+                }
                 let joined = Member {
                     room: &j.room,
                     user_id: user_id.as_deref(),
                     connection_id: connection_id.clone(),
                     info: info.clone(),
                 };
-                self.shared.announce_joined(joined).await?;
+                self.shared.announce_joined(joined).await
+            };
+            if !numbered {
+                announce().await?;
             }
             let name = self
                 .shared
@@ -135,7 +154,6 @@ impl Session {
                     subs.push(name);
                 }
             }
-            let read = self.shared.open_channel(&channel, None).await?;
             let entry = PresenceEntry {
                 user_id: user_id.clone(),
                 connection_id: connection_id.clone(),
@@ -144,6 +162,10 @@ impl Session {
             };
             let presence = &self.shared.engine.presence;
             presence.add(&channel, entry).await?;
+            if numbered {
+                announce().await?;
+            }
+            let read = self.shared.open_channel(&channel, None).await?;
             let members = presence.list(&channel).await?;
             Ok::<_, crate::engine::EngineError>((read, members))
         };
