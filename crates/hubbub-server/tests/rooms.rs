@@ -432,3 +432,80 @@ async fn members_joining_at_once_all_learn_of_each_other() {
         assert_eq!(known, all, "every member learns of every other");
     }
 }
+
+#[tokio::test]
+async fn a_cut_connection_leaves_at_once() {
+    let srv = TestServer::start(&[]).await;
+    let (mut stay, _) = connect(&srv.ws_url("?user_id=stay"), None).await;
+    join(&mut stay, "cut", json!({})).await;
+    let (mut raw, _) = Raw::connect(srv.addr, "/ws?user_id=cut", "").await;
+    raw.send_json(json!({"type": "join_room", "room": "cut"}))
+        .await;
+    assert_eq!(recv(&mut stay).await["event_type"], "user_joined");
+    // TCP closed without a close frame.
+    drop(raw);
+    let ev = recv(&mut stay).await;
+    assert_eq!(
+        (ev["event_type"].as_str(), ev["data"]["user_id"].as_str()),
+        (Some("user_left"), Some("cut"))
+    );
+}
+
+#[tokio::test]
+async fn a_member_back_after_a_reconnect_recovers_and_is_present_once() {
+    let srv = TestServer::start(&[("namespaces.room.publish", "true")]).await;
+    let (mut ann, _) = connect(&srv.ws_url("?user_id=ann"), None).await;
+    let (mut bob, _) = connect(&srv.ws_url("?user_id=bob"), None).await;
+    join(&mut ann, "desk", json!({})).await;
+    join(&mut bob, "desk", json!({})).await;
+    let seen = recv(&mut ann).await; // bob's user_joined
+    let (offset, epoch) = (seen["offset"].as_u64().unwrap(), seen["epoch"].clone());
+    ann.close(None).await.unwrap();
+    while ann.next().await.is_some() {}
+    // bob sees ann go, then talks while she is away.
+    assert_eq!(recv(&mut bob).await["event_type"], "user_left");
+    for text in ["one", "two"] {
+        publish(&mut bob, json!({"type": "publish", "channel": "room:desk", "event_type": "room_message", "data": text})).await;
+    }
+    let (mut back, hello) = connect(&srv.ws_url("?user_id=ann"), None).await;
+    let r = join(&mut back, "desk", json!({})).await;
+    assert_eq!(
+        ids(&r["members"]),
+        ["bob", "ann"],
+        "present once, as the new connection"
+    );
+    assert_eq!(r["members"][1]["connection_id"], hello["connection_id"]);
+    let since = json!({"room:desk": {"offset": offset, "epoch": epoch}});
+    let r = call(
+        &mut back,
+        json!({"type": "subscribe", "channels": ["room:desk"], "since": since}),
+    )
+    .await;
+    assert_eq!(r["channels"][0]["recovered"], true, "{r}");
+    let mut missed = Vec::new();
+    for _ in 0..r["channels"][0]["missed"].as_u64().unwrap() {
+        let ev = recv(&mut back).await;
+        missed.push(format!(
+            "{}:{}",
+            ev["event_type"].as_str().unwrap(),
+            ev["data"]
+        ));
+    }
+    assert!(
+        missed.contains(&"room_message:\"one\"".to_owned()),
+        "{missed:?}"
+    );
+    assert!(
+        missed.contains(&"room_message:\"two\"".to_owned()),
+        "{missed:?}"
+    );
+    let stats = call(
+        &mut back,
+        json!({"type": "presence_stats", "channel": "room:desk"}),
+    )
+    .await;
+    assert_eq!(
+        (stats["num_clients"].as_u64(), stats["num_users"].as_u64()),
+        (Some(2), Some(2))
+    );
+}

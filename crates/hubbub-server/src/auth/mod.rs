@@ -24,7 +24,7 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Longest user id (`sub`), so that `user:<id>` is a valid channel name.
 pub const MAX_USER_ID_LEN: usize = 128;
 
-use crate::channel::ADMIN_STREAMS;
+use crate::channel::{Class, Kind};
 
 /// Turns a presented token into the claims it grants.
 ///
@@ -248,51 +248,52 @@ pub type Denied = &'static str;
 /// * Otherwise, with a `channels` claim: only channels it matches (which
 ///   may include private namespaces). Without one (or without a token):
 ///   any channel outside private namespaces.
-pub fn may_subscribe(
+pub(crate) fn may_subscribe(
     claims: Option<&Claims>,
     user_id: Option<&str>,
     channel: &str,
-    private_namespace: bool,
+    class: &Class<'_>,
 ) -> Result<(), Denied> {
-    if let Some(owner) = channel.strip_prefix("user:") {
-        return if user_id == Some(owner) {
-            Ok(())
-        } else {
-            Err("this user: channel belongs to another user")
-        };
-    }
-    if ADMIN_STREAMS.contains(&channel) {
-        return if claims.is_some_and(|c| c.admin) {
-            Ok(())
-        } else {
-            Err("this stream is for admins only")
-        };
+    match class.kind {
+        Kind::User(owner) => {
+            return if user_id == Some(owner) {
+                Ok(())
+            } else {
+                Err("this user: channel belongs to another user")
+            };
+        }
+        Kind::Stream { admin: true } => {
+            return if claims.is_some_and(|c| c.admin) {
+                Ok(())
+            } else {
+                Err("this stream is for admins only")
+            };
+        }
+        _ => {}
     }
     match claims.and_then(|c| c.channels.as_deref()) {
         Some(patterns) if any_match(patterns, channel) => Ok(()),
         Some(_) => Err("the token does not grant this channel"),
-        None if private_namespace => Err("this channel is private; the token must grant it"),
+        None if class.ns.private => Err("this channel is private; the token must grant it"),
         None => Ok(()),
     }
 }
 
-/// Whether a connection may publish to `channel`, given the namespace's
-/// `publish` and `private` options. Built-in streams and `user:`
-/// channels are for the hub and the HTTP API only.
-pub fn may_publish(
+/// Whether a connection may publish to `channel`, given its class: the
+/// namespace's `publish` and `private` options; built-in streams and
+/// `user:` channels are for the hub and the HTTP API only.
+pub(crate) fn may_publish(
     claims: Option<&Claims>,
     channel: &str,
-    namespace_publish: bool,
-    private_namespace: bool,
-    builtin_stream: bool,
+    class: &Class<'_>,
 ) -> Result<(), Denied> {
-    if !namespace_publish || builtin_stream || channel.starts_with("user:") {
+    if !class.ns.publish || class.hub_only() {
         return Err("clients may not publish to this channel");
     }
     match claims.and_then(|c| c.publish.as_deref()) {
         Some(patterns) if any_match(patterns, channel) => Ok(()),
         Some(_) => Err("the token does not grant publishing to this channel"),
-        None if private_namespace => {
+        None if class.ns.private => {
             Err("this channel is private; the token must grant publishing to it")
         }
         None => Ok(()),
@@ -354,51 +355,79 @@ mod tests {
         }
     }
 
+    /// `vip` private (publish on), `chat` and `news` open to publishing,
+    /// `quiet` not.
+    fn config() -> crate::Config {
+        use crate::config::NamespaceOptions;
+        let mut c = crate::Config::default();
+        let ns = |publish, private| NamespaceOptions {
+            publish,
+            private,
+            ..NamespaceOptions::default()
+        };
+        c.namespaces.insert("vip".into(), ns(true, true));
+        c.namespaces.insert("chat".into(), ns(true, false));
+        c.namespaces.insert("news".into(), ns(true, false));
+        c.namespaces.insert("quiet".into(), ns(false, false));
+        c
+    }
+
     #[test]
     fn subscribe_rules() {
+        let c = config();
+        let sub = |claims: Option<&Claims>, user: Option<&str>, ch: &str| {
+            may_subscribe(claims, user, ch, &crate::channel::classify(&c, ch))
+        };
         let limited = claims(json!({"sub": "al", "channels": ["metrics", "room:*", "vip:lounge"]}));
         let open = claims(json!({"sub": "al"}));
         let admin = claims(json!({"sub": "root", "admin": true, "channels": []}));
         // user: channels
-        assert!(may_subscribe(Some(&open), Some("al"), "user:al", false).is_ok());
-        assert!(may_subscribe(Some(&open), Some("al"), "user:bo", false).is_err());
-        assert!(may_subscribe(None, None, "user:al", false).is_err());
-        assert!(may_subscribe(None, Some("al"), "user:al", false).is_ok());
+        assert!(sub(Some(&open), Some("al"), "user:al").is_ok());
+        assert!(sub(Some(&open), Some("al"), "user:bo").is_err());
+        assert!(sub(None, None, "user:al").is_err());
+        assert!(sub(None, Some("al"), "user:al").is_ok());
         // The channels claim restricts...
-        assert!(may_subscribe(Some(&limited), Some("al"), "metrics", false).is_ok());
-        assert!(may_subscribe(Some(&limited), Some("al"), "room:x", false).is_ok());
-        assert!(may_subscribe(Some(&limited), Some("al"), "news", false).is_err());
+        assert!(sub(Some(&limited), Some("al"), "metrics").is_ok());
+        assert!(sub(Some(&limited), Some("al"), "room:x").is_ok());
+        assert!(sub(Some(&limited), Some("al"), "news").is_err());
         // ...and grants private namespaces explicitly.
-        assert!(may_subscribe(Some(&limited), Some("al"), "vip:lounge", true).is_ok());
-        assert!(may_subscribe(Some(&limited), Some("al"), "vip:other", true).is_err());
+        assert!(sub(Some(&limited), Some("al"), "vip:lounge").is_ok());
+        assert!(sub(Some(&limited), Some("al"), "vip:other").is_err());
         // No claim: public only. Anonymous: public only.
-        assert!(may_subscribe(Some(&open), Some("al"), "news", false).is_ok());
-        assert!(may_subscribe(Some(&open), Some("al"), "vip:lounge", true).is_err());
-        assert!(may_subscribe(None, None, "news", false).is_ok());
-        assert!(may_subscribe(None, None, "vip:lounge", true).is_err());
+        assert!(sub(Some(&open), Some("al"), "news").is_ok());
+        assert!(sub(Some(&open), Some("al"), "vip:lounge").is_err());
+        assert!(sub(None, None, "news").is_ok());
+        assert!(sub(None, None, "vip:lounge").is_err());
         // Admin streams.
-        for s in ADMIN_STREAMS {
-            assert!(may_subscribe(Some(&admin), Some("root"), s, false).is_ok());
-            assert!(may_subscribe(Some(&open), Some("al"), s, false).is_err());
-            assert!(may_subscribe(None, None, s, false).is_err());
+        for s in crate::channel::ADMIN_STREAMS {
+            assert!(sub(Some(&admin), Some("root"), s).is_ok());
+            assert!(sub(Some(&open), Some("al"), s).is_err());
+            assert!(sub(None, None, s).is_err());
         }
-        assert!(may_subscribe(Some(&admin), Some("root"), "news", false).is_err());
+        assert!(sub(Some(&admin), Some("root"), "news").is_err());
     }
 
     #[test]
     fn publish_rules() {
-        let limited = claims(json!({"sub": "al", "publish": ["chat:*"]}));
+        let c = config();
+        let publ = |claims: Option<&Claims>, ch: &str| {
+            may_publish(claims, ch, &crate::channel::classify(&c, ch))
+        };
+        let limited = claims(json!({"sub": "al", "publish": ["chat:*", "quiet:*"]}));
         let open = claims(json!({"sub": "al"}));
-        assert!(may_publish(Some(&limited), "chat:x", true, false, false).is_ok());
-        assert!(may_publish(Some(&limited), "news:x", true, false, false).is_err());
-        assert!(may_publish(Some(&limited), "chat:x", false, false, false).is_err());
-        assert!(may_publish(Some(&open), "news:x", true, false, false).is_ok());
-        assert!(may_publish(None, "news:x", true, false, false).is_ok());
-        assert!(may_publish(None, "vip:x", true, true, false).is_err());
-        assert!(may_publish(Some(&open), "vip:x", true, true, false).is_err());
+        assert!(publ(Some(&limited), "chat:x").is_ok());
+        assert!(publ(Some(&limited), "news:x").is_err());
+        assert!(
+            publ(Some(&limited), "quiet:x").is_err(),
+            "the namespace says no"
+        );
+        assert!(publ(Some(&open), "news:x").is_ok());
+        assert!(publ(None, "news:x").is_ok());
+        assert!(publ(None, "vip:x").is_err());
+        assert!(publ(Some(&open), "vip:x").is_err());
         let vip = claims(json!({"sub": "al", "publish": ["vip:*"]}));
-        assert!(may_publish(Some(&vip), "vip:x", true, true, false).is_ok());
-        assert!(may_publish(Some(&vip), "user:al", true, false, false).is_err());
-        assert!(may_publish(Some(&open), "metrics", true, false, true).is_err());
+        assert!(publ(Some(&vip), "vip:x").is_ok());
+        assert!(publ(Some(&vip), "user:al").is_err());
+        assert!(publ(Some(&open), "metrics").is_err());
     }
 }

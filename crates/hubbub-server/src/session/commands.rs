@@ -127,7 +127,7 @@ impl Session {
             self.claims.as_deref(),
             self.handle.user_id.as_deref(),
             channel,
-            self.shared.config.namespace(channel).private,
+            &crate::channel::classify(&self.shared.config, channel),
         )
         .map_err(|why| (ErrorCode::Forbidden, format!("{}: {why}", quote(channel))))
     }
@@ -484,14 +484,7 @@ impl Session {
             .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
         self.must_be_member(&p.channel)?;
         let class = crate::channel::classify(&self.shared.config, &p.channel);
-        crate::auth::may_publish(
-            self.claims.as_deref(),
-            &p.channel,
-            class.ns.publish,
-            class.ns.private,
-            class.hub_only(),
-        )
-        .map_err(|why| {
+        crate::auth::may_publish(self.claims.as_deref(), &p.channel, &class).map_err(|why| {
             (
                 ErrorCode::Forbidden,
                 format!("{}: {why}", quote(&p.channel)),
