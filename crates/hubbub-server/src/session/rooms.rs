@@ -56,28 +56,8 @@ impl Session {
         let channel = format!("room:{}", j.room);
         self.may_subscribe(&channel)?;
         let info = self.member_info(j.info.as_ref())?;
-        let cfg = &self.shared.config.rooms;
-        let room = self
-            .shared
-            .rooms
-            .for_join(&j.room, cfg.create_on_join, cfg.default_capacity)
-            .ok_or_else(|| (ErrorCode::NotFound, format!("no room {}", quote(&j.room))))?;
-        if room.info.private {
-            let user = self.handle.user_id.as_deref();
-            let claims = self.claims.as_deref();
-            let granted = (user.is_some() && room.info.owner.as_deref() == user)
-                || claims.is_some_and(|c| c.admin || c.rooms.contains(&j.room));
-            if !granted {
-                Metrics::inc(&self.shared.metrics.forbidden);
-                return Err((
-                    ErrorCode::Forbidden,
-                    format!(
-                        "room {} is private: its owner, or a token listing it in rooms",
-                        quote(&j.room)
-                    ),
-                ));
-            }
-        }
+        // Checked before the room is looked up: a refused join must not
+        // leave behind an empty room made for it.
         let seq = self.handle.seq;
         let already = self
             .handle
@@ -92,6 +72,28 @@ impl Session {
                 return Err((
                     ErrorCode::LimitExceeded,
                     format!("at most {max} subscriptions per connection"),
+                ));
+            }
+        }
+        let cfg = &self.shared.config.rooms;
+        let room = self
+            .shared
+            .rooms
+            .for_join(&j.room, cfg.create_on_join, cfg.default_capacity.max(1))
+            .ok_or_else(|| (ErrorCode::NotFound, format!("no room {}", quote(&j.room))))?;
+        if room.info.private {
+            let user = self.handle.user_id.as_deref();
+            let claims = self.claims.as_deref();
+            let granted = (user.is_some() && room.info.owner.as_deref() == user)
+                || claims.is_some_and(|c| c.admin || c.rooms.contains(&j.room));
+            if !granted {
+                Metrics::inc(&self.shared.metrics.forbidden);
+                return Err((
+                    ErrorCode::Forbidden,
+                    format!(
+                        "room {} is private: its owner, or a token listing it in rooms",
+                        quote(&j.room)
+                    ),
                 ));
             }
         }
