@@ -24,7 +24,9 @@ use crate::conn::handle::ConnHandle;
 use crate::history::Position;
 use crate::metrics::Metrics;
 use crate::state::Shared;
-use hubbub_protocol::rooms::{PresenceEntry, PresenceStats};
+use hubbub_protocol::rooms::PresenceStats;
+
+use super::presence::with_presence;
 
 /// Default and largest `limit` of `GET /api/connections`.
 pub(super) const CONNECTIONS_DEFAULT_LIMIT: usize = 100;
@@ -272,7 +274,7 @@ pub(super) async fn streams() -> Json<&'static [StreamInfo]> {
 
 #[derive(Serialize)]
 pub(super) struct ChannelAnswer {
-    channel: Arc<str>,
+    pub(super) channel: Arc<str>,
     subscribers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     offset: Option<u64>,
@@ -280,7 +282,7 @@ pub(super) struct ChannelAnswer {
     epoch: Option<String>,
     history_size: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    presence_stats: Option<PresenceStats>,
+    pub(super) presence_stats: Option<PresenceStats>,
 }
 
 fn channel_answer(
@@ -299,61 +301,6 @@ fn channel_answer(
         history_size,
         presence_stats: None,
     }
-}
-
-/// Adds the presence counts of a channel that keeps presence.
-async fn with_presence(
-    shared: &Shared,
-    mut answer: ChannelAnswer,
-) -> Result<ChannelAnswer, ApiError> {
-    if crate::channel::classify(&shared.config, &answer.channel).presence() {
-        let stats = shared
-            .engine
-            .presence
-            .stats(&answer.channel)
-            .await
-            .map_err(|e| engine_failed(shared, e))?;
-        answer.presence_stats = Some(stats);
-    }
-    Ok(answer)
-}
-
-/// An engine failure as the API answers it: 503, counted.
-fn engine_failed(shared: &Shared, e: crate::engine::EngineError) -> ApiError {
-    Metrics::inc(&shared.metrics.engine_errors);
-    ApiError::unavailable(e.to_string())
-}
-
-#[derive(Serialize)]
-pub(super) struct PresenceAnswer {
-    channel: String,
-    members: Vec<PresenceEntry>,
-}
-
-/// `GET /api/channels/{channel}/presence`: who is on a channel that keeps
-/// presence; 400 on one that keeps none.
-pub(super) async fn presence(
-    State(api): State<Arc<ApiState>>,
-    ApiPath(name): ApiPath<String>,
-) -> Result<Json<PresenceAnswer>, ApiError> {
-    extract::channel(&name)?;
-    let shared = &api.shared;
-    if !crate::channel::classify(&shared.config, &name).presence() {
-        return Err(ApiError::bad_request(format!(
-            "channel {} keeps no presence (its namespace has no presence = true)",
-            quote(&name)
-        )));
-    }
-    let members = shared
-        .engine
-        .presence
-        .list(&name)
-        .await
-        .map_err(|e| engine_failed(shared, e))?;
-    Ok(Json(PresenceAnswer {
-        channel: name,
-        members,
-    }))
 }
 
 /// `GET /api/channels`: every known channel (with local subscribers or

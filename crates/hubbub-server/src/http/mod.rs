@@ -18,6 +18,7 @@ pub mod error;
 mod extract;
 mod looking;
 pub mod openapi;
+mod presence;
 mod prometheus;
 mod publish;
 mod rooms;

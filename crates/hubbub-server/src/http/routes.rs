@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{auth, looking, prometheus, publish, rooms, ApiState};
+use super::{auth, looking, presence, prometheus, publish, rooms, ApiState};
 
 /// HTTP method of a route. Exists so the table names methods once, for
 /// both the router and the OpenAPI document.
@@ -113,7 +113,7 @@ pub(crate) fn routes() -> Vec<Route> {
         route(Get, "/api/channels", looking::channels),
         route(Get, "/api/channels/{channel}", looking::channel),
         route(Get, "/api/channels/{channel}/history", looking::history),
-        route(Get, "/api/channels/{channel}/presence", looking::presence),
+        route(Get, "/api/channels/{channel}/presence", presence::presence),
         route(Get, "/api/connections", looking::connections),
         // Rooms.
         route(Get, "/api/rooms", rooms::list),

@@ -1,0 +1,72 @@
+//! Presence over HTTP: `GET /api/channels/{channel}/presence`, and the
+//! counts the channel answers carry.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use hubbub_protocol::excerpt::quote;
+use hubbub_protocol::rooms::PresenceEntry;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::extract::{self, ApiPath};
+use super::looking::ChannelAnswer;
+use super::ApiState;
+use crate::metrics::Metrics;
+use crate::state::Shared;
+
+/// Adds the presence counts of a channel that keeps presence.
+pub(super) async fn with_presence(
+    shared: &Shared,
+    mut answer: ChannelAnswer,
+) -> Result<ChannelAnswer, ApiError> {
+    if crate::channel::classify(&shared.config, &answer.channel).presence() {
+        let stats = shared
+            .engine
+            .presence
+            .stats(&answer.channel)
+            .await
+            .map_err(|e| engine_failed(shared, e))?;
+        answer.presence_stats = Some(stats);
+    }
+    Ok(answer)
+}
+
+/// An engine failure as the API answers it: 503, counted.
+fn engine_failed(shared: &Shared, e: crate::engine::EngineError) -> ApiError {
+    Metrics::inc(&shared.metrics.engine_errors);
+    ApiError::unavailable(e.to_string())
+}
+
+#[derive(Serialize)]
+pub(super) struct PresenceAnswer {
+    channel: String,
+    members: Vec<PresenceEntry>,
+}
+
+/// `GET /api/channels/{channel}/presence`: who is on a channel that keeps
+/// presence; 400 on one that keeps none.
+pub(super) async fn presence(
+    State(api): State<Arc<ApiState>>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PresenceAnswer>, ApiError> {
+    extract::channel(&name)?;
+    let shared = &api.shared;
+    if !crate::channel::classify(&shared.config, &name).presence() {
+        return Err(ApiError::bad_request(format!(
+            "channel {} keeps no presence (its namespace has no presence = true)",
+            quote(&name)
+        )));
+    }
+    let members = shared
+        .engine
+        .presence
+        .list(&name)
+        .await
+        .map_err(|e| engine_failed(shared, e))?;
+    Ok(Json(PresenceAnswer {
+        channel: name,
+        members,
+    }))
+}
