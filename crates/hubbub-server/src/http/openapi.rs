@@ -64,7 +64,7 @@ fn channel_name() -> Value {
 }
 
 fn room_name() -> Value {
-    json!({"type": "string", "pattern": "^[A-Za-z0-9_.\\-@]{1,200}$", "minLength": 1, "maxLength": 200})
+    json!({"type": "string", "pattern": "^[A-Za-z0-9_.\\-@]{1,195}$", "minLength": 1, "maxLength": 195})
 }
 
 fn user_id() -> Value {
@@ -250,12 +250,12 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
         }),
         (Get, "/api/channels/{channel}/presence", "channel_presence", Op {
             summary: "Who is on a channel",
-            description: "One entry per connection, oldest first, on a channel that keeps presence (its namespace sets presence = true, or a room). 400 on a channel that keeps none; an empty list while nobody is there.",
+            description: "One entry per connection, oldest first, on a channel that keeps presence (its namespace sets presence = true, or a room); an empty list while nobody is there. 404 on a channel that keeps none.",
             tag: "looking",
             parameters: vec![path_param("channel", "The channel.", channel_name())],
             body: None,
             success: ("200", ok("The members.", schema_ref("Presence"))),
-            failures: failures(&[("400", "BadRequest"), ("503", "Unavailable")]),
+            failures: failures(&[("400", "BadRequest"), ("404", "NotFound"), ("503", "Unavailable")]),
         }),
         (Get, "/api/rooms", "rooms", Op {
             summary: "Rooms",
@@ -477,10 +477,10 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "properties": {
                 "room": room_name(),
-                "capacity": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "description": "Connections admitted at most (default rooms.default_capacity)."},
+                "capacity": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000, "description": "Connections admitted at most (absent or null: rooms.default_capacity)."},
                 "private": {"type": "boolean", "default": false, "description": "Only the owner and users whose token's rooms claim lists the room may join."},
-                "owner": user_id(),
-                "metadata": {"type": "object"}
+                "owner": {"anyOf": [user_id(), {"type": "null"}], "description": "The user who may always join (null: none)."},
+                "metadata": {"type": ["object", "null"], "description": "Shown as given (null: empty)."}
             }
         },
         "RoomSummary": {

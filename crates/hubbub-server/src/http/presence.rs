@@ -46,7 +46,7 @@ pub(super) struct PresenceAnswer {
 }
 
 /// `GET /api/channels/{channel}/presence`: who is on a channel that keeps
-/// presence; 400 on one that keeps none.
+/// presence; 404 on one that keeps none (it has no presence to show).
 pub(super) async fn presence(
     State(api): State<Arc<ApiState>>,
     ApiPath(name): ApiPath<String>,
@@ -54,7 +54,7 @@ pub(super) async fn presence(
     extract::channel(&name)?;
     let shared = &api.shared;
     if !crate::channel::classify(&shared.config, &name).presence() {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::not_found(format!(
             "channel {} keeps no presence (its namespace has no presence = true)",
             quote(&name)
         )));

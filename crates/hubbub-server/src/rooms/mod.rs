@@ -228,10 +228,17 @@ impl Rooms {
     }
 }
 
-/// Whether `room` is a valid bare room name: channel-name characters, no `:`.
+/// Longest room name: its channel, `room:<room>`, is a channel name.
+pub(crate) const MAX_ROOM_LEN: usize = hubbub_protocol::MAX_CHANNEL_LEN - "room:".len();
+
+/// Whether `room` is a valid bare room name: channel-name characters, no
+/// `:`, short enough that `room:<room>` is a channel name.
 pub(crate) fn valid_name(room: &str) -> Result<(), String> {
     if room.contains(':') {
         return Err("a room name has no ':' (its channel is room:<room>)".into());
+    }
+    if room.len() > MAX_ROOM_LEN {
+        return Err(format!("a room name has at most {MAX_ROOM_LEN} characters"));
     }
     hubbub_protocol::validate_channel(room)
 }
@@ -288,5 +295,7 @@ mod tests {
         assert_eq!(rooms.counts(), (0, 0));
         assert_eq!(rooms.join(&r, 3, &shown), Err(Refused::Gone));
         assert!(valid_name("a:b").is_err() && valid_name("lobby").is_ok());
+        assert!(valid_name(&"r".repeat(MAX_ROOM_LEN)).is_ok());
+        assert!(valid_name(&"r".repeat(MAX_ROOM_LEN + 1)).is_err());
     }
 }
