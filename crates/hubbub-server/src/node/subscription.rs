@@ -187,22 +187,23 @@ impl Subscription {
                 return Err(e.into());
             }
         };
-        let recovered = since
-            .as_ref()
-            .is_some_and(|(o, e)| read.reaches_back_to(*o, e));
-        let filter = self.filter.clone();
-        if recovered {
-            let (o, e) = since.expect("recovered from a position");
-            (self.offset, self.epoch) = (o, e);
-            self.queue.push_recovered(
-                read.events
-                    .into_iter()
-                    .filter(|p| crate::hub::passes(filter.as_deref(), &p.event.event_type)),
-            );
-        } else {
-            (self.offset, self.epoch) = (read.top.offset, read.top.epoch.clone());
-        }
         let after = (!read.top.epoch.is_empty()).then_some(read.top.offset);
+        let filter = self.filter.clone();
+        let recovered = match since {
+            Some((o, e)) if read.reaches_back_to(o, &e) => {
+                (self.offset, self.epoch) = (o, e);
+                self.queue.push_recovered(
+                    read.events
+                        .into_iter()
+                        .filter(|p| crate::hub::passes(filter.as_deref(), &p.event.event_type)),
+                );
+                true
+            }
+            _ => {
+                (self.offset, self.epoch) = (read.top.offset, read.top.epoch);
+                false
+            }
+        };
         shared.hub.finish_sync(&self.channel, self.seq, after);
         Ok(recovered)
     }
