@@ -15,6 +15,9 @@ use crate::metrics::Metrics;
 use crate::state::Shared;
 use crate::util::now_ms;
 
+/// Longest `event_type` a client or the application may publish, in bytes.
+pub(crate) const MAX_EVENT_TYPE_LEN: usize = 128;
+
 impl Shared {
     fn stamp(
         &self,

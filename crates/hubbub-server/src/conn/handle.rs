@@ -41,6 +41,21 @@ pub struct CloseRequest {
 }
 
 impl CloseRequest {
+    /// A disconnect by the hub's owner (the HTTP API, the application):
+    /// 4100 with `reason` (the code's own when none or empty), queued
+    /// events first.
+    pub fn api_disconnect(reason: Option<String>, reconnect: bool) -> Self {
+        CloseRequest {
+            code: CloseCode::API_DISCONNECT,
+            reason: match reason {
+                Some(r) if !r.is_empty() => Cow::Owned(r),
+                _ => Cow::Borrowed(CloseCode::API_DISCONNECT.reason()),
+            },
+            reconnect,
+            drop_queued: false,
+        }
+    }
+
     /// A close with the code's own reason and reconnect advice.
     pub fn new(code: CloseCode) -> Self {
         CloseRequest {

@@ -38,6 +38,13 @@ impl ApiError {
         )
     }
 
+    /// 503 `unavailable` for an engine (broker, history, presence) that
+    /// failed, counted in `hubbub_engine_errors_total`.
+    pub(crate) fn engine(metrics: &crate::metrics::Metrics, e: impl std::fmt::Display) -> Self {
+        crate::metrics::Metrics::inc(&metrics.engine_errors);
+        Self::unavailable(e.to_string())
+    }
+
     /// 404 `not_found`: the thing named does not exist.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)

@@ -22,7 +22,6 @@ use super::snapshot::Snapshot;
 use super::ApiState;
 use crate::conn::handle::ConnHandle;
 use crate::history::Position;
-use crate::metrics::Metrics;
 use crate::state::Shared;
 use hubbub_protocol::rooms::PresenceStats;
 
@@ -328,10 +327,7 @@ pub(super) async fn channels(
                 .history
                 .read(&c, Some(u64::MAX), 0)
                 .await
-                .map_err(|e| {
-                    Metrics::inc(&shared.metrics.engine_errors);
-                    ApiError::unavailable(e.to_string())
-                })?
+                .map_err(|e| ApiError::engine(&shared.metrics, e))?
                 .top
                 .into();
         }
@@ -360,10 +356,7 @@ pub(super) async fn channel(
         .history
         .read(&name, Some(u64::MAX), 0)
         .await
-        .map_err(|e| {
-            Metrics::inc(&shared.metrics.engine_errors);
-            ApiError::unavailable(e.to_string())
-        })?;
+        .map_err(|e| ApiError::engine(&shared.metrics, e))?;
     let answer = channel_answer(shared, Arc::from(name), subscribers, Some(read.top));
     Ok(Json(with_presence(shared, answer).await?))
 }
@@ -408,10 +401,7 @@ pub(super) async fn history(
         .history
         .read(&name, since, limit)
         .await
-        .map_err(|e| {
-            Metrics::inc(&shared.metrics.engine_errors);
-            ApiError::unavailable(e.to_string())
-        })?;
+        .map_err(|e| ApiError::engine(&shared.metrics, e))?;
     Ok(Json(HistoryAnswer {
         channel: name,
         epoch: read.top.epoch,

@@ -13,7 +13,6 @@ use super::error::ApiError;
 use super::extract::{self, ApiPath};
 use super::looking::ChannelAnswer;
 use super::ApiState;
-use crate::metrics::Metrics;
 use crate::state::Shared;
 
 /// Adds the presence counts of a channel that keeps presence.
@@ -27,16 +26,10 @@ pub(super) async fn with_presence(
             .presence
             .stats(&answer.channel)
             .await
-            .map_err(|e| engine_failed(shared, e))?;
+            .map_err(|e| ApiError::engine(&shared.metrics, e))?;
         answer.presence_stats = Some(stats);
     }
     Ok(answer)
-}
-
-/// An engine failure as the API answers it: 503, counted.
-fn engine_failed(shared: &Shared, e: crate::engine::EngineError) -> ApiError {
-    Metrics::inc(&shared.metrics.engine_errors);
-    ApiError::unavailable(e.to_string())
 }
 
 #[derive(Serialize)]
@@ -64,7 +57,7 @@ pub(super) async fn presence(
         .presence
         .list(&name)
         .await
-        .map_err(|e| engine_failed(shared, e))?;
+        .map_err(|e| ApiError::engine(&shared.metrics, e))?;
     Ok(Json(PresenceAnswer {
         channel: name,
         members,

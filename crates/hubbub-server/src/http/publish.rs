@@ -2,13 +2,12 @@
 //! user, disconnect. None of these waits on a socket: events are queued on
 //! connections' bounded outboxes and closes are requests to their tasks.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use hubbub_protocol::{CloseCode, JsonData};
+use hubbub_protocol::JsonData;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
@@ -179,24 +178,22 @@ impl DisconnectBody {
     /// bytes in the close frame), `reconnect` true unless told otherwise,
     /// queued events first.
     fn request(self) -> Result<CloseRequest, ApiError> {
-        let reason = match self.reason {
-            // Characters, as the OpenAPI `maxLength` counts; the close
-            // frame carries the first 123 bytes, cut on a character boundary.
-            Some(r) if r.chars().count() > hubbub_ws::MAX_CLOSE_REASON => {
-                return Err(ApiError::bad_request(format!(
-                    "reason must be at most {} characters",
-                    hubbub_ws::MAX_CLOSE_REASON
-                )))
-            }
-            Some(r) if !r.is_empty() => Cow::Owned(r),
-            _ => Cow::Borrowed(CloseCode::API_DISCONNECT.reason()),
-        };
-        Ok(CloseRequest {
-            code: CloseCode::API_DISCONNECT,
-            reason,
-            reconnect: self.reconnect.unwrap_or(true),
-            drop_queued: false,
-        })
+        // Characters, as the OpenAPI `maxLength` counts; the close frame
+        // carries the first 123 bytes, cut on a character boundary.
+        if self
+            .reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > hubbub_ws::MAX_CLOSE_REASON)
+        {
+            return Err(ApiError::bad_request(format!(
+                "reason must be at most {} characters",
+                hubbub_ws::MAX_CLOSE_REASON
+            )));
+        }
+        Ok(CloseRequest::api_disconnect(
+            self.reason,
+            self.reconnect.unwrap_or(true),
+        ))
     }
 }
 

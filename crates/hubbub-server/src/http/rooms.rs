@@ -75,10 +75,7 @@ async fn view(shared: &Shared, r: &Room) -> Result<RoomView, ApiError> {
         .presence
         .list(&format!("room:{}", r.info.room))
         .await
-        .map_err(|e| {
-            Metrics::inc(&shared.metrics.engine_errors);
-            ApiError::unavailable(e.to_string())
-        })?;
+        .map_err(|e| ApiError::engine(&shared.metrics, e))?;
     let i = &r.info;
     Ok(RoomView {
         room: i.room.clone(),

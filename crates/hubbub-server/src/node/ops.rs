@@ -4,10 +4,9 @@
 //! hub); only the checks of who may publish are left out, since the
 //! application is the hub's owner.
 
-use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 
-use hubbub_protocol::{validate_channel, CloseCode, JsonData};
+use hubbub_protocol::{validate_channel, JsonData};
 use serde::Serialize;
 
 use super::{Error, Event, Node};
@@ -15,8 +14,7 @@ use crate::conn::handle::CloseRequest;
 use crate::engine::{PresenceEntry, PresenceStats, PublishOutcome, SendOutcome};
 use crate::history::HistoryStats;
 
-/// Longest `event_type` accepted, as for clients and the HTTP API.
-pub(crate) const MAX_EVENT_TYPE_LEN: usize = 128;
+use crate::events::MAX_EVENT_TYPE_LEN;
 
 /// Checks what every publisher must get right, whoever it is.
 pub(crate) fn check_event(channel: &str, event_type: &str, data: &JsonData) -> Result<(), Error> {
@@ -237,21 +235,13 @@ impl Node {
 }
 
 fn close_request(reason: Option<&str>, reconnect: bool) -> CloseRequest {
-    let reason = match reason {
-        Some(r) if !r.is_empty() => {
-            // The close frame carries at most 123 bytes, cut on a character boundary.
-            let mut end = r.len().min(hubbub_ws::MAX_CLOSE_REASON);
-            while !r.is_char_boundary(end) {
-                end -= 1;
-            }
-            Cow::Owned(r[..end].to_owned())
+    // The close frame carries at most 123 bytes, cut on a character boundary.
+    let reason = reason.map(|r| {
+        let mut end = r.len().min(hubbub_ws::MAX_CLOSE_REASON);
+        while !r.is_char_boundary(end) {
+            end -= 1;
         }
-        _ => Cow::Borrowed(CloseCode::API_DISCONNECT.reason()),
-    };
-    CloseRequest {
-        code: CloseCode::API_DISCONNECT,
-        reason,
-        reconnect,
-        drop_queued: false,
-    }
+        r[..end].to_owned()
+    });
+    CloseRequest::api_disconnect(reason, reconnect)
 }

@@ -7,12 +7,20 @@
 use std::sync::Arc;
 
 use hubbub_protocol::rooms::{RoomDeleted, UserJoined, UserLeft};
-use hubbub_protocol::{EventPayload, JsonData};
+use hubbub_protocol::EventPayload;
 
 use super::MemberInfo;
 use crate::engine::EngineError;
 use crate::metrics::Metrics;
 use crate::state::Shared;
+
+/// Which announcement.
+pub(crate) enum Change {
+    /// `user_joined`.
+    Joined,
+    /// `user_left`.
+    Left,
+}
 
 /// Who came or went, for `user_joined` and `user_left`.
 pub(crate) struct Member<'a> {
@@ -30,46 +38,38 @@ impl Shared {
             .join_leave_events
     }
 
-    /// `user_joined` to the room's members (the joiner is not subscribed
-    /// yet, so it gets `room_joined` instead).
-    pub(crate) async fn announce_joined(&self, m: Member<'_>) -> Result<(), EngineError> {
-        if !self.announces(m.room) {
-            return Ok(());
-        }
-        let payload = UserJoined {
-            room: m.room.to_owned(),
-            user_id: m.user_id.map(str::to_owned),
-            connection_id: m.connection_id,
-            info: m.info,
-        };
-        self.announce(m.room, UserJoined::EVENT_TYPE, payload.to_data())
-            .await
-    }
-
-    /// `user_left` to the room's remaining members (the leaver has left
-    /// the channel already, so it gets `room_left`, or nothing when its
+    /// `user_joined` or `user_left` to the room's members. The joiner is
+    /// subscribed already but its own event is at or below the position
+    /// its `room_joined` names, so it does not get it; the leaver has left
+    /// the channel already (it gets `room_left`, or nothing when its
     /// connection closed).
-    pub(crate) async fn announce_left(&self, m: Member<'_>) -> Result<(), EngineError> {
+    pub(crate) async fn announce(&self, change: Change, m: Member<'_>) -> Result<(), EngineError> {
         if !self.announces(m.room) {
             return Ok(());
         }
-        let payload = UserLeft {
-            room: m.room.to_owned(),
-            user_id: m.user_id.map(str::to_owned),
-            connection_id: m.connection_id,
-            info: m.info,
+        let (room, user_id) = (m.room.to_owned(), m.user_id.map(str::to_owned));
+        let (connection_id, info) = (m.connection_id, m.info);
+        let (event_type, data) = match change {
+            Change::Joined => {
+                let p = UserJoined {
+                    room,
+                    user_id,
+                    connection_id,
+                    info,
+                };
+                (UserJoined::EVENT_TYPE, p.to_data())
+            }
+            Change::Left => {
+                let p = UserLeft {
+                    room,
+                    user_id,
+                    connection_id,
+                    info,
+                };
+                (UserLeft::EVENT_TYPE, p.to_data())
+            }
         };
-        self.announce(m.room, UserLeft::EVENT_TYPE, payload.to_data())
-            .await
-    }
-
-    async fn announce(
-        &self,
-        room: &str,
-        event_type: &str,
-        data: JsonData,
-    ) -> Result<(), EngineError> {
-        self.publish(&format!("room:{room}"), event_type, data, None)
+        self.publish(&format!("room:{}", m.room), event_type, data, None)
             .await
             .map(|_| ())
     }
@@ -99,7 +99,7 @@ impl Shared {
                     connection_id,
                     info,
                 };
-                if let Err(e) = shared.announce_left(m).await {
+                if let Err(e) = shared.announce(Change::Left, m).await {
                     Metrics::inc(&shared.metrics.engine_errors);
                     tracing::warn!(error = %e, room, "user_left not announced");
                 }

@@ -12,10 +12,8 @@ use hubbub_protocol::{
 
 use super::{Session, Transport, Verdict};
 use crate::auth::AuthError;
+use crate::events::MAX_EVENT_TYPE_LEN;
 use crate::metrics::Metrics;
-
-/// Longest `event_type` accepted.
-const MAX_EVENT_TYPE_LEN: usize = 128;
 
 type Reply = Result<ServerMessage, (ErrorCode, String)>;
 
@@ -134,10 +132,11 @@ impl Session {
     /// Takes a token from the ephemeral budget, making it on first use.
     fn take_ephemeral(&mut self) -> bool {
         let cfg = &self.shared.config.connection;
+        let (per_second, burst) = (cfg.ephemeral_rate_per_second, cfg.ephemeral_rate_burst);
         let now = tokio::time::Instant::now();
         self.ephemeral
-            .get_or_insert_with(|| Box::new(super::ratelimit::EphemeralBucket::new(cfg, now)))
-            .take(cfg, now)
+            .get_or_insert_with(|| Box::new(super::ratelimit::Bucket::full(burst, now)))
+            .take(per_second, burst, now)
     }
 
     /// A private room's channel is read by its members (and admins) only;

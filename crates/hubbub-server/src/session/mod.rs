@@ -62,8 +62,10 @@ pub(crate) struct Session {
     /// Bounds of the outbox for the connection's own frames.
     limits: QueueLimits,
     rate: RateLimiter,
-    /// The ephemeral events' own budget, made when first needed.
-    ephemeral: Option<Box<ratelimit::EphemeralBucket>>,
+    /// The ephemeral events' own budget (typing indicators, cursor
+    /// moves), made on the first one: connections that never send one pay
+    /// a pointer for it.
+    ephemeral: Option<Box<ratelimit::Bucket>>,
     /// What the connection's token grants; `None` without a token.
     claims: Option<Box<Claims>>,
     /// When the token stops being valid (its `exp` plus the leeway); the

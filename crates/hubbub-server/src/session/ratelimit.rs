@@ -15,11 +15,40 @@ pub enum Verdict {
     Close,
 }
 
-/// Token bucket plus a count of recent drops. `f32` keeps it small: it
-/// lives in every connection.
-pub struct RateLimiter {
+/// A token bucket: `per_second` tokens refilled, at most `burst` held.
+/// `f32` keeps it small: one lives in every connection.
+pub struct Bucket {
     tokens: f32,
     last: Instant,
+}
+
+impl Bucket {
+    /// A full bucket of `burst` tokens.
+    pub fn full(burst: f64, now: Instant) -> Self {
+        Bucket {
+            tokens: burst as f32,
+            last: now,
+        }
+    }
+
+    /// Refills for the time since the last call, then takes one token;
+    /// false when none is left.
+    pub fn take(&mut self, per_second: f64, burst: f64, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * per_second as f32).min(burst as f32);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The command budget: a token bucket plus a count of recent drops.
+pub struct RateLimiter {
+    bucket: Bucket,
     drops: u32,
     window_start: Instant,
 }
@@ -28,8 +57,7 @@ impl RateLimiter {
     /// A full bucket.
     pub fn new(cfg: &ConnectionConfig, now: Instant) -> Self {
         RateLimiter {
-            tokens: cfg.rate_limit_burst as f32,
-            last: now,
+            bucket: Bucket::full(cfg.rate_limit_burst, now),
             drops: 0,
             window_start: now,
         }
@@ -37,12 +65,10 @@ impl RateLimiter {
 
     /// Takes a token for one message, or counts a drop.
     pub fn check(&mut self, cfg: &ConnectionConfig, now: Instant) -> Verdict {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * cfg.rate_limit_per_second as f32)
-            .min(cfg.rate_limit_burst as f32);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self
+            .bucket
+            .take(cfg.rate_limit_per_second, cfg.rate_limit_burst, now)
+        {
             return Verdict::Allow;
         }
         if now.saturating_duration_since(self.window_start).as_millis() as u64
@@ -56,38 +82,6 @@ impl RateLimiter {
             Verdict::Close
         } else {
             Verdict::Drop
-        }
-    }
-}
-
-/// The budget of ephemeral events (typing indicators, cursor moves): a
-/// plain token bucket, made on a connection's first ephemeral event so
-/// connections that never send one pay a pointer for it.
-pub struct EphemeralBucket {
-    tokens: f32,
-    last: Instant,
-}
-
-impl EphemeralBucket {
-    /// A full bucket.
-    pub fn new(cfg: &ConnectionConfig, now: Instant) -> Self {
-        EphemeralBucket {
-            tokens: cfg.ephemeral_rate_burst as f32,
-            last: now,
-        }
-    }
-
-    /// Takes a token; false when the budget is spent.
-    pub fn take(&mut self, cfg: &ConnectionConfig, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * cfg.ephemeral_rate_per_second as f32)
-            .min(cfg.ephemeral_rate_burst as f32);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 }

@@ -16,7 +16,7 @@ use hubbub_protocol::{CorrelationId, ErrorCode, ServerMessage};
 
 use super::{Session, Transport};
 use crate::metrics::Metrics;
-use crate::rooms::ops::Member;
+use crate::rooms::ops::{Change, Member};
 use crate::rooms::{MemberInfo, Refused};
 
 type Failure = (ErrorCode, String);
@@ -141,7 +141,7 @@ impl Session {
                     connection_id: connection_id.clone(),
                     info: info.clone(),
                 };
-                self.shared.announce_joined(joined).await
+                self.shared.announce(Change::Joined, joined).await
             };
             if !numbered {
                 announce().await?;
@@ -220,7 +220,7 @@ impl Session {
             connection_id: self.shared.conns.connection_id(seq),
             info,
         };
-        if let Err(e) = self.shared.announce_left(left).await {
+        if let Err(e) = self.shared.announce(Change::Left, left).await {
             // The leaver is out either way; only the others' view lags.
             Metrics::inc(&self.shared.metrics.engine_errors);
             tracing::warn!(error = %e, "user_left not announced");
