@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::conn::handle::ConnHandle;
+use crate::conn::handle::{CloseRequest, ConnHandle};
 
 const SHARDS: usize = 16;
 
@@ -62,6 +62,20 @@ impl Connections {
     /// The public id of connection `seq`.
     pub fn connection_id(&self, seq: u64) -> String {
         format!("{}-{seq:x}", self.node)
+    }
+
+    /// The live connection whose public id is `id`, on this node.
+    pub fn by_id(&self, id: &str) -> Option<Arc<ConnHandle>> {
+        self.parse_id(id).and_then(|seq| self.get(seq))
+    }
+
+    /// Asks every live connection of `user` to close with `request`;
+    /// returns how many were not closing already.
+    pub fn close_user(&self, user: &str, request: &CloseRequest) -> usize {
+        self.of_user(user)
+            .iter()
+            .filter(|h| h.close(request.clone()))
+            .count()
     }
 
     /// The sequence number inside a connection id of this node.

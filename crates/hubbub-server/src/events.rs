@@ -68,6 +68,27 @@ impl Shared {
         out
     }
 
+    /// One event to several channels, each named once (the first time),
+    /// in order; stops at the first engine failure. Names and data are the
+    /// caller's to check, all before calling.
+    pub(crate) async fn broadcast<S: AsRef<str>>(
+        &self,
+        channels: &[S],
+        event_type: &str,
+        data: &JsonData,
+    ) -> Result<Vec<(String, PublishOutcome)>, EngineError> {
+        let mut seen = std::collections::HashSet::with_capacity(channels.len());
+        let mut out = Vec::with_capacity(channels.len());
+        for ch in channels.iter().map(AsRef::as_ref) {
+            if !seen.insert(ch) {
+                continue;
+            }
+            let o = self.publish(ch, event_type, data.clone(), None).await?;
+            out.push((ch.to_owned(), o));
+        }
+        Ok(out)
+    }
+
     /// Sends one event on `user:<user_id>` to every live connection of the
     /// user, whether or not it subscribed; kept for the user's next
     /// connection when there is none.

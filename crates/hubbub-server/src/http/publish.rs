@@ -2,7 +2,6 @@
 //! user, disconnect. None of these waits on a socket: events are queued on
 //! connections' bounded outboxes and closes are requests to their tasks.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -13,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::extract::{self, ApiJson, ApiPath, OptionalJson};
 use super::ApiState;
-use crate::conn::handle::{CloseRequest, ConnHandle};
+use crate::conn::handle::CloseRequest;
 use crate::engine::EngineError;
 
 /// An engine failure, as every publishing endpoint answers it: 503
@@ -103,23 +102,18 @@ pub(super) async fn broadcast(
         extract::channel(ch)?;
     }
     extract::data(&body.data)?;
-    let mut seen = HashSet::with_capacity(body.channels.len());
-    let mut results = Vec::with_capacity(body.channels.len());
-    for ch in body.channels {
-        if !seen.insert(ch.clone()) {
-            continue;
-        }
-        let out = api
-            .shared
-            .publish(&ch, &body.event_type, body.data.clone(), None)
-            .await
-            .map_err(unavailable)?;
-        results.push(BroadcastResult {
-            channel: ch,
+    let results = api
+        .shared
+        .broadcast(&body.channels, &body.event_type, &body.data)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|(channel, out)| BroadcastResult {
+            channel,
             offset: out.offset,
             subscribers: out.subscribers,
-        });
-    }
+        })
+        .collect();
     Ok(Json(BroadcastAnswer { results }))
 }
 
@@ -197,10 +191,6 @@ impl DisconnectBody {
     }
 }
 
-fn close_all(handles: &[Arc<ConnHandle>], request: &CloseRequest) -> usize {
-    handles.iter().filter(|h| h.close(request.clone())).count()
-}
-
 /// `POST /api/users/{user_id}/disconnect`: closes every live connection of
 /// the user on this node with 4100. `disconnected` counts those that were
 /// not closing already; an unknown user gets 0.
@@ -211,9 +201,8 @@ pub(super) async fn disconnect_user(
 ) -> Result<Json<DisconnectAnswer>, ApiError> {
     extract::user_id(&user_id)?;
     let request = body.request()?;
-    let handles = api.shared.conns.of_user(&user_id);
     Ok(Json(DisconnectAnswer {
-        disconnected: close_all(&handles, &request),
+        disconnected: api.shared.conns.close_user(&user_id, &request),
     }))
 }
 
@@ -225,12 +214,12 @@ pub(super) async fn disconnect_connection(
     OptionalJson(body): OptionalJson<DisconnectBody>,
 ) -> Result<Json<DisconnectAnswer>, ApiError> {
     let request = body.request()?;
-    let conns = &api.shared.conns;
-    let handle = conns
-        .parse_id(&connection_id)
-        .and_then(|seq| conns.get(seq))
+    let handle = api
+        .shared
+        .conns
+        .by_id(&connection_id)
         .ok_or_else(|| ApiError::not_found("no such connection on this node"))?;
     Ok(Json(DisconnectAnswer {
-        disconnected: close_all(&[handle], &request),
+        disconnected: usize::from(handle.close(request)),
     }))
 }

@@ -110,18 +110,7 @@ impl Node {
         for ch in channels {
             check_event(ch, event_type, &data)?;
         }
-        let mut out: Vec<(String, PublishOutcome)> = Vec::with_capacity(channels.len());
-        for ch in channels {
-            if out.iter().any(|(c, _)| c == ch) {
-                continue;
-            }
-            let o = self
-                .shared
-                .publish(ch, event_type, data.clone(), None)
-                .await?;
-            out.push((ch.to_string(), o));
-        }
-        Ok(out)
+        Ok(self.shared.broadcast(channels, event_type, &data).await?)
     }
 
     /// Sends one event on `user:<user_id>` to every live connection of the
@@ -154,13 +143,9 @@ impl Node {
     /// Closes every connection of `user_id` on this node with 4100 and the
     /// given reason; returns how many were not closing already.
     pub fn disconnect_user(&self, user_id: &str, reason: Option<&str>, reconnect: bool) -> usize {
-        let request = close_request(reason, reconnect);
         self.shared
             .conns
-            .of_user(user_id)
-            .iter()
-            .filter(|h| h.close(request.clone()))
-            .count()
+            .close_user(user_id, &close_request(reason, reconnect))
     }
 
     /// Closes one connection by id with 4100; false when no such
@@ -171,10 +156,9 @@ impl Node {
         reason: Option<&str>,
         reconnect: bool,
     ) -> bool {
-        let conns = &self.shared.conns;
-        conns
-            .parse_id(connection_id)
-            .and_then(|seq| conns.get(seq))
+        self.shared
+            .conns
+            .by_id(connection_id)
             .is_some_and(|h| h.close(close_request(reason, reconnect)))
     }
 

@@ -59,21 +59,17 @@ impl Session {
         // Checked before the room is looked up: a refused join must not
         // leave behind an empty room made for it.
         let seq = self.handle.seq;
-        let already = self
-            .handle
-            .subscriptions
-            .lock()
-            .iter()
-            .any(|c| **c == *channel);
-        if !already {
-            let max = self.shared.config.connection.max_subscriptions;
-            if self.handle.subscriptions.lock().len() >= max {
-                Metrics::inc(&self.shared.metrics.subscription_limit);
-                return Err((
-                    ErrorCode::LimitExceeded,
-                    format!("at most {max} subscriptions per connection"),
-                ));
-            }
+        let max = self.shared.config.connection.max_subscriptions;
+        let full = {
+            let subs = self.handle.subscriptions.lock();
+            subs.len() >= max && !subs.iter().any(|c| **c == *channel)
+        };
+        if full {
+            Metrics::inc(&self.shared.metrics.subscription_limit);
+            return Err((
+                ErrorCode::LimitExceeded,
+                format!("at most {max} subscriptions per connection"),
+            ));
         }
         let cfg = &self.shared.config.rooms;
         let room = self
