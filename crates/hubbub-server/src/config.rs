@@ -38,6 +38,91 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Rooms (PROTOCOL.md section 6).
     pub rooms: RoomsConfig,
+    /// Where events, history, presence and user queues live: this process
+    /// alone, or a Redis or NATS shared by several nodes.
+    pub engine: EngineConfig,
+}
+
+/// Which engine a node runs on. The library reads this section only for
+/// the in-memory engine; the `hubbub` binary builds the networked ones
+/// (crates `hubbub-redis`, `hubbub-nats`) from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// `memory` (one node), `redis` or `nats` (several nodes as one).
+    pub kind: EngineKind,
+    /// The Redis server (`kind = "redis"`, or `nats` with `nats_store = "redis"`).
+    pub redis_url: String,
+    /// Several Redis servers: channels and users are sharded over them by a
+    /// stable hash of their name (every node must list them in the same
+    /// order). Overrides `redis_url` when not empty.
+    pub redis_urls: Vec<String>,
+    /// The NATS server (`kind = "nats"`).
+    pub nats_url: String,
+    /// With `kind = "nats"`: where history, presence and user queues live,
+    /// `jetstream` (streams and key-value buckets) or `redis`.
+    pub nats_store: NatsStore,
+    /// Prefix of every key, channel and subject the engine uses, so that
+    /// several clusters (or test runs) share one server.
+    pub prefix: String,
+    /// A dead node's presence entries and user registrations last this
+    /// long; live nodes refresh theirs every third of it.
+    pub presence_ttl_s: u64,
+    /// How often a node announces itself in the node registry; it counts
+    /// as gone after three missed announcements.
+    pub heartbeat_ms: u64,
+    /// How long a networked engine's request may take before it fails
+    /// (the client is told `unavailable`).
+    pub timeout_ms: u64,
+}
+
+/// The engines a node can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// This process alone (the default).
+    Memory,
+    /// Redis: pub/sub between nodes, history, presence and queues in Redis.
+    Redis,
+    /// NATS: subjects between nodes; the rest on JetStream or Redis.
+    Nats,
+}
+
+/// Where a NATS-brokered cluster keeps what outlives a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatsStore {
+    /// JetStream streams (history) and key-value buckets (presence, queues).
+    Jetstream,
+    /// The Redis at `redis_url`.
+    Redis,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            kind: EngineKind::Memory,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_urls: Vec::new(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_store: NatsStore::Jetstream,
+            prefix: "hubbub".into(),
+            presence_ttl_s: 30,
+            heartbeat_ms: 2_000,
+            timeout_ms: 2_000,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The Redis servers to shard over: `redis_urls`, else `redis_url`.
+    pub fn redis_servers(&self) -> Vec<String> {
+        if self.redis_urls.is_empty() {
+            vec![self.redis_url.clone()]
+        } else {
+            self.redis_urls.clone()
+        }
+    }
 }
 
 /// Rooms: what joining an unknown room does, and how many fit.
@@ -244,6 +329,11 @@ pub struct ServerConfig {
     pub max_http_connections: usize,
     /// How long shutdown waits for connections to close before exiting.
     pub shutdown_timeout_ms: u64,
+    /// After a shutdown signal, how long the node keeps serving while
+    /// `/readyz` answers 503, before it closes connections with 1001: time
+    /// for a load balancer to stop sending it clients (a few health-check
+    /// periods; 0 closes at once).
+    pub drain_delay_ms: u64,
     /// Housekeeping period (expired queues, empty rooms).
     pub cleanup_interval_ms: u64,
     /// Testing only: serve an RFC 6455 echo endpoint at `/` and `/echo`
@@ -420,6 +510,7 @@ impl Default for ServerConfig {
             http_body_timeout_ms: 30_000,
             max_http_connections: 128,
             shutdown_timeout_ms: 10_000,
+            drain_delay_ms: 0,
             cleanup_interval_ms: 60_000,
             testing_echo: false,
             allowed_origins: Vec::new(),
@@ -560,6 +651,18 @@ impl Config {
                     "server.trusted_proxies: {p:?} is not an address or CIDR block"
                 )));
             }
+        }
+        let e = &self.engine;
+        if e.prefix.is_empty()
+            || !e
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return bad("engine.prefix must be letters, digits, '_' or '-' (it names keys and subjects)");
+        }
+        if e.presence_ttl_s == 0 || e.heartbeat_ms == 0 || e.timeout_ms == 0 {
+            return bad("engine.presence_ttl_s, heartbeat_ms and timeout_ms must be positive");
         }
         self.validate_exposure()?;
         for ns in self.namespaces.keys() {

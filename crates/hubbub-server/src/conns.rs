@@ -59,6 +59,11 @@ impl Connections {
         self.next_seq.fetch_add(1, Relaxed)
     }
 
+    /// This node's id, the prefix of its connection ids.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// The public id of connection `seq`.
     pub fn connection_id(&self, seq: u64) -> String {
         format!("{}-{seq:x}", self.node)

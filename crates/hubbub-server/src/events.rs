@@ -123,7 +123,7 @@ impl Shared {
         let engine = &self.engine;
         engine.broker.subscribe(channel).await?;
         if let Some(opts) = self.config.history_options(channel, "") {
-            engine.history.open(channel, opts);
+            engine.history.open(channel, opts).await?;
         }
         // Without `since` only the position is needed.
         let read = match since {

@@ -70,6 +70,9 @@ impl Server {
         let shared = node.shared().clone();
         let tls = tls_acceptor(&shared.config)?;
         let listener = listen(shared.config.server.listen)?;
+        if let Ok(addr) = listener.local_addr() {
+            shared.hub.set_address(addr.to_string());
+        }
         let app = crate::http::app(shared.clone());
         Ok(Server {
             shared,
@@ -99,9 +102,10 @@ impl Server {
         self.shared.clone()
     }
 
-    /// Accepts connections until `shutdown` completes, then closes every
-    /// WebSocket connection with 1001 (`reconnect: true`) and waits up to
-    /// `server.shutdown_timeout_ms` for them to finish.
+    /// Accepts connections until `shutdown` completes, then answers 503 on
+    /// `/readyz` for `server.drain_delay_ms` while still serving, then
+    /// closes every WebSocket connection with 1001 (`reconnect: true`) and
+    /// waits up to `server.shutdown_timeout_ms` for them to finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
             shared,
@@ -110,6 +114,17 @@ impl Server {
             tls,
         } = self;
         Node::from_shared(shared.clone()).start_housekeeping();
+        // After the signal: not ready, still serving, for the drain delay.
+        let drain_delay = Duration::from_millis(shared.config.server.drain_delay_ms);
+        let draining = shared.clone();
+        let shutdown = async move {
+            shutdown.await;
+            draining.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            if !drain_delay.is_zero() {
+                tracing::info!(delay_ms = drain_delay.as_millis() as u64, "not ready; closing connections after the drain delay");
+                tokio::time::sleep(drain_delay).await;
+            }
+        };
         let handshake_timeout = Duration::from_millis(shared.config.server.handshake_timeout_ms);
         let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);

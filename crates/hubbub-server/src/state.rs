@@ -45,6 +45,10 @@ pub struct Shared {
     pub started_at_ms: u64,
     /// Set when shutdown begins: new connections are refused.
     pub shutting_down: AtomicBool,
+    /// Set when a shutdown signal arrived: `/readyz` answers 503 for
+    /// `server.drain_delay_ms` while connections are still served, so a
+    /// load balancer stops sending clients before they are closed.
+    pub draining: AtomicBool,
     /// Set once housekeeping runs (one task per node).
     pub(crate) housekeeping_started: AtomicBool,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -83,7 +87,7 @@ impl Shared {
         let config = Arc::new(config);
         let conns = Arc::new(Connections::new(node_id.clone()));
         let hub = Arc::new(Hub::new(conns.clone(), queue_limits, metrics.clone()));
-        engine.broker.start(hub.clone() as Arc<dyn EventSink>);
+        engine.broker.start(hub.clone() as Arc<dyn EventSink>, &node_id);
         Arc::new(Shared {
             hub,
             engine,
@@ -97,6 +101,7 @@ impl Shared {
             started: Instant::now(),
             started_at_ms: now_ms(),
             shutting_down: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             housekeeping_started: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
             config,

@@ -78,7 +78,7 @@ const OPTS: HistoryOptions = HistoryOptions {
 fn started(make: &impl Fn() -> Engine) -> (Engine, Arc<RecordingSink>) {
     let engine = make();
     let sink = Arc::new(RecordingSink::default());
-    engine.broker.start(sink.clone());
+    engine.broker.start(sink.clone(), &unique("conf-node-"));
     (engine, sink)
 }
 
@@ -140,7 +140,7 @@ pub async fn numbers_and_keeps_history(make: impl Fn() -> Engine) {
         "3 is gone"
     );
     assert!(!read.reaches_back_to(5, "another epoch"));
-    assert!(engine.history.holds(&ch));
+    assert!(engine.history.holds(&ch).await.expect("holds"));
 }
 
 /// A channel opened before its first event has a real epoch at offset 0,
@@ -148,7 +148,7 @@ pub async fn numbers_and_keeps_history(make: impl Fn() -> Engine) {
 pub async fn opening_gives_an_epoch_the_first_event_keeps(make: impl Fn() -> Engine) {
     let (engine, _sink) = started(&make);
     let ch = unique("conf:open:");
-    engine.history.open(&ch, OPTS);
+    engine.history.open(&ch, OPTS).await.expect("open");
     let before = engine
         .history
         .read(&ch, Some(u64::MAX), 0)
@@ -183,7 +183,7 @@ pub async fn publishes_without_history(make: impl Fn() -> Engine) {
     assert_eq!(got[0].event.offset, None);
     let read = engine.history.read(&ch, None, 10).await.expect("read");
     assert!(read.events.is_empty());
-    assert!(!engine.history.holds(&ch));
+    assert!(!engine.history.holds(&ch).await.expect("holds"));
     engine.broker.unsubscribe(&ch);
 }
 

@@ -77,7 +77,7 @@ impl MemoryBroker {
 }
 
 impl Broker for MemoryBroker {
-    fn start(&self, sink: Arc<dyn EventSink>) {
+    fn start(&self, sink: Arc<dyn EventSink>, _node_id: &str) {
         let _ = self.sink.set(sink);
     }
 

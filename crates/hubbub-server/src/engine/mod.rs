@@ -83,6 +83,40 @@ pub trait EventSink: Send + Sync + 'static {
     /// the user has no live connection here (the broker may then keep it
     /// for the user's next connection); otherwise how many took it.
     fn deliver_to_user(&self, user: &str, publication: &Arc<Publication>) -> Option<usize>;
+
+    /// Subscribers of `channel` on this node, for a networked broker's
+    /// publish answer (it delivers from its subscription, after `publish`
+    /// resolved, so it cannot count what it queued).
+    fn subscribers(&self, _channel: &str) -> usize {
+        0
+    }
+
+    /// The broker may have missed events (its link to the other nodes was
+    /// cut and is back): every subscriber on this node must come back
+    /// through recovery, where it learns whether it missed anything
+    /// (`recovered: false`), instead of silently skipping a gap.
+    fn resync(&self) {}
+
+    /// This node's figures, for the node registry a networked broker keeps.
+    fn report(&self) -> NodeReport {
+        NodeReport::default()
+    }
+}
+
+/// One node as the cluster sees it (`nodes` of `GET /api/stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeReport {
+    /// The node's id (`server.node_id`).
+    pub node_id: String,
+    /// Where clients reach it, when it knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Live WebSocket connections.
+    pub connections: usize,
+    /// Live subscriptions (connection and channel pairs).
+    pub subscriptions: usize,
+    /// Seconds since the node started.
+    pub uptime_seconds: u64,
 }
 
 /// Registers a user's new connection with the node (called by
@@ -92,9 +126,16 @@ pub type Register<'a> = &'a mut (dyn FnMut() + Send);
 
 /// Moving events: publish, channel interest, user sends.
 pub trait Broker: Send + Sync + 'static {
-    /// Hands the broker the node's local delivery. Called once, before any
-    /// other method.
-    fn start(&self, sink: Arc<dyn EventSink>);
+    /// Hands the broker the node's local delivery and its id (unique in
+    /// the cluster). Called once, before any other method.
+    fn start(&self, sink: Arc<dyn EventSink>, node_id: &str);
+
+    /// Whether the broker can do its work now (its server answers). A
+    /// node whose broker cannot is not ready (`/readyz` answers 503), so a
+    /// load balancer sends clients elsewhere.
+    fn health(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
 
     /// Publishes `publication` (stamped, not numbered). With `history`,
     /// the broker numbers it (offset and epoch) and keeps it, then it
@@ -137,6 +178,17 @@ pub trait Broker: Send + Sync + 'static {
         user: &'a str,
         register: Register<'a>,
     ) -> BoxFuture<'a, Result<Vec<Arc<Publication>>, EngineError>>;
+
+    /// A connection of `user` that [`Broker::attach_user`] registered has
+    /// closed (a networked broker tracks on which nodes a user is live).
+    fn detach_user(&self, _user: &str) {}
+
+    /// Every live node of the cluster, as each last announced itself;
+    /// empty where the broker keeps no registry (one node: the hub
+    /// reports itself).
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeReport>, EngineError>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
 
     /// Events waiting for users, for stats.
     fn queued_for_users(&self) -> usize;

@@ -337,26 +337,9 @@ impl MemoryHistory {
     }
 }
 
-impl HistoryStore for MemoryHistory {
-    fn read<'a>(
-        &'a self,
-        channel: &'a str,
-        since: Option<u64>,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<HistoryRead, HistoryError>> {
-        let r = self.read_now(channel, since, limit);
-        Box::pin(std::future::ready(Ok(r)))
-    }
-
-    fn open(&self, channel: &str, opts: HistoryOptions) {
-        self.open_now(channel, opts);
-    }
-
-    fn holds(&self, channel: &str) -> bool {
-        self.entry(channel).is_some_and(|e| e.lock().top > 0)
-    }
-
-    fn channels(&self) -> Vec<(Arc<str>, Position)> {
+impl MemoryHistory {
+    /// Channels holding events, with their positions, without a future.
+    pub fn channels_now(&self) -> Vec<(Arc<str>, Position)> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             for (name, e) in shard.lock().iter() {
@@ -368,6 +351,40 @@ impl HistoryStore for MemoryHistory {
             }
         }
         out
+    }
+
+    /// Whether `channel` holds any event, without a future.
+    pub fn holds_now(&self, channel: &str) -> bool {
+        self.entry(channel).is_some_and(|e| e.lock().top > 0)
+    }
+}
+
+impl HistoryStore for MemoryHistory {
+    fn read<'a>(
+        &'a self,
+        channel: &'a str,
+        since: Option<u64>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<HistoryRead, HistoryError>> {
+        let r = self.read_now(channel, since, limit);
+        Box::pin(std::future::ready(Ok(r)))
+    }
+
+    fn open<'a>(
+        &'a self,
+        channel: &'a str,
+        opts: HistoryOptions,
+    ) -> BoxFuture<'a, Result<(), HistoryError>> {
+        self.open_now(channel, opts);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn holds<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<bool, HistoryError>> {
+        Box::pin(std::future::ready(Ok(self.holds_now(channel))))
+    }
+
+    fn channels(&self) -> BoxFuture<'_, Result<Vec<(Arc<str>, Position)>, HistoryError>> {
+        Box::pin(std::future::ready(Ok(self.channels_now())))
     }
 
     fn stats(&self) -> HistoryStats {
@@ -464,8 +481,8 @@ mod tests {
             !opened.epoch.is_empty(),
             "a real epoch from the first subscriber"
         );
-        assert!(!h.holds("c"), "opened, but nothing held yet");
-        assert!(h.channels().is_empty());
+        assert!(!h.holds_now("c"), "opened, but nothing held yet");
+        assert!(h.channels_now().is_empty());
         for _ in 0..5 {
             publish(&h, "c", opts(10, 60_000));
         }
@@ -511,7 +528,7 @@ mod tests {
         );
         assert!(!r.reaches_back_to(0, &epoch));
         h.sweep();
-        assert!(!h.holds("c"));
+        assert!(!h.holds_now("c"));
         assert_eq!(h.stats().events, 0);
         assert_eq!(h.stats().bytes, 0);
         // Writing again starts a new history.

@@ -102,15 +102,21 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// one), so that a client subscribing to a channel nobody has written
     /// yet is told offset 0 of a real epoch and can recover from there.
     /// Called on subscribe, for channels whose namespace keeps history.
-    fn open(&self, channel: &str, opts: HistoryOptions);
+    fn open<'a>(
+        &'a self,
+        channel: &'a str,
+        opts: HistoryOptions,
+    ) -> BoxFuture<'a, Result<(), HistoryError>>;
 
     /// Whether `channel` holds any history (it is then "known" to the API).
-    fn holds(&self, channel: &str) -> bool;
+    fn holds<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<bool, HistoryError>>;
 
-    /// Channels with history held, with their positions.
-    fn channels(&self) -> Vec<(Arc<str>, Position)>;
+    /// Channels with history held, with their positions (a networked
+    /// store may cap the listing).
+    fn channels(&self) -> BoxFuture<'_, Result<Vec<(Arc<str>, Position)>, HistoryError>>;
 
-    /// Figures for stats and metrics.
+    /// Figures for stats and metrics, without waiting (a networked store
+    /// answers what its last sweep saw).
     fn stats(&self) -> HistoryStats;
 
     /// Drops expired events and forgotten channels (housekeeping).

@@ -21,6 +21,7 @@ use super::extract::{self, ApiPath};
 use super::snapshot::Snapshot;
 use super::ApiState;
 use crate::conn::handle::ConnHandle;
+use crate::engine::NodeReport;
 use crate::history::Position;
 use crate::state::Shared;
 use hubbub_protocol::rooms::PresenceStats;
@@ -37,16 +38,19 @@ pub(super) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 while new connections are accepted, 503 once
-/// shutdown began. (The broker check joins when a broker does.)
+/// `GET /readyz`: 200 while new connections are accepted and the engine
+/// answers; 503 once shutdown (or its drain delay) began, or while the
+/// engine's server is unreachable, so a load balancer sends clients to
+/// another node.
 pub(super) async fn readyz(State(api): State<Arc<ApiState>>) -> Response {
-    if api.shared.shutting_down.load(Relaxed) {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "shutting down",
-        )
-        .into_response();
+    let unready = |why: String| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, why).into_response()
+    };
+    if api.shared.draining.load(Relaxed) || api.shared.shutting_down.load(Relaxed) {
+        return unready("shutting down".into());
+    }
+    if let Err(e) = api.shared.engine.broker.health() {
+        return unready(e.to_string());
     }
     Json(json!({"status": "ready"})).into_response()
 }
@@ -55,13 +59,12 @@ fn uptime_seconds(shared: &Shared) -> u64 {
     shared.started.elapsed().as_secs()
 }
 
+/// Sums over the cluster's nodes.
 #[derive(Serialize)]
-pub(super) struct NodeInfo {
-    node_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    address: Option<String>,
+pub(super) struct ClusterFigures {
+    nodes: usize,
     connections: usize,
-    uptime_seconds: u64,
+    subscriptions: usize,
 }
 
 #[derive(Serialize)]
@@ -85,7 +88,8 @@ pub(super) struct Stats {
     connection_states: BTreeMap<&'static str, usize>,
     uptime_seconds: u64,
     node_id: String,
-    nodes: Vec<NodeInfo>,
+    nodes: Vec<NodeReport>,
+    cluster: ClusterFigures,
     history: HistoryFigures,
     user_queues: UserQueueFigures,
 }
@@ -138,6 +142,27 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
         lived_ms as f64 / lives as f64 / 1000.0
     };
     let uptime = uptime_seconds(shared);
+    let this = NodeReport {
+        address: advertised_address(shared),
+        connections: snap.live,
+        ..crate::engine::EventSink::report(&*shared.hub)
+    };
+    // The registry lags by a heartbeat: this node's own line is fresh.
+    let mut nodes = match shared.engine.broker.nodes().await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "node registry unavailable; reporting this node alone");
+            Vec::new()
+        }
+    };
+    nodes.retain(|n| n.node_id != this.node_id);
+    nodes.push(this);
+    nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    let cluster = ClusterFigures {
+        nodes: nodes.len(),
+        connections: nodes.iter().map(|n| n.connections).sum(),
+        subscriptions: nodes.iter().map(|n| n.subscriptions).sum(),
+    };
     Json(Stats {
         total_connections: m.connections_accepted.load(Relaxed),
         active_connections: snap.live,
@@ -161,12 +186,8 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
         connection_states: BTreeMap::from([("open", snap.open), ("closing", snap.closing)]),
         uptime_seconds: uptime,
         node_id: shared.node_id.clone(),
-        nodes: vec![NodeInfo {
-            node_id: shared.node_id.clone(),
-            address: advertised_address(shared),
-            connections: snap.live,
-            uptime_seconds: uptime,
-        }],
+        nodes,
+        cluster,
         history: {
             let h = shared.engine.history.stats();
             HistoryFigures {
@@ -188,7 +209,8 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
 /// is picked at bind time and the configuration does not know it).
 fn advertised_address(shared: &Shared) -> Option<String> {
     let listen = shared.config.server.listen;
-    (listen.port() != 0).then(|| listen.to_string())
+    let configured = (listen.port() != 0).then(|| listen.to_string());
+    configured.or_else(|| shared.hub.address())
 }
 
 /// One built-in stream of PROTOCOL.md section 8.
@@ -314,7 +336,13 @@ pub(super) async fn channels(
         .into_iter()
         .map(|c| (c.channel, (c.subscribers, None)))
         .collect();
-    for (name, pos) in shared.engine.history.channels() {
+    let held = shared
+        .engine
+        .history
+        .channels()
+        .await
+        .map_err(|e| ApiError::engine(&shared.metrics, e))?;
+    for (name, pos) in held {
         known.entry(name).or_insert((0, None)).1 = Some(pos);
     }
     let mut out = Vec::with_capacity(known.len());
@@ -345,7 +373,14 @@ pub(super) async fn channel(
     extract::channel(&name)?;
     let shared = &api.shared;
     let subscribers = shared.hub.subscriber_count(&name).unwrap_or(0);
-    if subscribers == 0 && !shared.engine.history.holds(&name) {
+    let held = subscribers > 0
+        || shared
+            .engine
+            .history
+            .holds(&name)
+            .await
+            .map_err(|e| ApiError::engine(&shared.metrics, e))?;
+    if !held {
         return Err(ApiError::not_found(format!(
             "channel {} is not known",
             quote(&name)

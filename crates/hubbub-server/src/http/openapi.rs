@@ -329,7 +329,36 @@ fn schemas() -> Value {
     let position = json!({"type": "integer", "minimum": 0, "description": "The channel's newest offset; 0 before any event."});
     let data = json!({"description": DATA_RULES});
     let count = json!({"type": "integer", "minimum": 0});
-    json!({
+    let stats_properties = json!({
+        "history": {"type": "object", "description": "History held across all channels.", "properties": {
+            "channels": count, "events": count, "bytes": count, "budget_bytes": count, "trimmed_for_budget": count
+        }},
+        "user_queues": {"type": "object", "description": "Offline queues per user.", "properties": {
+            "queued": count, "dropped": count
+        }},
+        "total_connections": {"type": "integer", "minimum": 0, "description": "Connections accepted since start."},
+        "active_connections": {"type": "integer", "minimum": 0, "description": "Live connections."},
+        "authenticated_connections": {"type": "integer", "minimum": 0, "description": "Live connections with a user."},
+        "total_messages_sent": count,
+        "total_messages_received": count,
+        "channels": count,
+        "subscription_counts": {"type": "object", "additionalProperties": count, "description": "Subscribers per channel."},
+        "rooms": count,
+        "rate_limited": {"type": "integer", "minimum": 0, "description": "Inbound messages dropped by the rate limiter."},
+        "slow_consumer_disconnects": count,
+        "ping_timeouts": count,
+        "connection_errors": count,
+        "errors": {"type": "integer", "minimum": 0, "description": "`error` messages sent to clients."},
+        "average_connection_duration_seconds": {"type": "number"},
+        "average_latency_ms": {"type": "number", "description": "Mean publish latency."},
+        "messages_per_second": {"type": "number", "description": "Messages in both directions per second, since the previous call at least a second ago."},
+        "connection_states": {"type": "object", "additionalProperties": count, "description": "Live connections per state (`open`, `closing`)."},
+        "uptime_seconds": count,
+        "node_id": {"type": "string"},
+        "nodes": {"type": "array", "items": schema_ref("Node"), "description": "Every live node of the cluster (this one alone on the in-memory engine)."},
+        "cluster": schema_ref("Cluster")
+    });
+    let first = json!({
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -402,13 +431,20 @@ fn schemas() -> Value {
         },
         "Node": {
             "type": "object",
-            "required": ["node_id", "connections", "uptime_seconds"],
+            "required": ["node_id", "connections", "subscriptions", "uptime_seconds"],
             "properties": {
                 "node_id": {"type": "string"},
                 "address": {"type": "string"},
                 "connections": count,
+                "subscriptions": count,
                 "uptime_seconds": count
             }
+        },
+        "Cluster": {
+            "type": "object",
+            "description": "Sums over `nodes`.",
+            "required": ["nodes", "connections", "subscriptions"],
+            "properties": {"nodes": count, "connections": count, "subscriptions": count}
         },
         "Stats": {
             "type": "object",
@@ -420,35 +456,11 @@ fn schemas() -> Value {
                 "average_latency_ms", "messages_per_second", "connection_states",
                 "uptime_seconds", "node_id", "nodes"
             ],
-            "properties": {
-                "history": {"type": "object", "description": "History held across all channels.", "properties": {
-                    "channels": count, "events": count, "bytes": count, "budget_bytes": count, "trimmed_for_budget": count
-                }},
-                "user_queues": {"type": "object", "description": "Offline queues per user.", "properties": {
-                    "queued": count, "dropped": count
-                }},
-                "total_connections": {"type": "integer", "minimum": 0, "description": "Connections accepted since start."},
-                "active_connections": {"type": "integer", "minimum": 0, "description": "Live connections."},
-                "authenticated_connections": {"type": "integer", "minimum": 0, "description": "Live connections with a user."},
-                "total_messages_sent": count,
-                "total_messages_received": count,
-                "channels": count,
-                "subscription_counts": {"type": "object", "additionalProperties": count, "description": "Subscribers per channel."},
-                "rooms": count,
-                "rate_limited": {"type": "integer", "minimum": 0, "description": "Inbound messages dropped by the rate limiter."},
-                "slow_consumer_disconnects": count,
-                "ping_timeouts": count,
-                "connection_errors": count,
-                "errors": {"type": "integer", "minimum": 0, "description": "`error` messages sent to clients."},
-                "average_connection_duration_seconds": {"type": "number"},
-                "average_latency_ms": {"type": "number", "description": "Mean publish latency."},
-                "messages_per_second": {"type": "number", "description": "Messages in both directions per second, since the previous call at least a second ago."},
-                "connection_states": {"type": "object", "additionalProperties": count, "description": "Live connections per state (`open`, `closing`)."},
-                "uptime_seconds": count,
-                "node_id": {"type": "string"},
-                "nodes": {"type": "array", "items": schema_ref("Node")}
-            }
-        },
+            "properties": stats_properties
+        }
+    });
+    // Two literals: one would pass the json! macro's recursion limit.
+    let more = json!({
         "Stream": {
             "type": "object",
             "required": ["channel", "description", "event_types"],
@@ -580,7 +592,12 @@ fn schemas() -> Value {
                 "queue_bytes": count
             }
         }
-    })
+    });
+    let (Value::Object(mut all), Value::Object(more)) = (first, more) else {
+        unreachable!("both literals are objects")
+    };
+    all.extend(more);
+    Value::Object(all)
 }
 
 fn responses() -> Value {

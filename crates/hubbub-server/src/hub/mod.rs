@@ -131,6 +131,10 @@ pub struct Hub {
     /// Random per process; prefixes message ids so they stay unique across restarts.
     instance: String,
     next_message: AtomicU64,
+    /// When the node started and where clients reach it, for the node
+    /// registry of a networked broker.
+    started: std::time::Instant,
+    address: std::sync::OnceLock<String>,
 }
 
 impl Hub {
@@ -145,7 +149,45 @@ impl Hub {
             metrics,
             instance: format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
             next_message: AtomicU64::new(1),
+            started: std::time::Instant::now(),
+            address: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Where clients reach this node, once it is bound.
+    pub(crate) fn address(&self) -> Option<String> {
+        self.address.get().cloned()
+    }
+
+    /// Where clients reach this node (set once, when it is bound).
+    pub(crate) fn set_address(&self, address: String) {
+        let _ = self.address.set(address);
+    }
+
+    /// Sends every subscriber back through recovery: connections close
+    /// with 1011 and reconnect advice (clients reconnect with `since` and
+    /// learn whether they missed anything), in-process subscribers lag
+    /// and catch up from history. Returns how many were sent back.
+    fn resync_all(&self) -> usize {
+        let mut conns: Vec<Arc<ConnHandle>> = Vec::new();
+        for shard in self.shards.iter() {
+            for ch in shard.channels.read().values() {
+                for sub in ch.subs.values() {
+                    match &sub.target {
+                        Target::Conn(h) => conns.push(h.clone()),
+                        Target::Local(q) => q.lag(),
+                    }
+                }
+            }
+        }
+        conns.sort_by_key(|h| h.seq);
+        conns.dedup_by_key(|h| h.seq);
+        let request = CloseRequest {
+            reason: "engine link restored; reconnect and recover".into(),
+            reconnect: true,
+            ..CloseRequest::new(hubbub_protocol::CloseCode::INTERNAL)
+        };
+        conns.iter().filter(|h| h.close(request.clone())).count()
     }
 
     fn shard(&self, channel: &str) -> &Shard {
@@ -369,6 +411,37 @@ impl Hub {
 impl EventSink for Hub {
     fn deliver(&self, publication: &Arc<Publication>) -> usize {
         self.deliver_local(publication)
+    }
+
+    fn subscribers(&self, channel: &str) -> usize {
+        self.subscriber_count(channel).unwrap_or(0)
+    }
+
+    fn resync(&self) {
+        let n = self.resync_all();
+        tracing::warn!(
+            subscribers = n,
+            "the broker may have missed events: subscribers sent back through recovery"
+        );
+    }
+
+    fn report(&self) -> crate::engine::NodeReport {
+        let mut subscriptions = 0;
+        for shard in self.shards.iter() {
+            subscriptions += shard
+                .channels
+                .read()
+                .values()
+                .map(|c| c.subs.len())
+                .sum::<usize>();
+        }
+        crate::engine::NodeReport {
+            node_id: self.conns.node().to_owned(),
+            address: self.address.get().cloned(),
+            connections: self.conns.count(),
+            subscriptions,
+            uptime_seconds: self.started.elapsed().as_secs(),
+        }
     }
 
     fn deliver_to_user(&self, user: &str, publication: &Arc<Publication>) -> Option<usize> {

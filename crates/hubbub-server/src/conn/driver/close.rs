@@ -76,6 +76,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.session.end();
         let Session { shared, handle, .. } = &self.session;
         shared.conns.remove(handle);
+        if let Some(user) = handle.user_id.as_deref() {
+            shared.engine.broker.detach_user(user);
+        }
         let m = &shared.metrics;
         let s = &handle.stats;
         use std::sync::atomic::Ordering::Relaxed;
