@@ -598,6 +598,7 @@ impl Config {
                     | "TOKEN"
                     | "TEST_REDIS"
                     | "TEST_NATS"
+                    | "LOG_FORMAT"
             ) {
                 continue;
             }
@@ -659,7 +660,9 @@ impl Config {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return bad("engine.prefix must be letters, digits, '_' or '-' (it names keys and subjects)");
+            return bad(
+                "engine.prefix must be letters, digits, '_' or '-' (it names keys and subjects)",
+            );
         }
         if e.presence_ttl_s == 0 || e.heartbeat_ms == 0 || e.timeout_ms == 0 {
             return bad("engine.presence_ttl_s, heartbeat_ms and timeout_ms must be positive");

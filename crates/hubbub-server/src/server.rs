@@ -119,9 +119,14 @@ impl Server {
         let draining = shared.clone();
         let shutdown = async move {
             shutdown.await;
-            draining.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            draining
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             if !drain_delay.is_zero() {
-                tracing::info!(delay_ms = drain_delay.as_millis() as u64, "not ready; closing connections after the drain delay");
+                tracing::info!(
+                    delay_ms = drain_delay.as_millis() as u64,
+                    "not ready; closing connections after the drain delay"
+                );
                 tokio::time::sleep(drain_delay).await;
             }
         };

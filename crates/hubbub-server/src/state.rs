@@ -87,7 +87,9 @@ impl Shared {
         let config = Arc::new(config);
         let conns = Arc::new(Connections::new(node_id.clone()));
         let hub = Arc::new(Hub::new(conns.clone(), queue_limits, metrics.clone()));
-        engine.broker.start(hub.clone() as Arc<dyn EventSink>, &node_id);
+        engine
+            .broker
+            .start(hub.clone() as Arc<dyn EventSink>, &node_id);
         Arc::new(Shared {
             hub,
             engine,

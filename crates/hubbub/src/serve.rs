@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use hubbub_server::{Config, Preset, Server, Sources};
+use hubbub_server::config::EngineKind;
+use hubbub_server::{Config, Node, Preset, Server, Sources};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Variables the clients read that share the `HUBBUB_` prefix but are not
@@ -53,6 +54,10 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Log lines as `text` (for people) or `json` (one object per line,
+    /// with `node_id`, for log stacks) [default: text].
+    #[arg(long, value_enum, value_name = "FORMAT", env = "HUBBUB_LOG_FORMAT")]
+    log_format: Option<crate::logging::LogFormat>,
     /// Any configuration key, e.g. `--set connection.max_message_size=65536`
     /// or `--set namespaces.chat.publish=true` (repeatable; the named flags
     /// above are applied after these).
@@ -146,7 +151,7 @@ pub(crate) fn config_env() -> Vec<(String, String)> {
 /// Loads the configuration (exit 2 when it is wrong), then runs the node on
 /// a multi-thread runtime until a signal has drained it (exit 0).
 pub fn run(args: ServeArgs) -> ExitCode {
-    crate::logging::init("info");
+    crate::logging::init_with("info", args.log_format.unwrap_or_default());
     let config = match Config::load(&args.sources()) {
         Ok(c) => c,
         Err(e) => {
@@ -185,7 +190,12 @@ async fn serve(config: Config) -> ExitCode {
     let api_key = config.api.key.is_some();
     let auth_required = config.auth_required();
     let testing_echo = config.server.testing_echo;
-    let server = match Server::bind(config).await {
+    let node = match build_node(config).await {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
+    crate::logging::set_node_id(node.node_id());
+    let server = match Server::bind_node(node).await {
         Ok(s) => s,
         // A key, certificate or auth setting that cannot work: like any
         // other configuration error, exit 2.
@@ -237,6 +247,32 @@ async fn serve(config: Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The node on the engine `[engine]` names: exit 2 for a configuration
+/// that cannot work, 1 when the engine's server does not answer.
+async fn build_node(config: Config) -> Result<Node, ExitCode> {
+    let engine = match config.engine.kind {
+        EngineKind::Memory => None,
+        EngineKind::Redis => Some(hubbub_redis::engine(&config).await),
+        EngineKind::Nats => Some(Err(hubbub_server::engine::EngineError("NATS-WIRE".into()))),
+    };
+    let engine = match engine {
+        None => None,
+        Some(Ok(e)) => Some(e),
+        Some(Err(e)) => {
+            eprintln!("hubbub serve: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let mut builder = Node::builder(config);
+    if let Some(e) = engine {
+        builder = builder.engine(e);
+    }
+    builder.build().map_err(|e| {
+        eprintln!("hubbub serve: {}", e.message);
+        ExitCode::from(2)
+    })
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once, for

@@ -28,7 +28,8 @@ mod presence;
 use std::sync::Arc;
 
 pub use crate::history::{
-    BoxFuture, HistoryError, HistoryOptions, HistoryRead, HistoryStats, HistoryStore, Position,
+    BoxFuture, HeldChannels, HistoryError, HistoryOptions, HistoryRead, HistoryStats, HistoryStore,
+    Position,
 };
 pub use memory::MemoryBroker;
 pub use presence::{MemoryPresence, PresenceEntry, PresenceStats, PresenceStore};

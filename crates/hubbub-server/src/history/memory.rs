@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::{
-    BoxFuture, HistoryError, HistoryOptions, HistoryRead, HistoryStats, HistoryStore, Position,
+    BoxFuture, HeldChannels, HistoryError, HistoryOptions, HistoryRead, HistoryStats, HistoryStore,
+    Position,
 };
 use crate::hub::Publication;
 
@@ -383,7 +384,7 @@ impl HistoryStore for MemoryHistory {
         Box::pin(std::future::ready(Ok(self.holds_now(channel))))
     }
 
-    fn channels(&self) -> BoxFuture<'_, Result<Vec<(Arc<str>, Position)>, HistoryError>> {
+    fn channels(&self) -> BoxFuture<'_, Result<HeldChannels, HistoryError>> {
         Box::pin(std::future::ready(Ok(self.channels_now())))
     }
 

@@ -67,6 +67,9 @@ impl HistoryRead {
     }
 }
 
+/// Channels holding history, with where each stands.
+pub type HeldChannels = Vec<(Arc<str>, Position)>;
+
 /// Figures for `/api/stats` and `/metrics`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HistoryStats {
@@ -113,7 +116,7 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// Channels with history held, with their positions (a networked
     /// store may cap the listing).
-    fn channels(&self) -> BoxFuture<'_, Result<Vec<(Arc<str>, Position)>, HistoryError>>;
+    fn channels(&self) -> BoxFuture<'_, Result<HeldChannels, HistoryError>>;
 
     /// Figures for stats and metrics, without waiting (a networked store
     /// answers what its last sweep saw).

@@ -1,0 +1,242 @@
+//! The engine-trait conformance suite and cross-node checks, against the
+//! real Redis at `HUBBUB_TEST_REDIS` (default `redis://127.0.0.1:6379`).
+//! Without one, each test says loudly that it skipped; under `CI=true` it
+//! fails instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubbub_protocol::rooms::PresenceEntry;
+use hubbub_protocol::{EventMessage, JsonData};
+use hubbub_server::engine::conformance::{run_all, RecordingSink};
+use hubbub_server::engine::{Engine, HistoryOptions, Publication};
+use hubbub_server::Config;
+
+fn redis_url() -> String {
+    std::env::var("HUBBUB_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A config on the test Redis with a prefix of its own.
+fn config(prefix: &str) -> Config {
+    let mut c = Config::default();
+    c.engine.redis_url = redis_url();
+    c.engine.prefix = prefix.to_owned();
+    c.engine.presence_ttl_s = 2;
+    c.engine.heartbeat_ms = 200;
+    c
+}
+
+fn prefix() -> String {
+    format!("t{:08x}", rand::random::<u32>())
+}
+
+/// The engine, or `None` (loudly) when no Redis answers outside CI.
+async fn engine(config: &Config) -> Option<Engine> {
+    match hubbub_redis::engine(config).await {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!(
+                "SKIPPED: no Redis at {} ({e}); set HUBBUB_TEST_REDIS",
+                redis_url()
+            );
+            None
+        }
+        Err(e) => panic!("no Redis at {} under CI: {e}", redis_url()),
+    }
+}
+
+#[tokio::test]
+async fn passes_the_engine_conformance_suite() {
+    let config = config(&prefix());
+    let Some(first) = engine(&config).await else {
+        return;
+    };
+    // The suite starts each engine it makes: one per check, made here
+    // (connecting is async, the suite's factory is not).
+    let mut made = vec![first];
+    for _ in 0..4 {
+        made.push(hubbub_redis::engine(&config).await.expect("engine"));
+    }
+    let made = std::sync::Mutex::new(made);
+    run_all(|| made.lock().unwrap().pop().expect("an engine per check")).await;
+}
+
+fn draft(channel: &str, n: u64) -> Publication {
+    Publication::draft(
+        EventMessage {
+            channel: channel.to_owned(),
+            event_type: "e".into(),
+            data: JsonData::from_serialize(&n),
+            message_id: format!("m{n}"),
+            offset: None,
+            epoch: None,
+            publisher: None,
+        },
+        n,
+    )
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn node(config: &Config, id: &str) -> Option<(Engine, Arc<RecordingSink>)> {
+    let e = engine(config).await?;
+    let sink = Arc::new(RecordingSink::default());
+    e.broker.start(sink.clone(), id);
+    Some((e, sink))
+}
+
+#[tokio::test]
+async fn two_nodes_share_events_history_presence_and_user_queues() {
+    let config = config(&prefix());
+    let Some((a, sa)) = node(&config, "na").await else {
+        return;
+    };
+    let (b, sb) = node(&config, "nb").await.expect("second node");
+    let opts = HistoryOptions {
+        size: 100,
+        ttl: Duration::from_secs(60),
+    };
+    // Fan-out in offset order, both publishing.
+    a.broker.subscribe("chat:x").await.expect("subscribe a");
+    b.broker.subscribe("chat:x").await.expect("subscribe b");
+    for n in 1..=20u64 {
+        let from = if n % 2 == 0 { &a } else { &b };
+        let out = from
+            .broker
+            .publish(draft("chat:x", n), Some(opts))
+            .await
+            .expect("publish");
+        assert_eq!(out.offset, Some(n), "one numbering for both nodes");
+    }
+    for sink in [&sa, &sb] {
+        until("20 events on each node", || {
+            sink.delivered.lock().len() >= 20
+        })
+        .await;
+        let offsets: Vec<_> = sink
+            .delivered
+            .lock()
+            .iter()
+            .map(|p| p.event.offset.unwrap())
+            .collect();
+        assert_eq!(offsets, (1..=20).collect::<Vec<_>>());
+    }
+    let read = b.history.read("chat:x", Some(15), 100).await.expect("read");
+    assert_eq!(read.events.len(), 5);
+    // Presence from either side.
+    let entry = PresenceEntry {
+        user_id: Some("ann".into()),
+        connection_id: "na-1".into(),
+        info: "{}".parse().unwrap(),
+        joined_at: 5,
+    };
+    a.presence.add("room:r", entry).await.expect("add");
+    let seen = b.presence.list("room:r").await.expect("list");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].connection_id, "na-1");
+    // A user queue filled through A is handed over by B.
+    let p = Arc::new(draft("user:zed", 1));
+    let out = a.broker.send_to_user("zed", p).await.expect("send");
+    assert!(out.queued && out.connections == 0);
+    let mut reg = || {
+        sb.live_users.lock().insert("zed".into());
+    };
+    let taken = b.broker.attach_user("zed", &mut reg).await.expect("attach");
+    assert_eq!(taken.len(), 1);
+    // Now live on B: a send through A reaches B's connection.
+    let out = a
+        .broker
+        .send_to_user("zed", Arc::new(draft("user:zed", 2)))
+        .await
+        .expect("send");
+    assert_eq!((out.connections, out.queued), (1, false));
+    until("the user event on B", || sb.to_users.lock().len() == 1).await;
+    // The registry lists both nodes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let nodes = a.broker.nodes().await.expect("nodes");
+        if nodes.len() == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nodes: {nodes:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_lost_history_gets_a_new_epoch_never_reused_offsets() {
+    let config = config(&prefix());
+    let Some((a, _sa)) = node(&config, "n1").await else {
+        return;
+    };
+    let opts = HistoryOptions {
+        size: 10,
+        ttl: Duration::from_secs(60),
+    };
+    let first = a
+        .broker
+        .publish(draft("feed", 1), Some(opts))
+        .await
+        .expect("publish");
+    // Redis loses the channel (a restart without persistence, eviction).
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{}:hm:feed", config.engine.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let second = a
+        .broker
+        .publish(draft("feed", 2), Some(opts))
+        .await
+        .expect("publish");
+    assert_eq!(second.offset, Some(1));
+    assert_ne!(second.epoch, first.epoch, "a new epoch");
+    let read = a.history.read("feed", Some(0), 10).await.expect("read");
+    assert_eq!(read.events.len(), 1, "the old list went with its epoch");
+    assert!(!read.reaches_back_to(1, first.epoch.as_deref().unwrap()));
+}
+
+#[tokio::test]
+async fn a_dead_nodes_presence_expires() {
+    let config = config(&prefix());
+    let Some((a, _)) = node(&config, "alive").await else {
+        return;
+    };
+    let entry = |c: &str| PresenceEntry {
+        user_id: None,
+        connection_id: c.into(),
+        info: "{}".parse().unwrap(),
+        joined_at: 1,
+    };
+    a.presence.add("room:ghost", entry("kept")).await.unwrap();
+    {
+        // A node that adds an entry and dies (its refresh task ends with it).
+        let dead = hubbub_redis::engine(&config).await.unwrap();
+        dead.presence
+            .add("room:ghost", entry("ghost"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(a.presence.list("room:ghost").await.unwrap().len(), 2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        let list = a.presence.list("room:ghost").await.unwrap();
+        if list.len() == 1 {
+            assert_eq!(
+                list[0].connection_id, "kept",
+                "the live node refreshes its own"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ghost still listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
