@@ -301,7 +301,12 @@ impl Session {
                         self.handle.subscriptions.lock().retain(|x| **x != ***c);
                     }
                     Metrics::inc(&self.shared.metrics.engine_errors);
-                    tracing::warn!(error = %e, "engine failed during subscribe");
+                    tracing::warn!(
+                        error = %e,
+                        connection_id = %self.shared.conns.connection_id(self.handle.seq),
+                        channel = %wanted.iter().map(|c| c.as_str()).collect::<Vec<&str>>().join(","),
+                        "engine failed during subscribe"
+                    );
                     return Err((
                         ErrorCode::Unavailable,
                         "the subscription could not be made; try again".into(),

@@ -174,7 +174,12 @@ impl Session {
                 self.shared.unsubscribe(&channel, seq);
                 self.handle.subscriptions.lock().retain(|c| **c != *channel);
                 Metrics::inc(&self.shared.metrics.engine_errors);
-                tracing::warn!(error = %e, "engine failed during join_room");
+                tracing::warn!(
+                    error = %e,
+                    connection_id = %self.shared.conns.connection_id(seq),
+                    channel = %channel,
+                    "engine failed during join_room"
+                );
                 return Err((
                     ErrorCode::Unavailable,
                     "the room could not be joined; try again".into(),
@@ -219,7 +224,7 @@ impl Session {
         if let Err(e) = self.shared.announce(Change::Left, left).await {
             // The leaver is out either way; only the others' view lags.
             Metrics::inc(&self.shared.metrics.engine_errors);
-            tracing::warn!(error = %e, "user_left not announced");
+            tracing::warn!(error = %e, room = %l.room, "user_left not announced");
         }
         Ok(ServerMessage::RoomLeft { room: l.room })
     }

@@ -361,7 +361,12 @@ pub(super) async fn start<S: Stream>(
     if let Some(name) = user_channel {
         if let Err(e) = shared.engine.broker.subscribe(&name).await {
             Metrics::inc(&shared.metrics.engine_errors);
-            tracing::warn!(error = %e, "the engine did not take the user channel");
+            tracing::warn!(
+                error = %e,
+                connection_id = %shared.conns.connection_id(handle.seq),
+                channel = %name,
+                "the engine did not take the user channel"
+            );
         }
     }
     Metrics::inc(&shared.metrics.connections_accepted);
@@ -401,7 +406,11 @@ async fn register(
     }
     taken.unwrap_or_else(|e| {
         Metrics::inc(&shared.metrics.engine_errors);
-        tracing::warn!(error = %e, "offline queue unavailable; the connection goes on without it");
+        tracing::warn!(
+            error = %e,
+            connection_id = %shared.conns.connection_id(handle.seq),
+            "offline queue unavailable; the connection goes on without it"
+        );
         Vec::new()
     })
 }

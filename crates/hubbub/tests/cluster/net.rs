@@ -1,4 +1,5 @@
 //! A WebSocket client and HTTP calls for the cluster tests, with every
+#![allow(dead_code)] // each test file uses a part
 //! wait bounded by a deadline.
 
 use std::time::Duration;
