@@ -1,6 +1,6 @@
 //! A WebSocket client and HTTP calls for the cluster tests, with every
-#![allow(dead_code)] // each test file uses a part
 //! wait bounded by a deadline.
+#![allow(dead_code)] // each test file uses a part
 
 use std::time::Duration;
 
