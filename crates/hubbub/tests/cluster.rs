@@ -22,64 +22,84 @@ fn redis_url() -> String {
     std::env::var("HUBBUB_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// Whether a Redis answers at `url` (host:port of a `redis://` URL).
+/// Whether a server answers at `url` (`scheme://[user@]host:port[/...]`).
 fn reachable(url: &str) -> bool {
-    let hostport = url
-        .trim_start_matches("redis://")
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest
         .rsplit('@')
         .next()
         .unwrap_or("")
         .split('/')
         .next()
-        .unwrap_or("")
-        .to_owned();
-    std::net::TcpStream::connect_timeout(
-        &match std::net::ToSocketAddrs::to_socket_addrs(&hostport)
-            .ok()
-            .and_then(|mut a| a.next())
-        {
-            Some(a) => a,
-            None => return false,
-        },
-        Duration::from_secs(1),
-    )
-    .is_ok()
+        .unwrap_or("");
+    std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
 }
 
-fn redis_or_skip() -> Option<String> {
-    let url = redis_url();
+/// `url` when its server answers; else `None`, said loudly (a failure
+/// under `CI=true`).
+fn or_skip(what: &str, url: String, var: &str) -> Option<String> {
     if reachable(&url) {
         return Some(url);
     }
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "no Redis at {url} under CI"
+        "no {what} at {url} under CI"
     );
-    eprintln!("SKIPPED: no Redis at {url}; set HUBBUB_TEST_REDIS");
+    eprintln!("SKIPPED: no {what} at {url}; set {var}");
     None
+}
+
+fn redis_or_skip() -> Option<String> {
+    or_skip("Redis", redis_url(), "HUBBUB_TEST_REDIS")
 }
 
 fn prefix() -> String {
     format!("c{:08x}", rand::random::<u32>())
 }
 
+fn nats_url() -> String {
+    std::env::var("HUBBUB_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn nats_or_skip() -> Option<String> {
+    or_skip("NATS", nats_url(), "HUBBUB_TEST_NATS")
+}
+
 /// A node on Redis with a short presence TTL and heartbeat.
 fn node(url: &str, prefix: &str) -> Hub {
+    engine_node(&[("kind", "redis"), ("redis_url", url)], prefix)
+}
+
+/// A node on NATS (JetStream keeps history, presence and user queues).
+fn nats_node(url: &str, prefix: &str) -> Hub {
+    engine_node(&[("kind", "nats"), ("nats_url", url)], prefix)
+}
+
+fn engine_node(engine: &[(&str, &str)], prefix: &str) -> Hub {
+    let mut args: Vec<String> = Vec::new();
+    for (k, v) in engine {
+        args.push("--set".into());
+        args.push(format!("engine.{k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Hub::start(
         &[
-            "--set",
-            "engine.kind=redis",
-            "--set",
-            &format!("engine.redis_url={url}"),
-            "--set",
-            &format!("engine.prefix={prefix}"),
-            "--set",
-            "engine.presence_ttl_s=2",
-            "--set",
-            "engine.heartbeat_ms=200",
-            "--set",
-            "users.queue_size=50",
-        ],
+            &args[..],
+            &[
+                "--set",
+                &format!("engine.prefix={prefix}"),
+                "--set",
+                "engine.presence_ttl_s=2",
+                "--set",
+                "engine.heartbeat_ms=200",
+                "--set",
+                "users.queue_size=50",
+            ],
+        ]
+        .concat(),
         &[],
     )
 }
@@ -132,7 +152,25 @@ async fn event(c: &mut Client, channel: &str) -> Next {
 async fn three_nodes_act_as_one() {
     let Some(url) = redis_or_skip() else { return };
     let p = prefix();
-    let nodes = [node(&url, &p), node(&url, &p), node(&url, &p)];
+    three_nodes([node(&url, &p), node(&url, &p), node(&url, &p)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_act_as_one_on_nats() {
+    let Some(url) = nats_or_skip() else { return };
+    let p = prefix();
+    three_nodes([
+        nats_node(&url, &p),
+        nats_node(&url, &p),
+        nats_node(&url, &p),
+    ])
+    .await;
+}
+
+/// Fan-out in order from any node, rooms and presence from every node, a
+/// user queue filled through one node and delivered by another, the
+/// node registry.
+async fn three_nodes(nodes: [Hub; 3]) {
     let addrs: Vec<&str> = nodes.iter().map(|n| n.addr.as_str()).collect();
     // A subscriber on every node; publications through A reach all, in order.
     let mut subs = Vec::new();
@@ -241,8 +279,20 @@ impl Seen {
 async fn a_killed_node_loses_nothing() {
     let Some(url) = redis_or_skip() else { return };
     let p = prefix();
-    let a = node(&url, &p);
-    let b = node(&url, &p);
+    killed_node_loses_nothing(node(&url, &p), node(&url, &p)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_on_nats() {
+    let Some(url) = nats_or_skip() else { return };
+    let p = prefix();
+    killed_node_loses_nothing(nats_node(&url, &p), nats_node(&url, &p)).await;
+}
+
+/// Clients spread over A and B while a publisher sends numbered events
+/// through both; A is killed with SIGKILL; its clients move to B and
+/// recover with `since`.
+async fn killed_node_loses_nothing(a: Hub, b: Hub) {
     const CLIENTS: usize = 10;
     const TOTAL: u64 = 200;
     const KILL_AT: u64 = 80;
