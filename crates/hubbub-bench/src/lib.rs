@@ -18,10 +18,17 @@
 //!   set of subscribers, up to the highest rate kept up within a p99 limit.
 //! * `raw-server` ([`raw`]): not a scenario but the floor they are compared
 //!   with: pre-built frames written to plain sockets, no protocol logic.
+//!
+//! Every scenario but `raw-server` can drive several nodes of a cluster at
+//! once (`--url` repeated or comma-separated; no load balancer needed):
+//! clients and publishers go round robin over the nodes, and
+//! `--server-pid` repeated sums the CPU and RSS of every node and of, say,
+//! the Redis server between them.
 
 pub mod connections;
 mod hist;
 pub mod load;
+mod nodes;
 mod procfs;
 pub mod raw;
 mod target;

@@ -89,3 +89,47 @@ async fn http_publish_counts_requests() {
     assert_clean(&r);
     assert!(r.windows[0].publish_request.count > 0);
 }
+
+/// Two `--url`s (here two ways to reach the one in-process hub, so every
+/// publication reaches every subscriber), and `--server-pid` twice: the
+/// hub and another process (pid 1, standing in for Redis). Subscribers and
+/// publishers are spread over both URLs, each pid's CPU is reported, and
+/// the total is their sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_over_two_urls_sums_every_pid() {
+    let me = std::process::id();
+    let r = with_hub(Kind::Fanout, |a| {
+        let second = format!("{}?node=2", a.urls[0]);
+        a.urls.push(second);
+        a.subscribers = Some(20);
+        a.rate = Some(40.0);
+        a.server_pids = vec![me, 1];
+    })
+    .await;
+    assert_clean(&r);
+    assert_eq!(r.urls.len(), 2);
+    assert!(r.urls[1].ends_with("/ws?node=2"));
+    assert_eq!(r.url, r.urls.join(","));
+    // One worker asked for (in-process default), one per URL used.
+    assert_eq!(r.workers, 2);
+    let spread: Vec<(usize, u64, usize)> = r
+        .nodes
+        .iter()
+        .map(|n| (n.workers, n.subscribers, n.publishers))
+        .collect();
+    assert_eq!(spread, [(1, 10, 2), (1, 10, 2)]);
+    assert_eq!(r.server_pid, Some(me));
+    assert_eq!(
+        r.server_processes.iter().map(|p| p.pid).collect::<Vec<_>>(),
+        [me, 1]
+    );
+    assert_eq!(r.server_processes[0].urls, r.urls);
+    assert!(r.server_processes[1].urls.is_empty());
+    for w in &r.windows {
+        assert_eq!(w.server_cpu_by_pid.len(), 2, "{w:#?}");
+        let parts: Option<f64> = w.server_cpu_by_pid.iter().map(|c| c.cpu_seconds).sum();
+        let total = w.server_cpu_seconds.expect("every pid read");
+        assert!((parts.unwrap() - total).abs() < 0.0025, "{w:#?}");
+        assert!(w.server_cpu_us_per_delivery.is_some());
+    }
+}

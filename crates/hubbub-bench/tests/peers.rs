@@ -136,7 +136,7 @@ impl Drop for Peer {
 
 fn small(args: &mut LoadArgs, protocol: Protocol, api: String) {
     args.protocol = protocol;
-    args.api_url = Some(api);
+    args.api_urls = vec![api];
     args.subscribers = Some(20);
     args.workers = Some(2);
     args.warmup = 0.2;

@@ -5,7 +5,10 @@
 //! (one process may hold at most 20,000 descriptors, and each needs its own
 //! source address to stay clear of the ephemeral-port limit), follows their
 //! progress, samples the RSS again once every connection has been held for
-//! `--hold` seconds, and reports `(after - before) / connections`.
+//! `--hold` seconds, and reports `(after - before) / connections`. With
+//! several nodes (`--url` repeated), worker w connects to node w mod N, the
+//! RSS of every server process is read, and the figure is the summed
+//! growth over the summed connections, next to each node's own.
 //!
 //! Tests and embedding applications use [`run_in_process`], which runs the
 //! same workers as tasks instead of processes.
@@ -31,11 +34,12 @@ use anyhow::bail;
 
 use self::worker::Plan;
 pub use crate::hist::LatencySummary;
+pub use crate::nodes::ServerProcess;
+use crate::nodes::{default_sources_for, node_of, split_urls, workers_for};
 use crate::target::WsTarget;
-use crate::workers::default_sources;
 pub use crate::workers::HostInfo;
 
-pub use self::report::{ConnectionsReport, ServerSample};
+pub use self::report::{ConnectionsReport, NodeSample, ProcessMemory, ServerSample};
 pub(crate) use self::run::run_cli;
 pub use self::run::run_in_process;
 
@@ -51,9 +55,15 @@ const STOP_WAIT: Duration = Duration::from_secs(60);
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConnectionsArgs {
     /// WebSocket URL of the hub; its HTTP API is read on the same host and
-    /// port (`/api/stats`).
-    #[arg(long, default_value = "ws://127.0.0.1:8000/ws")]
-    pub url: String,
+    /// port (`/api/stats`). Several nodes of a cluster: repeat the flag or
+    /// separate URLs with commas; worker w connects to URL w mod N (at
+    /// least one worker per URL) and every node is reported.
+    #[arg(
+        long = "url",
+        value_name = "URL",
+        default_value = "ws://127.0.0.1:8000/ws"
+    )]
+    pub urls: Vec<String>,
     /// Connections to open in total.
     #[arg(short = 'n', long = "connections", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -68,10 +78,12 @@ pub struct ConnectionsArgs {
     /// [default: 127.0.0.1, 127.0.0.2, ... one per worker].
     #[arg(long, value_delimiter = ',')]
     pub source_addrs: Vec<IpAddr>,
-    /// Pid of the hub, for its RSS [default: the process listening on the
-    /// URL's port, found through /proc].
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Pid of the hub, for its RSS [default: the process listening on each
+    /// URL's port, found through /proc]. Repeat (or comma-separate) to read
+    /// several, e.g. every node and the Redis server: RSS per connection is
+    /// their summed growth over the connections held.
+    #[arg(long = "server-pid", value_name = "PID", value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
     /// Seconds to hold every connection idle before sampling the RSS.
     #[arg(long, default_value_t = 5.0)]
     pub hold: f64,
@@ -104,12 +116,12 @@ impl ConnectionsArgs {
     /// tests and embedding code that set a few fields.
     pub fn new(url: impl Into<String>, connections: u64) -> Self {
         ConnectionsArgs {
-            url: url.into(),
+            urls: vec![url.into()],
             connections,
             channel: "bench".into(),
             workers: None,
             source_addrs: Vec::new(),
-            server_pid: None,
+            server_pids: Vec::new(),
             hold: 5.0,
             rate: None,
             max_in_flight: 256,
@@ -125,10 +137,10 @@ impl ConnectionsArgs {
     /// a worker needs, taken from the parsed values.
     fn worker_argv(&self, index: usize, count: usize, sources: &[IpAddr]) -> Vec<String> {
         let sources: Vec<String> = sources.iter().map(IpAddr::to_string).collect();
-        let mut v = vec![
-            "bench".to_owned(),
-            "connections".to_owned(),
-            format!("--url={}", self.url),
+        let mut v = vec!["bench".to_owned(), "connections".to_owned()];
+        // One flag per URL as given: a URL may hold a comma.
+        v.extend(self.urls.iter().map(|u| format!("--url={u}")));
+        v.extend([
             format!("--connections={}", self.connections),
             format!("--channel={}", self.channel),
             format!("--source-addrs={}", sources.join(",")),
@@ -136,7 +148,7 @@ impl ConnectionsArgs {
             format!("--handshake-timeout={}", self.handshake_timeout),
             format!("--worker-index={index}"),
             format!("--worker-count={count}"),
-        ];
+        ]);
         if let Some(r) = self.rate {
             v.push(format!("--rate={r}"));
         }
@@ -146,25 +158,43 @@ impl ConnectionsArgs {
 
 /// Resolved settings shared by the parent and its workers.
 struct Setup {
-    target: WsTarget,
+    /// The nodes' URLs, split out of `--url` (one or more).
+    urls: Vec<String>,
+    /// Where each node is, same order.
+    targets: Vec<WsTarget>,
     workers: usize,
     sources: Vec<IpAddr>,
 }
 
 impl Setup {
     fn new(args: &ConnectionsArgs, workers: Option<usize>) -> anyhow::Result<Setup> {
-        let target = WsTarget::parse(&args.url)?;
-        let workers = workers
-            .or(args.workers.map(|w| w as usize))
-            .unwrap_or_else(|| args.connections.div_ceil(PER_WORKER) as usize)
-            .max(1);
+        let urls = split_urls(&args.urls);
+        if urls.is_empty() {
+            bail!("--url: no URL given");
+        }
+        let targets = urls
+            .iter()
+            .map(|u| WsTarget::parse(u))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let workers = workers_for(
+            workers
+                .or(args.workers.map(|w| w as usize))
+                .unwrap_or_else(|| args.connections.div_ceil(PER_WORKER) as usize),
+            targets.len(),
+        );
         let sources = if args.source_addrs.is_empty() {
-            default_sources(target.addr.ip(), workers)
+            default_sources_for(&targets, workers)
         } else {
             args.source_addrs.clone()
         };
-        if sources.iter().any(|s| s.is_ipv4() != target.addr.is_ipv4()) {
-            bail!("source addresses and {} must be of one IP family", args.url);
+        for w in 0..workers.max(sources.len()) {
+            let (source, node) = (sources[w % sources.len()], node_of(w, targets.len()));
+            if source.is_ipv4() != targets[node].addr.is_ipv4() {
+                bail!(
+                    "source addresses and {} must be of one IP family",
+                    urls[node]
+                );
+            }
         }
         if !(args.hold.is_finite() && args.hold >= 0.0) {
             bail!("--hold must be a number of seconds");
@@ -178,16 +208,22 @@ impl Setup {
         hubbub_protocol::validate_channel(&args.channel)
             .map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
         Ok(Setup {
-            target,
+            urls,
+            targets,
             workers,
             sources,
         })
     }
 
+    /// The node worker `index` connects to: `index % n`.
+    fn node_of_worker(&self, index: usize) -> usize {
+        node_of(index, self.targets.len())
+    }
+
     fn plan(&self, args: &ConnectionsArgs, index: usize) -> Plan {
         Plan {
             index,
-            target: self.target.clone(),
+            target: self.targets[self.node_of_worker(index)].clone(),
             source: self.sources[index % self.sources.len()],
             connections: Plan::share(args.connections, index, self.workers),
             channel: args.channel.clone(),
@@ -243,6 +279,62 @@ mod tests {
         assert_eq!(plan.rate, Some(5000.0 / 3.0));
         assert_eq!(plan.target.request_target, "/ws");
         assert_eq!(plan.channel, "bench");
+        assert_eq!(w.urls, ["ws://127.0.0.1:8000/ws"]);
+    }
+
+    #[test]
+    fn connections_spread_over_several_urls() {
+        let a = parse(
+            &[
+                "bench",
+                "connections",
+                "-n",
+                "10",
+                "--url",
+                "ws://127.0.0.1:8001/ws, ws://127.0.0.1:8002/ws",
+                "--url",
+                "ws://127.0.0.1:8003/ws",
+                "--server-pid",
+                "11,12",
+                "--server-pid",
+                "6379",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(a.server_pids, [11, 12, 6379]);
+        // One worker asked for (10 connections): one per node instead.
+        let s = Setup::new(&a, None).unwrap();
+        assert_eq!(s.workers, 3);
+        let plans: Vec<(u16, u64, IpAddr)> = (0..3)
+            .map(|i| {
+                let p = s.plan(&a, i);
+                (p.target.addr.port(), p.connections, p.source)
+            })
+            .collect();
+        assert_eq!(
+            plans,
+            [
+                (8001, 4, "127.0.0.1".parse().unwrap()),
+                (8002, 3, "127.0.0.2".parse().unwrap()),
+                (8003, 3, "127.0.0.3".parse().unwrap()),
+            ]
+        );
+        // More workers than nodes: round robin.
+        let mut more = a.clone();
+        more.workers = Some(5);
+        let s = Setup::new(&more, None).unwrap();
+        let ports: Vec<u16> = (0..5)
+            .map(|i| s.plan(&more, i).target.addr.port())
+            .collect();
+        assert_eq!(ports, [8001, 8002, 8003, 8001, 8002]);
+        // A worker gets every URL and picks its own.
+        let w = parse(&more.worker_argv(4, 5, &s.sources));
+        let ws = Setup::new(&w, w.worker_count).unwrap();
+        assert_eq!(ws.urls, s.urls);
+        let plan = ws.plan(&w, 4);
+        assert_eq!(plan.target.addr.port(), 8002);
+        assert_eq!(plan.source, "127.0.0.5".parse::<IpAddr>().unwrap());
+        assert_eq!(plan.connections, 2);
     }
 
     #[test]

@@ -13,8 +13,10 @@ use super::{HostInfo, LatencySummary};
 pub struct ConnectionsReport {
     /// Always `connections`; there so files of several scenarios can be told apart.
     pub scenario: String,
-    /// The hub's WebSocket URL.
+    /// The hub's WebSocket URL (several nodes: every URL, comma-separated).
     pub url: String,
+    /// Every node's WebSocket URL, in `--url` order.
+    pub urls: Vec<String>,
     /// The channel every connection subscribed to.
     pub channel: String,
     /// Connections asked for.
@@ -59,31 +61,90 @@ pub struct ConnectionsReport {
 
 /// The hub as seen from outside: its memory from `/proc` and its counts
 /// from the HTTP API. Each field is absent when it could not be read (see
-/// `notes`).
+/// `notes`). With several server processes or nodes, the top-level figures
+/// are sums over all of them (absent unless every one was read), and
+/// `processes` and `nodes` hold each one's.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerSample {
-    /// The hub's pid (given or discovered).
+    /// The hub's pid (given or discovered; several: the first).
     pub pid: Option<u32>,
-    /// `VmRSS` before any connection, in bytes.
+    /// `VmRSS` before any connection, in bytes (several: summed).
     pub rss_before_bytes: Option<u64>,
-    /// `VmRSS` with every connection open and held, in bytes.
+    /// `VmRSS` with every connection open and held, in bytes (summed).
     pub rss_after_bytes: Option<u64>,
-    /// `(after - before) / open_at_sample`: the figure this scenario is for.
+    /// `(after - before) / open_at_sample`: the figure this scenario is
+    /// for; with several processes, their summed growth over every
+    /// connection held.
     pub rss_per_connection_bytes: Option<f64>,
-    /// `RssAnon` before, in bytes (heap and stacks only).
+    /// `RssAnon` before, in bytes (heap and stacks only; summed).
     pub rss_anon_before_bytes: Option<u64>,
-    /// `RssAnon` after, in bytes.
+    /// `RssAnon` after, in bytes (summed).
     pub rss_anon_after_bytes: Option<u64>,
     /// Anonymous memory per connection, in bytes.
     pub rss_anon_per_connection_bytes: Option<f64>,
-    /// `active_connections` from `GET /api/stats` before the run.
+    /// `active_connections` from `GET /api/stats` before the run (summed
+    /// over the nodes).
     pub hub_active_connections_before: Option<u64>,
-    /// `active_connections` from `GET /api/stats` at the second sample.
+    /// `active_connections` from `GET /api/stats` at the second sample
+    /// (summed over the nodes).
     pub hub_active_connections: Option<u64>,
-    /// `subscribers` from `GET /api/channels/{channel}` at the second sample.
+    /// `subscribers` from `GET /api/channels/{channel}` at the second
+    /// sample (summed over the nodes, each counting its own).
     pub hub_channel_subscribers: Option<u64>,
     /// Why a figure is missing.
     pub notes: Vec<String>,
+    /// Every server process read, with its own memory figures.
+    pub processes: Vec<ProcessMemory>,
+    /// Every node (`--url`), with its connections and its own counts.
+    pub nodes: Vec<NodeSample>,
+}
+
+/// One server process's memory. Exists so a cluster's figure (nodes and,
+/// say, Redis summed) can be taken apart.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProcessMemory {
+    /// The pid.
+    pub pid: u32,
+    /// The `--url`s it serves (listens on their port); empty for Redis.
+    pub urls: Vec<String>,
+    /// `VmRSS` before any connection, in bytes.
+    pub rss_before_bytes: Option<u64>,
+    /// `VmRSS` at the second sample, in bytes.
+    pub rss_after_bytes: Option<u64>,
+    /// `RssAnon` before, in bytes.
+    pub rss_anon_before_bytes: Option<u64>,
+    /// `RssAnon` after, in bytes.
+    pub rss_anon_after_bytes: Option<u64>,
+    /// Connections held on the nodes it serves (absent when it serves none).
+    pub connections_held: Option<u64>,
+    /// Its RSS growth over `connections_held`, in bytes.
+    pub rss_per_connection_bytes: Option<f64>,
+}
+
+/// One node as the run saw it. Exists so the spread over the nodes, and
+/// each node's own figure, can be checked.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeSample {
+    /// Its WebSocket URL.
+    pub url: String,
+    /// Workers that connected to it (worker w to node w mod N).
+    pub workers: usize,
+    /// Connections it was given.
+    pub target_connections: u64,
+    /// Handshakes completed on it.
+    pub established: u64,
+    /// Connections open on it at the second sample.
+    pub open_at_sample: u64,
+    /// The process serving it, when found among those read.
+    pub pid: Option<u32>,
+    /// That process's RSS growth per connection it holds, in bytes.
+    pub rss_per_connection_bytes: Option<f64>,
+    /// `active_connections` from its `GET /api/stats` before the run.
+    pub hub_active_connections_before: Option<u64>,
+    /// `active_connections` from its `GET /api/stats` at the second sample.
+    pub hub_active_connections: Option<u64>,
+    /// `subscribers` from its `GET /api/channels/{channel}`.
+    pub hub_channel_subscribers: Option<u64>,
 }
 
 pub(super) fn write_report(
@@ -152,7 +213,22 @@ pub(super) fn print_table(r: &ConnectionsReport) {
             "held",
             format!("{:.1} s, {} dropped", r.hold_seconds, r.dropped),
         ),
-        ("server pid", s.pid.map_or("n/a".into(), |p| p.to_string())),
+        (
+            if s.processes.len() > 1 {
+                "server pids"
+            } else {
+                "server pid"
+            },
+            if s.processes.len() > 1 {
+                s.processes
+                    .iter()
+                    .map(|p| p.pid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                s.pid.map_or("n/a".into(), |p| p.to_string())
+            },
+        ),
         ("server RSS before", bytes_cell(s.rss_before_bytes)),
         ("server RSS after", bytes_cell(s.rss_after_bytes)),
         (
@@ -173,6 +249,42 @@ pub(super) fn print_table(r: &ConnectionsReport) {
     println!("hubbub bench connections");
     for (k, v) in rows {
         println!("  {k:<26}{v}");
+    }
+    if s.processes.len() > 1 {
+        for p in &s.processes {
+            let growth = match (p.rss_before_bytes, p.rss_after_bytes) {
+                (Some(b), Some(a)) if a >= b => format!("+{}", thousands(a - b)),
+                (Some(b), Some(a)) => format!("-{}", thousands(b - a)),
+                _ => "n/a".into(),
+            };
+            let k = format!("pid {}", p.pid);
+            println!(
+                "  {k:<26}RSS after {}, growth {growth} B, {} per connection{}",
+                bytes_cell(p.rss_after_bytes),
+                per(p.rss_per_connection_bytes),
+                if p.urls.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", p.urls.join(", "))
+                }
+            );
+        }
+    }
+    if s.nodes.len() > 1 {
+        for (k, n) in s.nodes.iter().enumerate() {
+            let k = format!("node {k}");
+            println!(
+                "  {k:<26}{}: {} / {} established, {} open, {} worker(s), pid {}, RSS per connection {}, hub active_connections {}",
+                n.url,
+                thousands(n.established),
+                thousands(n.target_connections),
+                thousands(n.open_at_sample),
+                n.workers,
+                n.pid.map_or("n/a".into(), |p| p.to_string()),
+                per(n.rss_per_connection_bytes),
+                opt(n.hub_active_connections),
+            );
+        }
     }
     for (reason, n) in &r.failure_reasons {
         println!("  failed: {n:>8} x {reason}");

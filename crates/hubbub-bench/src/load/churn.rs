@@ -1,5 +1,5 @@
 //! Churn: connections that connect, subscribe and leave at a rate during
-//! churn windows.
+//! churn windows (cycle k on node k mod N when there are several).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -15,6 +15,7 @@ use super::setup::{channel_name, Setup};
 use super::socketio::subscribe;
 use super::LoadArgs;
 use crate::connections::worker::{close, Plan};
+use crate::nodes::node_of;
 
 /// Connect, subscribe, disconnect at `rate` per second until `stop` flips;
 /// returns (cycles done, failures by reason).
@@ -24,10 +25,6 @@ pub(super) async fn churn(
     rate: f64,
     mut stop: watch::Receiver<bool>,
 ) -> (u64, BTreeMap<String, u64>) {
-    let source = match setup.target.addr.ip() {
-        IpAddr::V4(v) if v.is_loopback() => IpAddr::V4(Ipv4Addr::new(127, 0, 0, 250)),
-        ip => ip,
-    };
     let ok = Arc::new(AtomicU64::new(0));
     let fails = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let mut set = tokio::task::JoinSet::new();
@@ -39,9 +36,15 @@ pub(super) async fn churn(
             _ = tokio::time::sleep_until(at) => {}
             _ = stop.changed() => break,
         }
+        // Cycle k on node k mod N, like the subscribers and publishers.
+        let target = &setup.targets[node_of(k as usize, setup.targets.len())];
+        let source = match target.addr.ip() {
+            IpAddr::V4(v) if v.is_loopback() => IpAddr::V4(Ipv4Addr::new(127, 0, 0, 250)),
+            ip => ip,
+        };
         let plan = Plan::single(
             0,
-            setup.target.clone(),
+            target.clone(),
             source,
             channel_name(&args.channel, setup.channels, k % setup.channels),
             Duration::from_secs(10),

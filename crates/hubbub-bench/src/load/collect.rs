@@ -11,6 +11,7 @@ use super::coordinate::Run;
 use super::parent::{apply, Link};
 use super::payload::{hist_from_b64, new_hist};
 use super::worker::Ctl;
+use crate::nodes::ServerProcs;
 use crate::workers::HostInfo;
 
 /// Per window tag: deliveries received and their latency histogram.
@@ -24,7 +25,8 @@ pub(super) struct Finished {
     pub(super) unparsed: u64,
     pub(super) per_window: PerWindow,
     pub(super) worker_errors: Vec<String>,
-    pub(super) server_pid: Option<u32>,
+    /// The processes whose CPU was measured, and why some were not.
+    pub(super) servers: ServerProcs,
     pub(super) host: HostInfo,
 }
 
@@ -116,7 +118,7 @@ impl Run {
             unparsed,
             per_window,
             worker_errors,
-            server_pid: self.server_pid,
+            servers: self.servers.clone(),
             host: self.host.clone(),
         }
     }

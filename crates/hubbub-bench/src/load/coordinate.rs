@@ -20,7 +20,7 @@ use super::report::{LoadReport, WindowReport};
 use super::setup::{Setup, Window};
 use super::worker::Ctl;
 use super::LoadArgs;
-use crate::procfs;
+use crate::nodes::ServerProcs;
 use crate::workers::HostInfo;
 
 /// The parent's side of a run, the same for processes and threads.
@@ -58,8 +58,10 @@ pub(super) async fn coordinate(
     }
     LoadReport {
         scenario: setup.kind,
-        url: args.url.clone(),
-        api: setup.api.addr.to_string(),
+        url: setup.urls.join(","),
+        api: apis_joined(&setup),
+        urls: setup.urls.clone(),
+        nodes: setup.nodes(),
         via: args.via,
         subscribers: setup.subscribers,
         subscribed: done.subscribed,
@@ -77,12 +79,25 @@ pub(super) async fn coordinate(
         },
         warmup_seconds: args.warmup,
         interrupted,
-        server_pid: done.server_pid,
+        server_pid: done.servers.first_pid(),
+        server_processes: done.servers.procs.clone(),
         windows,
         unparsed_events: done.unparsed,
         worker_errors: done.worker_errors,
+        notes: done.servers.notes,
         host: done.host,
     }
+}
+
+/// The nodes' HTTP API addresses, comma-separated: the report's `api`
+/// (one address, as before, when there is one node).
+pub(super) fn apis_joined(setup: &Setup) -> String {
+    setup
+        .apis
+        .iter()
+        .map(|a| a.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Puts what the subscribers saw of window `tag` into its report.
@@ -111,8 +126,9 @@ pub(super) struct Run {
     pub(super) interrupt: tokio::task::JoinHandle<()>,
     progress: bool,
     tty: bool,
-    /// The hub's pid, for its CPU time.
-    pub(super) server_pid: Option<u32>,
+    /// The processes whose CPU time is measured: the node(s), and any
+    /// other `--server-pid` (Redis).
+    pub(super) servers: ServerProcs,
     pub(super) host: HostInfo,
     /// The publishers' connections, kept from window to window.
     conns: Vec<Option<PubConn>>,
@@ -138,9 +154,7 @@ impl Run {
                 }
             })
         };
-        let server_pid = args
-            .server_pid
-            .or_else(|| procfs::pid_listening_on(setup.target.addr.port()));
+        let servers = ServerProcs::resolve(&args.server_pids, &setup.urls, &setup.targets, "CPU");
         Run {
             host: HostInfo::now(),
             views: (0..links.len()).map(|_| View::default()).collect(),
@@ -153,7 +167,7 @@ impl Run {
             interrupt,
             progress,
             tty: std::io::stderr().is_terminal(),
-            server_pid,
+            servers,
             expected_total: 0,
         }
     }
@@ -241,8 +255,7 @@ impl Run {
                 churn_rx,
             ))
         });
-        let pid = self.server_pid;
-        let cpu0 = pid.and_then(|p| procfs::cpu_seconds(p).ok());
+        let cpu0 = self.servers.cpu_now();
         let t0 = Instant::now();
         let ps = publish_window(
             setup,
@@ -254,10 +267,7 @@ impl Run {
         )
         .await;
         let secs = t0.elapsed().as_secs_f64();
-        let cpu = match (cpu0, pid.and_then(|p| procfs::cpu_seconds(p).ok())) {
-            (Some(a), Some(b)) => Some(((b - a) * 1000.0).round() / 1000.0),
-            _ => None,
-        };
+        let (cpu_by_pid, cpu) = self.servers.cpu_used(&cpu0, &self.servers.cpu_now());
         let _ = churn_tx.send(true);
         let (churn_cycles, churn_failures) = match churner {
             Some(j) => j.await.unwrap_or_default(),
@@ -287,6 +297,7 @@ impl Run {
             deliveries_per_second: 0.0,
             latency: Latency::default(),
             server_cpu_seconds: cpu,
+            server_cpu_by_pid: cpu_by_pid,
             server_cpu_us_per_delivery: cpu
                 .filter(|_| per > 0)
                 .map(|c| (c * 1e6 / per as f64 * 100.0).round() / 100.0),

@@ -3,7 +3,8 @@
 //! fan-out over a list of rates with one set of subscribers.
 //!
 //! Subscribers live in worker processes (re-executed like `connections`,
-//! each from its own source address 127.0.0.x); the parent publishes,
+//! each from its own source address 127.0.0.x; with several `--url`s,
+//! worker w on node w mod N, see `crate::nodes`); the parent publishes,
 //! through the HTTP API (keep-alive connections, a few concurrent
 //! publishers) or a WebSocket publisher connection. Every payload carries
 //! its send time (ns since the Unix epoch: parent and workers share the
@@ -45,9 +46,11 @@ pub use self::parent::run_in_process;
 pub(crate) use self::payload::data_json;
 pub use self::payload::Latency;
 pub use self::report::{LoadReport, WindowReport};
+pub use self::setup::NodeShare;
 pub(crate) use self::sweep::run_sweep_cli;
 pub use self::sweep::{run_sweep_in_process, SweepArgs};
 pub use self::sweep_report::{KeptUp, RateMedians, RateReport, SweepReport};
+pub use crate::nodes::{PidCpu, ServerProcess};
 
 /// Subscribers one worker holds by default.
 const PER_WORKER: u64 = 5_000;
@@ -126,12 +129,21 @@ impl Protocol {
 /// scenario takes the same flags; unset ones get the scenario's default.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// WebSocket URL of the hub (or peer).
-    #[arg(long, default_value = "ws://127.0.0.1:8000/ws")]
-    pub url: String,
-    /// Base URL of the HTTP API [default: http://host:port of --url].
-    #[arg(long)]
-    pub api_url: Option<String>,
+    /// WebSocket URL of the hub (or peer). Several nodes of a cluster:
+    /// repeat the flag or separate URLs with commas; worker w connects to
+    /// URL w mod N (at least one worker per URL) and publisher p publishes
+    /// through node p mod N.
+    #[arg(
+        long = "url",
+        value_name = "URL",
+        default_value = "ws://127.0.0.1:8000/ws"
+    )]
+    pub urls: Vec<String>,
+    /// Base URL of the HTTP API [default: http://host:port of each --url].
+    /// With several --url, one per URL in the same order (repeat or
+    /// comma-separate).
+    #[arg(long = "api-url", value_name = "URL")]
+    pub api_urls: Vec<String>,
     /// Subscribers in total [fanout, churn, channels: 1000; http-publish: 0].
     #[arg(short = 's', long)]
     pub subscribers: Option<u64>,
@@ -179,9 +191,12 @@ pub struct LoadArgs {
     /// Source addresses, one per worker in turn (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub source_addrs: Vec<IpAddr>,
-    /// Pid of the hub, for its CPU time [default: found by the URL's port].
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Pid of the hub, for its CPU time [default: found by each URL's
+    /// port]. Repeat (or comma-separate) to measure several processes,
+    /// e.g. every node and the Redis server: each one's CPU is reported
+    /// and the sum gives the CPU per delivery.
+    #[arg(long = "server-pid", value_name = "PID", value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
     /// Handshakes in flight at once, per worker.
     #[arg(long, default_value_t = 256)]
     pub max_in_flight: usize,
@@ -212,11 +227,12 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    /// Every default, as if given no flags. Exists for tests.
+    /// Every default, as if given no flags, against the one node at `url`
+    /// (set [`LoadArgs::urls`] for several). Exists for tests.
     pub fn new(url: impl Into<String>) -> Self {
         LoadArgs {
-            url: url.into(),
-            api_url: None,
+            urls: vec![url.into()],
+            api_urls: Vec::new(),
             subscribers: None,
             channels: None,
             channel: "bench".into(),
@@ -232,7 +248,7 @@ impl LoadArgs {
             churn_rate: None,
             workers: None,
             source_addrs: Vec::new(),
-            server_pid: None,
+            server_pids: Vec::new(),
             max_in_flight: 256,
             handshake_timeout: 30.0,
             api_key: None,
@@ -306,6 +322,163 @@ mod tests {
         let c = Setup::new(Kind::Churn, &LoadArgs::new("ws://127.0.0.1:1/ws")).unwrap();
         assert_eq!(c.windows(2).len(), 4);
         assert_eq!(c.churn_rate, 100.0);
+    }
+
+    /// `hubbub bench ARGS...` as the binary parses it, for a publish scenario.
+    fn parse(argv: &[&str]) -> LoadArgs {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: Top,
+        }
+        #[derive(clap::Subcommand)]
+        enum Top {
+            Bench(crate::BenchArgs),
+        }
+        let cli =
+            Cli::try_parse_from(std::iter::once("hubbub").chain(argv.iter().copied())).unwrap();
+        let Top::Bench(b) = cli.cmd;
+        match b.scenario {
+            crate::Scenario::Fanout(a) | crate::Scenario::HttpPublish(a) => a,
+            other => panic!("not fanout: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_url_by_default_and_as_today() {
+        let a = parse(&["bench", "fanout"]);
+        assert_eq!(a.urls, ["ws://127.0.0.1:8000/ws"]);
+        assert!(a.api_urls.is_empty() && a.server_pids.is_empty());
+        let a = parse(&[
+            "bench",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:9/ws",
+            "--server-pid",
+            "42",
+            "--api-url",
+            "http://127.0.0.1:10",
+        ]);
+        let s = Setup::new(Kind::Fanout, &a).unwrap();
+        assert_eq!(s.urls, ["ws://127.0.0.1:9/ws"]);
+        assert_eq!(s.workers, 1);
+        assert_eq!(s.publisher_api(3).addr, "127.0.0.1:10".parse().unwrap());
+        assert_eq!(a.server_pids, [42]);
+    }
+
+    #[test]
+    fn several_urls_and_pids_parse() {
+        let a = parse(&[
+            "bench",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:8001/ws,ws://127.0.0.1:8002/ws",
+            "--url",
+            "ws://127.0.0.1:8003/ws",
+            "--api-url",
+            "http://127.0.0.1:9001",
+            "--api-url",
+            "http://127.0.0.1:9002,http://127.0.0.1:9003",
+            "--server-pid",
+            "11",
+            "--server-pid",
+            "12,13",
+        ]);
+        assert_eq!(a.server_pids, [11, 12, 13]);
+        let s = Setup::new(Kind::Fanout, &a).unwrap();
+        assert_eq!(
+            s.targets.iter().map(|t| t.addr.port()).collect::<Vec<_>>(),
+            [8001, 8002, 8003]
+        );
+        assert_eq!(
+            s.apis.iter().map(|t| t.addr.port()).collect::<Vec<_>>(),
+            [9001, 9002, 9003]
+        );
+        // One --api-url per --url, or none.
+        let mut bad = a.clone();
+        bad.api_urls = vec!["http://127.0.0.1:9001".into()];
+        let e = Setup::new(Kind::Fanout, &bad).unwrap_err().to_string();
+        assert!(e.contains("one per --url"), "{e}");
+        bad.api_urls.clear();
+        bad.urls = vec![" , ".into()];
+        assert!(Setup::new(Kind::Fanout, &bad).is_err());
+    }
+
+    #[test]
+    fn subscribers_and_publishers_spread_over_the_nodes() {
+        let mut a = LoadArgs::new("ws://127.0.0.1:8001/ws");
+        a.urls.push("ws://127.0.0.1:8002/ws".into());
+        a.subscribers = Some(1000);
+        a.publishers = Some(5);
+        // 1000 subscribers make one worker by default: raised to one per node.
+        let s = Setup::new(Kind::Fanout, &a).unwrap();
+        assert_eq!(s.workers, 2);
+        assert_eq!(s.worker_target(0).addr.port(), 8001);
+        assert_eq!(s.worker_target(1).addr.port(), 8002);
+        assert_eq!(s.worker_target(2).addr.port(), 8001);
+        // Each worker still its own source address.
+        assert_eq!(
+            s.sources,
+            ["127.0.0.1", "127.0.0.2"].map(|x| x.parse::<IpAddr>().unwrap())
+        );
+        // Publisher p through node p mod 2, its API derived from the URL.
+        let ports: Vec<u16> = (0..5).map(|j| s.publisher_api(j).addr.port()).collect();
+        assert_eq!(ports, [8001, 8002, 8001, 8002, 8001]);
+        assert_eq!(s.publisher_target(1).addr.port(), 8002);
+        let nodes = s.nodes();
+        assert_eq!(
+            nodes
+                .iter()
+                .map(|n| (n.workers, n.subscribers, n.publishers))
+                .collect::<Vec<_>>(),
+            [(1, 500, 3), (1, 500, 2)]
+        );
+        assert_eq!(nodes[1].url, "ws://127.0.0.1:8002/ws");
+        assert_eq!(nodes[1].api, "127.0.0.1:8002");
+        // Five workers over two nodes: 3 and 2, every subscriber placed once.
+        a.workers = Some(5);
+        a.subscribers = Some(1001);
+        let s = Setup::new(Kind::Fanout, &a).unwrap();
+        let nodes = s.nodes();
+        assert_eq!((nodes[0].workers, nodes[1].workers), (3, 2));
+        assert_eq!(nodes.iter().map(|n| n.subscribers).sum::<u64>(), 1001);
+        // No subscribers (http-publish): no workers anywhere.
+        let mut h = a.clone();
+        h.subscribers = None;
+        let s = Setup::new(Kind::HttpPublish, &h).unwrap();
+        assert!(s
+            .nodes()
+            .iter()
+            .all(|n| n.workers == 0 && n.subscribers == 0));
+    }
+
+    #[test]
+    fn worker_argv_carries_every_url() {
+        let a = parse(&[
+            "bench",
+            "fanout",
+            "-s",
+            "30",
+            "--url",
+            "ws://127.0.0.1:8001/ws?x=a,b",
+            "--url",
+            "ws://127.0.0.1:8002/ws",
+        ]);
+        let s = Setup::new(Kind::Fanout, &a).unwrap();
+        assert_eq!(
+            s.urls,
+            ["ws://127.0.0.1:8001/ws?x=a,b", "ws://127.0.0.1:8002/ws"]
+        );
+        let argv = super::parent::worker_argv(Kind::Fanout, &a, &s, 1);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let w = parse(&argv);
+        assert_eq!((w.worker_index, w.worker_count), (Some(1), Some(2)));
+        let ws = Setup::new(Kind::Fanout, &w).unwrap();
+        assert_eq!(ws.urls, s.urls);
+        assert_eq!(ws.workers, 2);
+        assert_eq!(ws.worker_target(1).addr.port(), 8002);
+        assert_eq!(ws.share(1), s.share(1));
     }
 
     #[test]

@@ -115,10 +115,10 @@ pub(super) fn apply(views: &mut [View], ev: Ev) {
 
 pub(super) fn worker_argv(kind: Kind, a: &LoadArgs, s: &Setup, index: usize) -> Vec<String> {
     let sources: Vec<String> = s.sources.iter().map(IpAddr::to_string).collect();
-    vec![
-        "bench".into(),
-        kind.name().into(),
-        format!("--url={}", a.url),
+    let mut v: Vec<String> = vec!["bench".into(), kind.name().into()];
+    // One flag per URL: a URL may hold a comma, so they are not joined.
+    v.extend(s.urls.iter().map(|u| format!("--url={u}")));
+    v.extend([
         format!("--subscribers={}", s.subscribers),
         format!("--channels={}", s.channels),
         format!("--channel={}", a.channel),
@@ -128,7 +128,8 @@ pub(super) fn worker_argv(kind: Kind, a: &LoadArgs, s: &Setup, index: usize) -> 
         format!("--handshake-timeout={}", a.handshake_timeout),
         format!("--worker-index={index}"),
         format!("--worker-count={}", s.workers),
-    ]
+    ]);
+    v
 }
 
 /// Starts the workers of `setup` as threads of this process (tests).

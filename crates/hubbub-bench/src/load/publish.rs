@@ -1,5 +1,5 @@
 //! The publishers: HTTP keep-alive or WebSocket connections that publish at
-//! the setup's rate during a window.
+//! the setup's rate during a window; publisher j through node j mod N.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -34,10 +34,11 @@ pub(super) enum PubConn {
     },
 }
 
+/// Opens publisher `j`'s connection, to its node (`j % n`).
 pub(super) async fn open_pub(setup: &Setup, args: &LoadArgs, j: usize) -> Result<PubConn, String> {
     match args.via {
         Via::Http => {
-            let stream = TcpStream::connect(setup.api.addr)
+            let stream = TcpStream::connect(setup.publisher_api(j).addr)
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
             let _ = stream.set_nodelay(true);
@@ -53,10 +54,11 @@ pub(super) async fn open_pub(setup: &Setup, args: &LoadArgs, j: usize) -> Result
             })
         }
         Via::Ws => {
+            let target = setup.publisher_target(j);
             let plan = Plan::single(
                 j,
-                setup.target.clone(),
-                setup.target.addr.ip(),
+                target.clone(),
+                target.addr.ip(),
                 format!("{}-publisher", channel_name(&args.channel, 1, 0)),
                 Duration::from_secs(10),
             );
@@ -330,7 +332,13 @@ pub(super) async fn publish_window(
                 st.sent += 1;
                 let p = conn.as_mut().expect("opened above");
                 match p
-                    .publish(&setup.api, args.api_key.as_deref(), &channel, &data, k)
+                    .publish(
+                        setup.publisher_api(j),
+                        args.api_key.as_deref(),
+                        &channel,
+                        &data,
+                        k,
+                    )
                     .await
                 {
                     Ok(()) => {

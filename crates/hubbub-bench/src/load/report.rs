@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::payload::Latency;
+use super::setup::NodeShare;
 use super::{Kind, Via};
+use crate::nodes::{PidCpu, ServerProcess};
 use crate::workers::HostInfo;
 
 /// One measured window.
@@ -39,9 +41,15 @@ pub struct WindowReport {
     pub deliveries_per_second: f64,
     /// Publish to receive, per delivery.
     pub latency: Latency,
-    /// The hub's CPU time during the window, in seconds (user + system).
+    /// The hub's CPU time during the window, in seconds (user + system);
+    /// with several server processes (`--server-pid` repeated, or one node
+    /// per `--url`), their sum, absent unless every one was read.
     pub server_cpu_seconds: Option<f64>,
-    /// Server CPU per delivery (per publish when nobody subscribes), µs.
+    /// Each server process's share of `server_cpu_seconds`, in the order
+    /// of [`LoadReport::server_processes`].
+    pub server_cpu_by_pid: Vec<PidCpu>,
+    /// Server CPU per delivery (per publish when nobody subscribes), µs:
+    /// from the sum over every server process.
     pub server_cpu_us_per_delivery: Option<f64>,
     /// Churn cycles completed during the window.
     pub churn_cycles: u64,
@@ -54,10 +62,15 @@ pub struct WindowReport {
 pub struct LoadReport {
     /// The scenario.
     pub scenario: Kind,
-    /// WebSocket URL.
+    /// WebSocket URL (several nodes: every URL, comma-separated).
     pub url: String,
-    /// HTTP API address used for publishing.
+    /// HTTP API address used for publishing (several: comma-separated).
     pub api: String,
+    /// Every node's WebSocket URL, in `--url` order.
+    pub urls: Vec<String>,
+    /// Per node (same order): its API address and the workers,
+    /// subscribers and publishers it was given.
+    pub nodes: Vec<NodeShare>,
     /// How publications were sent.
     pub via: Via,
     /// Subscribers asked for.
@@ -84,14 +97,20 @@ pub struct LoadReport {
     pub warmup_seconds: f64,
     /// Whether Ctrl-C cut the run short.
     pub interrupted: bool,
-    /// The hub's pid, when found.
+    /// The hub's pid, when found (several: the first of
+    /// `server_processes`).
     pub server_pid: Option<u32>,
+    /// Every process whose CPU time was measured: the nodes (found by
+    /// port) or the `--server-pid`s as given, with the URLs each serves.
+    pub server_processes: Vec<ServerProcess>,
     /// Measured windows.
     pub windows: Vec<WindowReport>,
     /// Event frames without the bench's fields (another publisher's).
     pub unparsed_events: u64,
     /// Worker problems.
     pub worker_errors: Vec<String>,
+    /// Why a figure is missing (a node whose pid was not found).
+    pub notes: Vec<String>,
     /// Where it ran.
     pub host: HostInfo,
 }
@@ -149,8 +168,9 @@ pub(super) fn print_table(r: &LoadReport) {
         &r.subscribe_failures,
         r.dropped,
         r.workers,
-        r.server_pid,
+        &r.server_processes,
     );
+    print_nodes(&r.nodes);
     println!(
         "  {:<4} {:<6} {:>9} {:>9} {:>11} {:>11} {:>8} {:>11} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7}",
         "rep", "churn", "pub/s", "pub fail", "expected", "received", "missing", "deliv/s",
@@ -177,6 +197,7 @@ pub(super) fn print_table(r: &LoadReport) {
             w.publish_request.p99_ms,
         );
     }
+    print_cpu_by_pid(&r.server_processes, &r.windows);
     for churn in [false, true] {
         let ws: Vec<&WindowReport> = r.windows.iter().filter(|w| w.churn == churn).collect();
         if ws.is_empty() || (ws.len() < 2 && r.scenario != Kind::Churn) {
@@ -205,24 +226,79 @@ pub(super) fn print_table(r: &LoadReport) {
     for e in &r.worker_errors {
         println!("  {e}");
     }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
 }
 
-/// Writes any report as pretty JSON (`--out`).
 /// The line under a scenario's title saying how the subscribers fared: the
 /// same for every publish scenario and the sweep, so their outputs read
-/// alike.
+/// alike. Names the server process, or every one when there are several.
 pub(super) fn print_subscribed(
     (subscribed, subscribers): (u64, u64),
     failures: &BTreeMap<String, u64>,
     dropped: u64,
     workers: usize,
-    server_pid: Option<u32>,
+    servers: &[ServerProcess],
 ) {
+    let pids: Vec<String> = servers.iter().map(|p| p.pid.to_string()).collect();
     println!(
-        "  subscribed {subscribed}/{subscribers} ({} failed, {dropped} dropped), {workers} worker(s), server pid {}",
+        "  subscribed {subscribed}/{subscribers} ({} failed, {dropped} dropped), {workers} worker(s), {}",
         failures.values().sum::<u64>(),
-        server_pid.map_or("n/a".into(), |p| p.to_string())
+        match pids.len() {
+            0 => "server pid n/a".to_owned(),
+            1 => format!("server pid {}", pids[0]),
+            _ => format!("server pids {}", pids.join(", ")),
+        }
     );
+}
+
+/// With several nodes, one line per node: what it was given. Nothing for
+/// one node, whose line would repeat the title.
+pub(super) fn print_nodes(nodes: &[NodeShare]) {
+    if nodes.len() < 2 {
+        return;
+    }
+    for (k, n) in nodes.iter().enumerate() {
+        println!(
+            "  node {k}: {} (api {}): {} subscribers in {} worker(s), {} publisher(s)",
+            n.url, n.api, n.subscribers, n.workers, n.publishers
+        );
+    }
+}
+
+/// With several server processes, each one's CPU seconds per window next
+/// to their total (the table's `cpu us/d` is from the total).
+pub(super) fn print_cpu_by_pid(servers: &[ServerProcess], windows: &[WindowReport]) {
+    if servers.len() < 2 {
+        return;
+    }
+    for w in windows {
+        let each: Vec<String> = w
+            .server_cpu_by_pid
+            .iter()
+            .map(|c| {
+                let what = servers
+                    .iter()
+                    .find(|p| p.pid == c.pid)
+                    .filter(|p| !p.urls.is_empty())
+                    .map_or(String::new(), |p| format!(" ({})", p.urls.join(", ")));
+                format!(
+                    "pid {}{what} {}",
+                    c.pid,
+                    c.cpu_seconds.map_or("n/a".into(), |s| format!("{s:.3}"))
+                )
+            })
+            .collect();
+        println!(
+            "  cpu s rep {}{}: {} = total {}",
+            w.repetition,
+            if w.churn { " churn" } else { "" },
+            each.join(", "),
+            w.server_cpu_seconds
+                .map_or("n/a".into(), |s| format!("{s:.3}"))
+        );
+    }
 }
 
 /// The exit status of a finished scenario: 130 when Ctrl-C ended it (after
@@ -238,6 +314,7 @@ pub(super) fn exit_status(interrupted: bool, clean: bool) -> std::process::ExitC
     }
 }
 
+/// Writes any report as pretty JSON (`--out`).
 pub(super) fn write_report<T: Serialize>(path: &std::path::Path, r: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(r)?;
     text.push('\n');

@@ -4,17 +4,22 @@
 use std::net::IpAddr;
 
 use anyhow::{anyhow, bail};
+use serde::Serialize;
 
 use super::{Kind, LoadArgs, Protocol, Via, PER_WORKER};
+use crate::nodes::{default_sources_for, node_of, split_urls, workers_for};
 use crate::target::WsTarget;
-use crate::workers::default_sources;
 
 /// Resolved settings.
 #[derive(Debug, Clone)]
 pub(super) struct Setup {
     pub(super) kind: Kind,
-    pub(super) target: WsTarget,
-    pub(super) api: WsTarget,
+    /// The nodes' WebSocket URLs, split out of `--url` (one or more).
+    pub(super) urls: Vec<String>,
+    /// Where each node is, same order as `urls`.
+    pub(super) targets: Vec<WsTarget>,
+    /// Each node's HTTP API (from `--api-url`, or the node's own address).
+    pub(super) apis: Vec<WsTarget>,
     pub(super) subscribers: u64,
     pub(super) channels: u64,
     pub(super) rate: f64,
@@ -26,15 +31,33 @@ pub(super) struct Setup {
 
 impl Setup {
     pub(super) fn new(kind: Kind, a: &LoadArgs) -> anyhow::Result<Setup> {
-        let target = WsTarget::parse(&a.url)?;
-        let api = match &a.api_url {
-            Some(u) => {
-                let rest = u
-                    .strip_prefix("http://")
-                    .ok_or_else(|| anyhow!("--api-url: only http:// is supported"))?;
-                WsTarget::parse(&format!("ws://{rest}"))?
-            }
-            None => target.clone(),
+        let urls = split_urls(&a.urls);
+        if urls.is_empty() {
+            bail!("--url: no URL given");
+        }
+        let targets = urls
+            .iter()
+            .map(|u| WsTarget::parse(u))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let api_urls = split_urls(&a.api_urls);
+        let apis = if api_urls.is_empty() {
+            targets.clone()
+        } else if api_urls.len() != urls.len() {
+            bail!(
+                "--api-url: {} given for {} --url; give one per --url, in the same order",
+                api_urls.len(),
+                urls.len()
+            );
+        } else {
+            api_urls
+                .iter()
+                .map(|u| {
+                    let rest = u
+                        .strip_prefix("http://")
+                        .ok_or_else(|| anyhow!("--api-url: only http:// is supported"))?;
+                    WsTarget::parse(&format!("ws://{rest}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?
         };
         let subscribers = a.subscribers.unwrap_or(match kind {
             Kind::HttpPublish => 0,
@@ -71,13 +94,14 @@ impl Setup {
         if a.duration <= 0.0 || a.repetitions == 0 {
             bail!("--duration and --repetitions must be positive");
         }
-        let workers = a
-            .worker_count
-            .or(a.workers.map(|w| w as usize))
-            .unwrap_or_else(|| subscribers.div_ceil(PER_WORKER) as usize)
-            .max(1);
+        let workers = workers_for(
+            a.worker_count
+                .or(a.workers.map(|w| w as usize))
+                .unwrap_or_else(|| subscribers.div_ceil(PER_WORKER) as usize),
+            targets.len(),
+        );
         let sources = if a.source_addrs.is_empty() {
-            default_sources(target.addr.ip(), workers)
+            default_sources_for(&targets, workers)
         } else {
             a.source_addrs.clone()
         };
@@ -87,8 +111,9 @@ impl Setup {
         }
         Ok(Setup {
             kind,
-            target,
-            api,
+            urls,
+            targets,
+            apis,
             subscribers,
             channels,
             rate,
@@ -100,6 +125,48 @@ impl Setup {
             workers,
             sources,
         })
+    }
+
+    /// Where worker `i`'s subscribers connect: node `i % n`.
+    pub(super) fn worker_target(&self, i: usize) -> &WsTarget {
+        &self.targets[node_of(i, self.targets.len())]
+    }
+
+    /// The node publisher `j` publishes through: `j % n`.
+    pub(super) fn publisher_node(&self, j: usize) -> usize {
+        node_of(j, self.targets.len())
+    }
+
+    /// The HTTP API publisher `j` posts to (`--via http`).
+    pub(super) fn publisher_api(&self, j: usize) -> &WsTarget {
+        &self.apis[self.publisher_node(j)]
+    }
+
+    /// The WebSocket publisher `j` publishes on (`--via ws`).
+    pub(super) fn publisher_target(&self, j: usize) -> &WsTarget {
+        &self.targets[self.publisher_node(j)]
+    }
+
+    /// What each node gets: its workers, subscribers and publishers.
+    pub(super) fn nodes(&self) -> Vec<NodeShare> {
+        let n = self.targets.len();
+        let workers = if self.subscribers == 0 {
+            0
+        } else {
+            self.workers
+        };
+        (0..n)
+            .map(|k| {
+                let mine: Vec<usize> = (0..workers).filter(|w| node_of(*w, n) == k).collect();
+                NodeShare {
+                    url: self.urls[k].clone(),
+                    api: self.apis[k].addr.to_string(),
+                    workers: mine.len(),
+                    subscribers: mine.iter().map(|w| self.share(*w).1).sum(),
+                    publishers: (0..self.publishers).filter(|j| node_of(*j, n) == k).count(),
+                }
+            })
+            .collect()
     }
 
     /// Subscribers of channel `c`: subscriber k is on channel k mod C.
@@ -140,6 +207,23 @@ impl Setup {
             })
             .collect()
     }
+}
+
+/// One node of the cluster as a run used it: which clients went where.
+/// Exists so a report over several nodes shows that the load was spread
+/// as intended (worker `w` on node `w % n`, publisher `p` on node `p % n`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeShare {
+    /// The node's WebSocket URL.
+    pub url: String,
+    /// Its HTTP API address (host:port) the publishers post to.
+    pub api: String,
+    /// Worker processes whose subscribers connect to it.
+    pub workers: usize,
+    /// Subscribers it was given.
+    pub subscribers: u64,
+    /// Publishers that publish through it.
+    pub publishers: usize,
 }
 
 #[derive(Debug, Clone, Copy)]

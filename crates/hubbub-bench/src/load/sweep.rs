@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use tokio::sync::mpsc;
 
-use super::coordinate::{fill_window, Run};
+use super::coordinate::{apis_joined, fill_window, Run};
 use super::parent::{parent_runtime, process_links, thread_links, Ev, Link};
 use super::report::{exit_status, write_report};
 use super::setup::Setup;
@@ -149,8 +149,10 @@ async fn sweep(
     let done = run.finish().await;
     SweepReport {
         scenario: "sweep",
-        url: args.url.clone(),
-        api: base.api.addr.to_string(),
+        url: base.urls.join(","),
+        api: apis_joined(&base),
+        urls: base.urls.clone(),
+        nodes: base.nodes(),
         via: args.via,
         protocol: args.protocol,
         subscribers: base.subscribers,
@@ -171,9 +173,11 @@ async fn sweep(
         rates: results,
         stopped_early,
         interrupted,
-        server_pid: done.server_pid,
+        server_pid: done.servers.first_pid(),
+        server_processes: done.servers.procs.clone(),
         unparsed_events: done.unparsed,
         worker_errors: done.worker_errors,
+        notes: done.servers.notes,
         host: done.host,
     }
 }

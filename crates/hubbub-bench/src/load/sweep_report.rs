@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::report::{median_spread, print_subscribed, WindowReport};
+use super::report::{median_spread, print_nodes, print_subscribed, WindowReport};
+use super::setup::NodeShare;
 use super::{Protocol, Via};
+use crate::nodes::ServerProcess;
 use crate::workers::HostInfo;
 
 /// A rate counts as kept up only if its publishers reached at least this
@@ -27,7 +29,8 @@ pub struct RateMedians {
     pub p99_ms: f64,
     /// p99.9, ms.
     pub p999_ms: f64,
-    /// The hub's CPU per delivery, µs, when its pid was found.
+    /// The hub's CPU per delivery, µs, when its pid was found (several
+    /// server processes: from their sum).
     pub server_cpu_us_per_delivery: Option<f64>,
 }
 
@@ -144,10 +147,14 @@ pub struct KeptUp {
 pub struct SweepReport {
     /// Always `sweep`.
     pub scenario: &'static str,
-    /// WebSocket URL.
+    /// WebSocket URL (several nodes: every URL, comma-separated).
     pub url: String,
-    /// HTTP API address used for publishing.
+    /// HTTP API address used for publishing (several: comma-separated).
     pub api: String,
+    /// Every node's WebSocket URL, in `--url` order.
+    pub urls: Vec<String>,
+    /// Per node (same order): what it was given.
+    pub nodes: Vec<NodeShare>,
     /// How publications were sent.
     pub via: Via,
     /// What the subscribers spoke.
@@ -188,12 +195,18 @@ pub struct SweepReport {
     pub stopped_early: Option<String>,
     /// Whether Ctrl-C cut the sweep short.
     pub interrupted: bool,
-    /// The hub's pid, when found.
+    /// The hub's pid, when found (several: the first of
+    /// `server_processes`).
     pub server_pid: Option<u32>,
+    /// Every process whose CPU time was measured, with the URLs each
+    /// serves; each window has each one's CPU seconds.
+    pub server_processes: Vec<ServerProcess>,
     /// Event frames without the bench's fields.
     pub unparsed_events: u64,
     /// Worker problems.
     pub worker_errors: Vec<String>,
+    /// Why a figure is missing (a node whose pid was not found).
+    pub notes: Vec<String>,
     /// Where it ran.
     pub host: HostInfo,
 }
@@ -263,8 +276,9 @@ pub(super) fn print_sweep(r: &SweepReport) {
         &r.subscribe_failures,
         r.dropped,
         r.workers,
-        r.server_pid,
+        &r.server_processes,
     );
+    print_nodes(&r.nodes);
     println!(
         "  {:>8} {:>9} {:>11} {:>11} {:>11} {:>8} {:>7} {:>22} {:>7} {:>8}  verdict",
         "rate/s",
@@ -310,6 +324,9 @@ pub(super) fn print_sweep(r: &SweepReport) {
     for e in &r.worker_errors {
         println!("  {e}");
     }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
     if let Some(s) = &r.stopped_early {
         println!("  stopped early: {s} (--keep-going tries every rate)");
     }
@@ -340,6 +357,7 @@ mod tests {
                 ..Latency::default()
             },
             server_cpu_seconds: None,
+            server_cpu_by_pid: Vec::new(),
             server_cpu_us_per_delivery: Some(2.0),
             churn_cycles: 0,
             churn_failures: BTreeMap::new(),

@@ -197,7 +197,7 @@ pub(super) async fn worker_main(
         };
         let plan = Plan::single(
             index,
-            setup.target.clone(),
+            setup.worker_target(index).clone(),
             source,
             channel_name(&args.channel, setup.channels, k % setup.channels),
             timeout,
