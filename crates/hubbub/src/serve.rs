@@ -255,7 +255,7 @@ async fn build_node(config: Config) -> Result<Node, ExitCode> {
     let engine = match config.engine.kind {
         EngineKind::Memory => None,
         EngineKind::Redis => Some(hubbub_redis::engine(&config).await),
-        EngineKind::Nats => Some(Err(hubbub_server::engine::EngineError("NATS-WIRE".into()))),
+        EngineKind::Nats => Some(hubbub_nats::engine(&config).await),
     };
     let engine = match engine {
         None => None,
