@@ -19,6 +19,7 @@
 //! publications newer than what was recovered. Parking and releasing
 //! happen under the channel shard's lock, so nothing slips between.
 
+mod floors;
 mod local;
 mod publication;
 mod wire;
@@ -105,6 +106,8 @@ struct Channel {
     subs: IndexMap<u64, Subscriber>,
     /// Publications that arrived while a subscriber was syncing, by connection.
     parked: Mutex<HashMap<u64, Vec<Arc<Publication>>>>,
+    /// What subscribers whose sync ended were given (`floors.rs`).
+    floors: floors::Floors,
 }
 
 #[derive(Default)]
@@ -265,9 +268,11 @@ impl Hub {
     }
 
     /// Ends a subscription's sync: queues the publications parked for it
-    /// whose offset is above `after` (all of them when `after` is `None`),
-    /// in order, and lets live publications through again.
-    pub fn finish_sync(&self, channel: &str, seq: u64, after: Option<u64>) {
+    /// whose offset is above `after` (offset and epoch; all of them when
+    /// `after` is `None`), in order, and lets live publications through
+    /// again, except those at or below `after` that a networked engine
+    /// hands back late.
+    pub fn finish_sync(&self, channel: &str, seq: u64, after: Option<(u64, &str)>) {
         let mut map = self.shard(channel).channels.write();
         let Some(ch) = map.get_mut(channel) else {
             return;
@@ -277,13 +282,20 @@ impl Hub {
             return;
         };
         sub.syncing = false;
+        let mut newest = after.map(|(o, _)| o);
         for p in parked {
-            if after.is_some_and(|a| p.event.offset.is_some_and(|o| o <= a)) {
+            if after.is_some_and(|(a, _)| p.event.offset.is_some_and(|o| o <= a)) {
                 continue;
+            }
+            if let Some(o) = p.event.offset {
+                newest = newest.max(Some(o));
             }
             if sub.push(&p, self.limits) == Push::Overflow {
                 self.overflowed(sub);
             }
+        }
+        if let (Some((_, epoch)), Some(floor)) = (after, newest) {
+            ch.floors.set(seq, floor, epoch);
         }
     }
 
@@ -297,6 +309,7 @@ impl Hub {
         };
         ch.subs.swap_remove(&seq);
         ch.parked.get_mut().remove(&seq);
+        ch.floors.forget(seq);
         if ch.subs.is_empty() {
             map.remove(channel);
             return true;
@@ -320,6 +333,7 @@ impl Hub {
         };
         let mut delivered = 0;
         let event_type = publication.event.event_type.as_str();
+        let mut floors = ch.floors.round();
         for (&seq, sub) in ch.subs.iter() {
             if !sub.wants(event_type) {
                 continue;
@@ -329,12 +343,19 @@ impl Hub {
                 delivered += 1;
                 continue;
             }
+            if floors
+                .as_mut()
+                .is_some_and(|f| f.already_given(seq, publication))
+            {
+                continue;
+            }
             match sub.push(publication, self.limits) {
                 Push::Queued => delivered += 1,
                 Push::Overflow => self.overflowed(sub),
                 Push::Closed => {}
             }
         }
+        drop(floors);
         drop(map);
         self.metrics.deliveries.fetch_add(delivered as u64, Relaxed);
         delivered

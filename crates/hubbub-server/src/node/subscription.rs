@@ -187,7 +187,8 @@ impl Subscription {
                 return Err(e.into());
             }
         };
-        let after = (!read.top.epoch.is_empty()).then_some(read.top.offset);
+        let top = read.top.clone();
+        let after = (!top.epoch.is_empty()).then_some((top.offset, top.epoch.as_str()));
         let filter = self.filter.clone();
         let recovered = match since {
             Some((o, e)) if read.reaches_back_to(o, &e) => {

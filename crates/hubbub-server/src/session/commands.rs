@@ -333,7 +333,8 @@ impl Session {
                 }
             }
             // Live events from here on: those newer than what the reply names.
-            let after = (!read.top.epoch.is_empty()).then_some(read.top.offset);
+            let after =
+                (!read.top.epoch.is_empty()).then(|| (read.top.offset, read.top.epoch.clone()));
             release.push((ch.to_string(), after));
             positions.push(SubscribedChannel {
                 channel: ch.to_string(),
@@ -353,6 +354,7 @@ impl Session {
             transport.send_ahead(&self.handle, &mut frames);
         }
         for (ch, after) in release {
+            let after = after.as_ref().map(|(o, e)| (*o, e.as_str()));
             self.shared.hub.finish_sync(&ch, self.handle.seq, after);
         }
         Ok(())

@@ -195,7 +195,8 @@ impl Session {
         {
             transport.send_ahead(&self.handle, &mut std::iter::once(frame));
         }
-        let after = (!read.top.epoch.is_empty()).then_some(read.top.offset);
+        let after =
+            (!read.top.epoch.is_empty()).then_some((read.top.offset, read.top.epoch.as_str()));
         self.shared.hub.finish_sync(&channel, seq, after);
         Ok(())
     }
