@@ -8,13 +8,14 @@
 #     fanout:      1 node alone, then 2 nodes on Redis: 1,000 subscribers
 #                  split over the nodes, 50 publishes/s through both; CPU of
 #                  the nodes and Redis summed
-#     saturation:  2 nodes on Redis, 1,000 subscribers, publishes as fast as
-#                  4 HTTP publishers get answers
+#     saturation:  1 node alone, then 2 nodes on Redis, 1,000 subscribers:
+#                  a rate sweep (RATES publishes/s), p99 and CPU per rate
 #     connections: 4 nodes on Redis holding N4 idle connections (default
 #                  76,000), RSS per connection
 #     sockudo:     2 Sockudo nodes with ADAPTER_DRIVER=redis, the fanout and
 #                  saturation runs above (needs bench/peers/install.sh sockudo)
 #   env: DURATION (s, default 10) REPS (default 3) WARMUP (default 3)
+#        RATES (default 100,200,400,700,1000)
 #        REDIS_PORT (default 6390) N4 (default 76000)
 #
 # Needs `cargo build --release -p hubbub -p hubbub-bench` first. Ports 9200+.
@@ -24,6 +25,7 @@ cd "$ROOT"
 HUBBUB="${BENCH_HUBBUB_BIN:-$ROOT/target/release/hubbub}"
 CACHE="${BENCH_PEERS_DIR:-$HOME/.cache/hubbub-peers}"
 DURATION="${DURATION:-10}"; REPS="${REPS:-3}"; WARMUP="${WARMUP:-3}"
+RATES="${RATES:-100,200,400,700,1000}"
 REDIS_PORT="${REDIS_PORT:-6390}"; N4="${N4:-76000}"
 OUT="bench/results/cluster-$(date -u +%Y-%m-%d)"; mkdir -p "$OUT"
 [ -x "$HUBBUB" ] || { echo "build first: cargo build --release -p hubbub -p hubbub-bench" >&2; exit 2; }
@@ -72,10 +74,10 @@ for sc in "${scenarios[@]}"; do
       stop "$a" "$b";;
     saturation)
       one=$(node 9221)
-      bench one-node-saturation fanout -s 1000 -r 0 -p 100 --url ws://127.0.0.1:9221/ws --server-pid "$one"
+      bench one-node-saturation sweep -s 1000 -p 100 --rates "$RATES" --keep-going --drain 2 --url ws://127.0.0.1:9221/ws --server-pid "$one"
       stop "$one"
       a=$(node 9231 redis); b=$(node 9232 redis)
-      bench two-nodes-saturation fanout -s 1000 -r 0 -p 100 --url ws://127.0.0.1:9231/ws,ws://127.0.0.1:9232/ws --server-pid "$a,$b,$REDIS"
+      bench two-nodes-saturation sweep -s 1000 -p 100 --rates "$RATES" --keep-going --drain 2 --url ws://127.0.0.1:9231/ws,ws://127.0.0.1:9232/ws --server-pid "$a,$b,$REDIS"
       stop "$a" "$b";;
     connections)
       pids=(); urls=()
@@ -88,17 +90,18 @@ for sc in "${scenarios[@]}"; do
       cat "$OUT/four-nodes-connections.txt" >&2
       stop "${pids[@]}";;
     sockudo)
-      [ -x "$CACHE/sockudo/bin/sockudo" ] || { echo "sockudo not installed: bench/peers/install.sh sockudo" >&2; continue; }
+      # Sockudo's Redis adapter needs its `redis` feature: bench/peers/install.sh sockudo-redis
+      [ -x "$CACHE/sockudo-redis/bin/sockudo" ] || { echo "sockudo with redis not installed: bench/peers/install.sh sockudo-redis" >&2; continue; }
       spids=()
       for port in 9251 9252; do
-        ADAPTER_DRIVER=redis REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" METRICS_ENABLED=false \
-          bench/peers/start.sh sockudo "$port" >"$OUT/sockudo-$port.log" 2>&1 &
+        ADAPTER_DRIVER=redis CACHE_DRIVER=redis REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" METRICS_ENABLED=false \
+          SOCKUDO_BIN="$CACHE/sockudo-redis/bin/sockudo" bench/peers/start.sh sockudo "$port" >"$OUT/sockudo-$port.log" 2>&1 &
         spids+=("$!"); PIDS+=("$!"); wait_port "$port"
       done
       urls="ws://127.0.0.1:9251/app/bench-key?protocol=7&client=hubbub-bench&version=1,ws://127.0.0.1:9252/app/bench-key?protocol=7&client=hubbub-bench&version=1"
       pusher=(--protocol pusher --api-url http://127.0.0.1:9251 --api-url http://127.0.0.1:9252)
       bench sockudo-two-nodes-fanout fanout -s 1000 -r 50 -p 100 --url "$urls" "${pusher[@]}" --server-pid "${spids[0]},${spids[1]},$REDIS"
-      bench sockudo-two-nodes-saturation fanout -s 1000 -r 0 -p 100 --url "$urls" "${pusher[@]}" --server-pid "${spids[0]},${spids[1]},$REDIS"
+      bench sockudo-two-nodes-saturation sweep -s 1000 -p 100 --rates "$RATES" --keep-going --drain 2 --url "$urls" "${pusher[@]}" --server-pid "${spids[0]},${spids[1]},$REDIS"
       stop "${spids[@]}";;
     *) echo "unknown scenario $sc" >&2;;
   esac

@@ -7,7 +7,8 @@
 #     sockudo/     `cargo install sockudo` at $SOCKUDO_VERSION (default 5.2.0, the
 #                  version docs/performance.md measured; slow: ~10+ minutes on
 #                  2 cores the first time, well under a second once installed)
-# Usage: bench/peers/install.sh [node] [python] [sockudo]   (default: all)
+# Usage: bench/peers/install.sh [node] [python] [sockudo] [sockudo-redis]
+#   (default: node python sockudo)
 set -euo pipefail
 CACHE="${BENCH_PEERS_DIR:-$HOME/.cache/hubbub-peers}"
 mkdir -p "$CACHE"
@@ -32,6 +33,11 @@ for w in "${want[@]}"; do
       command -v protoc >/dev/null || { echo "sockudo needs protoc: apt-get install -y protobuf-compiler" >&2; exit 1; }
       cargo install sockudo --version "${SOCKUDO_VERSION:-5.2.0}" --locked --root "$CACHE/sockudo"
       echo "sockudo: $("$CACHE/sockudo/bin/sockudo" --version 2>/dev/null || echo installed)";;
+    sockudo-redis)
+      # With its Redis adapter and cache, for scripts/bench-cluster.sh sockudo.
+      command -v protoc >/dev/null || { echo "sockudo needs protoc: apt-get install -y protobuf-compiler" >&2; exit 1; }
+      cargo install sockudo --version "${SOCKUDO_VERSION:-5.2.0}" --locked --features redis --root "$CACHE/sockudo-redis"
+      echo "sockudo-redis: $("$CACHE/sockudo-redis/bin/sockudo" --version 2>/dev/null || echo installed)";;
     *) echo "unknown peer $w" >&2; exit 2;;
   esac
 done

@@ -27,6 +27,6 @@ case "$NAME" in
       SOCKUDO_DEFAULT_APP_SECRET=bench-secret SOCKUDO_DEFAULT_APP_ENABLED=true \
       RATE_LIMITER_ENABLED=false SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS=1000000 \
       SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND=1000000000
-    exec "$CACHE/sockudo/bin/sockudo";;
+    exec "${SOCKUDO_BIN:-$CACHE/sockudo/bin/sockudo}";;
   *) echo "unknown server $NAME" >&2; exit 2;;
 esac

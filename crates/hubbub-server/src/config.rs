@@ -51,7 +51,7 @@ pub struct Config {
 pub struct EngineConfig {
     /// `memory` (one node), `redis` or `nats` (several nodes as one).
     pub kind: EngineKind,
-    /// The Redis server (`kind = "redis"`, or `nats` with `nats_store = "redis"`).
+    /// The Redis server (`kind = "redis"`).
     pub redis_url: String,
     /// Several Redis servers: channels and users are sharded over them by a
     /// stable hash of their name (every node must list them in the same
@@ -59,8 +59,9 @@ pub struct EngineConfig {
     pub redis_urls: Vec<String>,
     /// The NATS server (`kind = "nats"`).
     pub nats_url: String,
-    /// With `kind = "nats"`: where history, presence and user queues live,
-    /// `jetstream` (streams and key-value buckets) or `redis`.
+    /// With `kind = "nats"`: where history, presence and user queues live.
+    /// `jetstream` (streams and key-value buckets) is the one offered;
+    /// `redis` is refused at start (docs/cluster.md says why).
     pub nats_store: NatsStore,
     /// Prefix of every key, channel and subject the engine uses, so that
     /// several clusters (or test runs) share one server.
@@ -664,6 +665,13 @@ impl Config {
                 "engine.prefix must be letters, digits, '_' or '-' (it names keys and subjects)",
             );
         }
+        if e.kind == EngineKind::Nats && e.nats_store == NatsStore::Redis {
+            return bad(
+                "engine.nats_store = \"redis\" is not offered: Redis would number events and NATS \
+                 carry them, so nodes could deliver out of offset order; use kind = \"redis\", \
+                 or nats_store = \"jetstream\" (docs/cluster.md)",
+            );
+        }
         if e.presence_ttl_s == 0 || e.heartbeat_ms == 0 || e.timeout_ms == 0 {
             return bad("engine.presence_ttl_s, heartbeat_ms and timeout_ms must be positive");
         }
@@ -919,6 +927,25 @@ mod tests {
         assert_eq!(cfg.server.listen.port(), 0); // flag
         assert!(cfg.namespace("chat:x").publish);
         assert!(!cfg.namespace("other:x").publish);
+    }
+
+    #[test]
+    fn the_engine_section_takes_flags_and_refuses_what_it_cannot_do() {
+        let c = load(&[
+            ("engine.kind", "redis"),
+            ("engine.redis_url", "redis://127.0.0.1:6379"),
+            ("engine.prefix", "t1"),
+        ])
+        .unwrap();
+        assert_eq!(c.engine.kind, EngineKind::Redis);
+        assert_eq!(c.engine.redis_servers(), ["redis://127.0.0.1:6379"]);
+        assert_eq!(c.engine.prefix, "t1");
+        let e = load(&[("engine.prefix", "a b")]).unwrap_err();
+        assert!(e.to_string().contains("engine.prefix"), "{e}");
+        let e = load(&[("engine.kind", "nats"), ("engine.nats_store", "redis")]).unwrap_err();
+        assert!(e.to_string().contains("nats_store"), "{e}");
+        let e = load(&[("engine.kind", "mongo")]).unwrap_err();
+        assert!(e.to_string().contains("mongo"), "{e}");
     }
 
     #[test]
