@@ -105,7 +105,7 @@ impl Broker for RedisBroker {
             .map(|i| PubSub::spawn(self.core.clone(), i))
             .collect();
         let _ = self.pubsubs.set(all);
-        tokio::spawn(nodes::heartbeat_loop(self.core.clone()));
+        tokio::spawn(nodes::heartbeat_loop(Arc::downgrade(&self.core)));
         tokio::spawn(users::refresh_loop(
             self.core.clone(),
             Arc::downgrade(&self.users),

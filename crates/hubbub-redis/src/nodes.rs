@@ -2,7 +2,7 @@
 //! (expiring after three heartbeats) and its `alive` key on every server
 //! (the user scripts check it there), and indexes itself in a sorted set.
 
-use std::sync::Arc;
+use std::sync::Weak;
 
 use hubbub_server::engine::{EngineError, NodeReport};
 
@@ -52,12 +52,17 @@ pub(crate) async fn announce(core: &Core) {
     }
 }
 
-/// Announces this node every heartbeat, for as long as the process runs.
-pub(crate) async fn heartbeat_loop(core: Arc<Core>) {
-    let mut tick = tokio::time::interval(core.heartbeat);
+/// Announces this node every heartbeat while its engine lives (a node
+/// shut down inside an application stops announcing itself).
+pub(crate) async fn heartbeat_loop(core: Weak<Core>) {
+    let Some(period) = core.upgrade().map(|c| c.heartbeat) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let Some(core) = core.upgrade() else { return };
         announce(&core).await;
     }
 }

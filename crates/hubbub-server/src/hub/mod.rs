@@ -106,8 +106,10 @@ struct Channel {
     subs: IndexMap<u64, Subscriber>,
     /// Publications that arrived while a subscriber was syncing, by connection.
     parked: Mutex<HashMap<u64, Vec<Arc<Publication>>>>,
-    /// What subscribers whose sync ended were given (`floors.rs`).
-    floors: floors::Floors,
+    /// What subscribers whose sync ended were given (`floors.rs`); boxed
+    /// on first use, so a channel that never syncs a subscriber (every
+    /// user's own channel) pays one pointer.
+    floors: Option<Box<floors::Floors>>,
 }
 
 #[derive(Default)]
@@ -295,7 +297,7 @@ impl Hub {
             }
         }
         if let (Some((_, epoch)), Some(floor)) = (after, newest) {
-            ch.floors.set(seq, floor, epoch);
+            ch.floors.get_or_insert_default().set(seq, floor, epoch);
         }
     }
 
@@ -309,7 +311,9 @@ impl Hub {
         };
         ch.subs.swap_remove(&seq);
         ch.parked.get_mut().remove(&seq);
-        ch.floors.forget(seq);
+        if let Some(f) = ch.floors.as_mut() {
+            f.forget(seq);
+        }
         if ch.subs.is_empty() {
             map.remove(channel);
             return true;
@@ -333,7 +337,7 @@ impl Hub {
         };
         let mut delivered = 0;
         let event_type = publication.event.event_type.as_str();
-        let mut floors = ch.floors.round();
+        let mut floors = ch.floors.as_ref().and_then(|f| f.round());
         for (&seq, sub) in ch.subs.iter() {
             if !sub.wants(event_type) {
                 continue;
