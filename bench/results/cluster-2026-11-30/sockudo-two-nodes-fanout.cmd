@@ -1,0 +1,1 @@
+/work/main/target/release/hubbub bench fanout -s 1000 -r 50 -p 100 --url ws://127.0.0.1:9251/app/bench-key?protocol=7&client=hubbub-bench&version=1,ws://127.0.0.1:9252/app/bench-key?protocol=7&client=hubbub-bench&version=1 --protocol pusher --api-url http://127.0.0.1:9251 --api-url http://127.0.0.1:9252 --server-pid 25584,25600,25575

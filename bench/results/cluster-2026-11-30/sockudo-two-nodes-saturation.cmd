@@ -1,0 +1,1 @@
+/work/main/target/release/hubbub bench sweep -s 1000 -p 100 --rates 100,200,400,700,1000 --keep-going --drain 2 --url ws://127.0.0.1:9251/app/bench-key?protocol=7&client=hubbub-bench&version=1,ws://127.0.0.1:9252/app/bench-key?protocol=7&client=hubbub-bench&version=1 --protocol pusher --api-url http://127.0.0.1:9251 --api-url http://127.0.0.1:9252 --server-pid 25584,25600,25575
