@@ -159,7 +159,19 @@ impl Broker for RedisBroker {
         user: &'a str,
         register: Register<'a>,
     ) -> BoxFuture<'a, Result<Vec<Arc<Publication>>, EngineError>> {
-        Box::pin(self.users.attach(&self.core, user, register))
+        Box::pin(async move {
+            // The user's server sends live events to this node's inbox
+            // there: it must be listening first.
+            let ready = match self.pubsub(user) {
+                Ok(p) => p.until_connected(self.core.timeout).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = ready {
+                register();
+                return Err(e);
+            }
+            self.users.attach(&self.core, user, register).await
+        })
     }
 
     fn detach_user(&self, user: &str) {

@@ -8,13 +8,12 @@
 //! queued, and unsubscribes are at most one per channel the node had.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use hubbub_server::engine::EngineError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{users, wire, Core};
 
@@ -27,19 +26,19 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct PubSub {
     tx: mpsc::UnboundedSender<Command>,
-    connected: Arc<AtomicBool>,
+    connected: watch::Receiver<bool>,
 }
 
 impl PubSub {
     /// Starts the actor for shard `index` of `core`.
     pub(crate) fn spawn(core: Arc<Core>, index: usize) -> PubSub {
         let (tx, rx) = mpsc::unbounded_channel();
-        let connected = Arc::new(AtomicBool::new(false));
+        let (up, connected) = watch::channel(false);
         let actor = Actor {
             core,
             index,
             rx,
-            connected: connected.clone(),
+            connected: up,
             wanted: HashSet::new(),
         };
         tokio::spawn(actor.run());
@@ -63,7 +62,23 @@ impl PubSub {
 
     /// Whether the subscription link is up.
     pub(crate) fn connected(&self) -> bool {
-        self.connected.load(Relaxed)
+        *self.connected.borrow()
+    }
+
+    /// Waits (within `timeout`) until the link is up, so that this node's
+    /// inbox hears what is sent to it: a node registering a user before
+    /// its inbox listens would be sent events nobody receives.
+    pub(crate) async fn until_connected(&self, timeout: Duration) -> Result<(), EngineError> {
+        let mut rx = self.connected.clone();
+        let up = matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|up| *up)).await,
+            Ok(Ok(_))
+        );
+        if up {
+            Ok(())
+        } else {
+            Err(EngineError("redis subscription link not up".into()))
+        }
     }
 }
 
@@ -71,7 +86,7 @@ struct Actor {
     core: Arc<Core>,
     index: usize,
     rx: mpsc::UnboundedReceiver<Command>,
-    connected: Arc<AtomicBool>,
+    connected: watch::Sender<bool>,
     /// Topics this node wants, resubscribed after a reconnect.
     wanted: HashSet<String>,
 }
@@ -87,7 +102,7 @@ impl Actor {
             match self.connect().await {
                 Ok((sink, stream)) => {
                     backoff = BACKOFF_MIN;
-                    self.connected.store(true, Relaxed);
+                    self.connected.send_replace(true);
                     if was_connected {
                         tracing::warn!(server = %self.url(), "redis subscription link restored");
                         // Whatever was published while the link was down
@@ -100,11 +115,11 @@ impl Actor {
                     if self.serve(sink, stream).await.is_break() {
                         return;
                     }
-                    self.connected.store(false, Relaxed);
+                    self.connected.send_replace(false);
                     tracing::warn!(server = %self.url(), "redis subscription link lost; reconnecting");
                 }
                 Err(e) => {
-                    self.connected.store(false, Relaxed);
+                    self.connected.send_replace(false);
                     tracing::debug!(server = %self.url(), error = %e, "redis subscription: cannot connect");
                 }
             }

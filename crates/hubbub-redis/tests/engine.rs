@@ -240,3 +240,112 @@ async fn a_dead_nodes_presence_expires() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A redis-server of the test's own on a free port, stopped on drop.
+struct OwnRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts one, or `None` (loudly; a failure under CI) without the binary.
+fn own_redis() -> Option<OwnRedis> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED: cannot start redis-server ({e})");
+            return None;
+        }
+        Err(e) => panic!("no redis-server under CI: {e}"),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(OwnRedis {
+        child,
+        url: format!("redis://127.0.0.1:{port}"),
+    })
+}
+
+#[tokio::test]
+async fn channels_and_users_shard_over_several_servers() {
+    let (Some(one), Some(two)) = (own_redis(), own_redis()) else {
+        return;
+    };
+    let mut config = config(&prefix());
+    config.engine.redis_urls = vec![one.url.clone(), two.url.clone()];
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        made.push(hubbub_redis::engine(&config).await.expect("engine"));
+    }
+    let made = std::sync::Mutex::new(made);
+    run_all(|| made.lock().unwrap().pop().expect("an engine per check")).await;
+    // Two nodes, many channels: each channel's events reach the other
+    // node in order, whichever server holds the channel.
+    let (a, _) = node(&config, "sa").await.expect("node a");
+    let (b, sb) = node(&config, "sb").await.expect("node b");
+    let opts = HistoryOptions {
+        size: 10,
+        ttl: Duration::from_secs(60),
+    };
+    let channels: Vec<String> = (0..8).map(|i| format!("shard:{i}")).collect();
+    for ch in &channels {
+        b.broker.subscribe(ch).await.expect("subscribe");
+    }
+    for n in 1..=3u64 {
+        for ch in &channels {
+            let out = a
+                .broker
+                .publish(draft(ch, n), Some(opts))
+                .await
+                .expect("publish");
+            assert_eq!(out.offset, Some(n));
+        }
+    }
+    until("24 events on B", || sb.delivered.lock().len() >= 24).await;
+    for ch in &channels {
+        let offsets: Vec<_> = sb
+            .delivered
+            .lock()
+            .iter()
+            .filter(|p| &p.event.channel == ch)
+            .map(|p| p.event.offset.unwrap())
+            .collect();
+        assert_eq!(offsets, [1, 2, 3], "{ch}");
+    }
+    // Both servers hold some of them.
+    let mut held = [0usize; 2];
+    for (i, url) in [&one.url, &two.url].into_iter().enumerate() {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:hm:shard:*", config.engine.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        held[i] = keys.len();
+    }
+    assert_eq!(held[0] + held[1], 8, "{held:?}");
+    assert!(held[0] > 0 && held[1] > 0, "spread over both: {held:?}");
+}
