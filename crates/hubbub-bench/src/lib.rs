@@ -47,6 +47,25 @@ pub struct BenchArgs {
     pub scenario: Scenario,
 }
 
+/// `hubbub bench ARGS...` as the `hubbub` binary parses it (`argv` starts
+/// with `bench`), for the scenarios' unit tests of their flags.
+#[cfg(test)]
+pub(crate) fn parse_scenario<S: AsRef<str>>(argv: &[S]) -> Scenario {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Top,
+    }
+    #[derive(clap::Subcommand)]
+    enum Top {
+        Bench(BenchArgs),
+    }
+    let argv = std::iter::once("hubbub").chain(argv.iter().map(AsRef::as_ref));
+    let Top::Bench(b) = Cli::try_parse_from(argv).unwrap().cmd;
+    b.scenario
+}
+
 /// The scenarios. Non-exhaustive because more may come; callers just hand
 /// [`BenchArgs`] to [`run`].
 #[derive(clap::Subcommand, Debug)]

@@ -49,6 +49,21 @@ pub(crate) fn split_urls(values: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The nodes of `--url` values: the URLs as given (for messages) and
+/// parsed; at least one. The one place both the publish scenarios and
+/// `connections` read their targets.
+pub(crate) fn ws_targets(values: &[String]) -> anyhow::Result<(Vec<String>, Vec<WsTarget>)> {
+    let urls = split_urls(values);
+    if urls.is_empty() {
+        anyhow::bail!("--url: no URL given");
+    }
+    let targets = urls
+        .iter()
+        .map(|u| WsTarget::parse(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((urls, targets))
+}
+
 /// `scheme://` at the start: a letter, then letters, digits, `+`, `-`, `.`.
 fn starts_with_scheme(s: &str) -> bool {
     let Some((scheme, _)) = s.split_once("://") else {

@@ -35,13 +35,16 @@ fn ids(sink: &common::Sink) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publications_reach_every_node_in_one_offset_order() {
-    let Some(url) = common::nats().await else {
+    let Some(common::Pair {
+        url,
+        prefix,
+        a: (_ha, a, sa),
+        b: (_hb, b, sb),
+        ..
+    }) = common::two_nodes().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let config = common::config(&url, &prefix);
-    let (_ha, a, sa) = started(&config, "node-a").await;
-    let (_hb, b, sb) = started(&config, "node-b").await;
     // Characters no NATS name may hold.
     let ch = "room:two.nodes @*>";
     for e in [&a, &b] {
@@ -127,13 +130,16 @@ async fn a_late_subscriber_reads_then_follows_without_gap_or_duplicate() {
         size: 100_000,
         ttl: Duration::from_secs(60),
     };
-    let Some(url) = common::nats().await else {
+    let Some(common::Pair {
+        url,
+        prefix,
+        a: (_ha, a, _sa),
+        b: (_hb, b, sb),
+        ..
+    }) = common::two_nodes().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let config = common::config(&url, &prefix);
-    let (_ha, a, _sa) = started(&config, "node-a").await;
-    let (_hb, b, sb) = started(&config, "node-b").await;
     let ch = "late";
     a.history.open(ch, OPTS).await.expect("open");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -188,13 +194,16 @@ async fn a_late_subscriber_reads_then_follows_without_gap_or_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_made_elsewhere_after_subscribing_is_followed_from_its_start() {
-    let Some(url) = common::nats().await else {
+    let Some(common::Pair {
+        url,
+        prefix,
+        a: (_ha, a, _sa),
+        b: (_hb, b, sb),
+        ..
+    }) = common::two_nodes().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let config = common::config(&url, &prefix);
-    let (_ha, a, _sa) = started(&config, "node-a").await;
-    let (_hb, b, sb) = started(&config, "node-b").await;
     // Subscribed with no history open (as for `user:<id>`): no stream yet.
     let ch = "user:ann";
     b.broker.subscribe(ch).await.expect("subscribe");
@@ -251,13 +260,16 @@ fn entry(user: Option<&str>, conn: &str) -> PresenceEntry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_and_nodes_are_seen_from_every_node() {
-    let Some(url) = common::nats().await else {
+    let Some(common::Pair {
+        url,
+        prefix,
+        a: (_ha, a, _sa),
+        b: (hb, b, _sb),
+        ..
+    }) = common::two_nodes().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let config = common::config(&url, &prefix);
-    let (_ha, a, _sa) = started(&config, "node-a").await;
-    let (hb, b, _sb) = started(&config, "node-b").await;
     let ch = "room:lobby";
     a.presence
         .add(ch, entry(Some("ann"), "node-a-1"))
@@ -306,13 +318,16 @@ async fn presence_and_nodes_are_seen_from_every_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_registry_lists_live_nodes() {
-    let Some(url) = common::nats().await else {
+    let Some(common::Pair {
+        url,
+        prefix,
+        a: (_ha, a, _sa),
+        b: (_hb, _b, _sb),
+        ..
+    }) = common::two_nodes().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let config = common::config(&url, &prefix);
-    let (_ha, a, _sa) = started(&config, "node-a").await;
-    let (_hb, _b, _sb) = started(&config, "node-b").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ids: Vec<String> = a
         .broker
@@ -348,13 +363,16 @@ fn attach(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_queue_filled_on_one_node_is_handed_over_on_another() {
-    let Some(url) = common::nats().await else {
+    let Some(common::Pair {
+        url,
+        prefix,
+        a: (_ha, a, _sa),
+        b: (_hb, b, sb),
+        ..
+    }) = common::two_nodes().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let config = common::config(&url, &prefix);
-    let (_ha, a, _sa) = started(&config, "node-a").await;
-    let (_hb, b, sb) = started(&config, "node-b").await;
     let user = "ann";
     for n in 1..=3 {
         let out = a
@@ -476,13 +494,16 @@ async fn an_event_sent_during_attach_is_returned_or_delivered_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_link_resyncs_the_node_and_delivery_goes_on() {
-    let Some(url) = common::nats().await else {
+    let Some(common::Pair {
+        url,
+        prefix,
+        a: (ha, a, sa),
+        b: (_hb, b, _sb),
+        ..
+    }) = common::two_nodes().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let config = common::config(&url, &prefix);
-    let (ha, a, sa) = started(&config, "node-a").await;
-    let (_hb, b, _sb) = started(&config, "node-b").await;
     let ch = "after-cut";
     a.broker.subscribe(ch).await.expect("subscribe");
     a.history.open(ch, OPTS).await.expect("open");

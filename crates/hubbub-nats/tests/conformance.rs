@@ -9,10 +9,9 @@ async fn passes_the_engine_conformance_suite() {
     };
     let prefix = common::prefix();
     let config = common::config(&url, &prefix);
-    let rt = tokio::runtime::Handle::current();
     // A fresh engine per check, as the suite asks.
-    hubbub_server::engine::conformance::run_all(|| {
-        tokio::task::block_in_place(|| rt.block_on(hubbub_nats::engine(&config))).expect("engine")
+    hubbub_server::engine::conformance::run_all(|| async {
+        hubbub_nats::engine(&config).await.expect("engine")
     })
     .await;
     common::clean(&url, &prefix).await;

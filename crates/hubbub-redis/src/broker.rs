@@ -12,7 +12,7 @@ use hubbub_server::engine::{
 use crate::pubsub::PubSub;
 use crate::scripts::PUBLISH;
 use crate::users::{self, LocalUsers};
-use crate::{keys::stable_hash, nodes, wire, Core};
+use crate::{nodes, wire, Core};
 
 /// Moves events between nodes through Redis pub/sub.
 ///
@@ -34,12 +34,13 @@ impl RedisBroker {
         }
     }
 
-    fn pubsub(&self, channel: &str) -> Result<&PubSub, EngineError> {
+    /// The subscription actor of the server holding `name`.
+    fn pubsub(&self, name: &str) -> Result<&PubSub, EngineError> {
         let all = self
             .pubsubs
             .get()
             .ok_or_else(|| EngineError("the broker was not started".into()))?;
-        Ok(&all[(stable_hash(channel) % all.len() as u64) as usize])
+        Ok(&all[self.core.shard_index(name)])
     }
 
     async fn publish_now(

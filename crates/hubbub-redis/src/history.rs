@@ -46,8 +46,7 @@ impl RedisHistory {
                     .arg(limit)
                     .invoke_async(&mut conn),
             )
-            .await
-            .map_err(|e| HistoryError(e.0))?;
+            .await?;
         let mut events = Vec::with_capacity(lines.len());
         let mut kept_at = Vec::with_capacity(lines.len());
         for l in &lines {
@@ -101,8 +100,7 @@ impl RedisHistory {
                             .arg(1000)
                             .query_async(&mut conn),
                     )
-                    .await
-                    .map_err(|e| HistoryError(e.0))?;
+                    .await?;
                 metas.extend(keys);
                 cursor = next;
                 if cursor == 0 || metas.len() >= MAX_LISTED {
@@ -115,8 +113,7 @@ impl RedisHistory {
             }
             let rows: Vec<(Option<String>, Option<u64>)> = core
                 .call("history channels", pipe.query_async(&mut conn))
-                .await
-                .map_err(|e| HistoryError(e.0))?;
+                .await?;
             for (k, (epoch, offset)) in metas.iter().zip(rows) {
                 let (Some(epoch), Some(offset)) = (epoch, offset) else {
                     continue;
@@ -162,7 +159,7 @@ impl HistoryStore for RedisHistory {
             )
             .await
             .map(|_| ())
-            .map_err(|e| HistoryError(e.0))
+            .map_err(HistoryError::from)
         })
     }
 
@@ -177,8 +174,7 @@ impl HistoryStore for RedisHistory {
                         .arg(core.keys.history(channel))
                         .query_async(&mut conn),
                 )
-                .await
-                .map_err(|e| HistoryError(e.0))?;
+                .await?;
             Ok(n > 0)
         })
     }

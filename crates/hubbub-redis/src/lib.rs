@@ -81,9 +81,15 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// The server holding `name` (a channel or a user).
+    /// Which server holds `name` (a channel or a user): the one rule for
+    /// commands, scripts and subscriptions alike.
+    pub(crate) fn shard_index(&self, name: &str) -> usize {
+        (stable_hash(name) % self.shards.len() as u64) as usize
+    }
+
+    /// The server holding `name`.
     pub(crate) fn shard(&self, name: &str) -> &Shard {
-        &self.shards[(stable_hash(name) % self.shards.len() as u64) as usize]
+        &self.shards[self.shard_index(name)]
     }
 
     /// A connection handle to the server holding `name`.

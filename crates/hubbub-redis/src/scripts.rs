@@ -7,6 +7,20 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+/// `now_ms()`: milliseconds by Redis's clock, for every script that keeps
+/// or expires something.
+const NOW_MS: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"#;
+
+/// A script that may call `now_ms()`.
+fn with_clock(body: &str) -> Script {
+    Script::new(&format!("{NOW_MS}{body}"))
+}
+
 /// Numbers an event and keeps it: the next offset in the channel's epoch
 /// (a new epoch, and an emptied list, when the channel's metadata is gone,
 /// so offsets are never reused), stamped with when it was kept (Redis's
@@ -17,7 +31,7 @@ use redis::Script;
 /// KEYS: history list, meta hash. ARGV: body, size, ttl ms, new epoch,
 /// pub/sub channel. Returns `{offset, epoch}`.
 pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r#"
 local epoch = redis.call('HGET', KEYS[2], 'e')
 if not epoch then
@@ -27,8 +41,7 @@ if not epoch then
 end
 local off = redis.call('HINCRBY', KEYS[2], 'o', 1)
 redis.call('HSET', KEYS[2], 't', ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local msg = off .. ' ' .. epoch .. ' ' .. now .. ' ' .. ARGV[1]
 redis.call('RPUSH', KEYS[1], msg)
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
@@ -63,10 +76,9 @@ return 1
 /// limit. Returns `{epoch, top, ttl ms, first held, {lines}, now}`
 /// (`now` by Redis's clock); epoch `''` when the channel has no history.
 pub(crate) static READ: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local meta = redis.call('HMGET', KEYS[2], 'e', 'o', 't')
 if not meta[1] then return {'', 0, 0, 1, {}, now} end
 local top = tonumber(meta[2]) or 0
@@ -98,10 +110,9 @@ return {meta[1], top, ttl, first, items, now}
 /// KEYS: entries hash, expiry sorted set. ARGV: ttl ms, then pairs of
 /// connection id and entry JSON.
 pub(crate) static PRESENCE_ADD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r#"
-local t = redis.call('TIME')
-local exp = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+local exp = now_ms() + tonumber(ARGV[1])
 for i = 2, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   redis.call('ZADD', KEYS[2], exp, ARGV[i])
@@ -131,10 +142,9 @@ return 1
 ///
 /// KEYS: entries hash, expiry sorted set.
 pub(crate) static PRESENCE_READ: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, c in ipairs(gone) do redis.call('HDEL', KEYS[1], c) end
 if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
@@ -164,7 +174,7 @@ return {#vals, n}
 /// delivery. Returns `{connections, queued (0/1), dropped}`. Queued lines
 /// start with when they were queued (ms, Redis's clock).
 pub(crate) static USER_SEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r#"
 local conns = 0
 if ARGV[6] ~= '1' then
@@ -185,8 +195,7 @@ end
 if conns > 0 then return {conns, 0, 0} end
 local size = tonumber(ARGV[2])
 if size <= 0 then return {0, 0, 0} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local len = redis.call('RPUSH', KEYS[2], now .. ' ' .. ARGV[1])
 local dropped = 0
 if len > size then
@@ -207,15 +216,14 @@ return {0, 1, dropped}
 /// the node's connection count for the user, online ttl ms, alive ttl ms.
 /// Returns `{queued lines, now}`.
 pub(crate) static USER_ATTACH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clock(
         r#"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 local items = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
-local t = redis.call('TIME')
-return {items, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
+return {items, now_ms()}
 "#,
     )
 });

@@ -189,9 +189,7 @@ impl LocalUsers {
             let mut pipe = redis::pipe();
             let mut any = false;
             for (user, n) in &all {
-                if core.shards.len() > 1
-                    && (crate::keys::stable_hash(user) % core.shards.len() as u64) as usize != i
-                {
+                if core.shard_index(user) != i {
                     continue;
                 }
                 let key = core.keys.online(user);

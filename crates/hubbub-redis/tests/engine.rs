@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hubbub_protocol::rooms::PresenceEntry;
-use hubbub_protocol::{EventMessage, JsonData};
-use hubbub_server::engine::conformance::{run_all, RecordingSink};
-use hubbub_server::engine::{Engine, HistoryOptions, Publication};
+use hubbub_server::engine::conformance::{draft, run_all, RecordingSink};
+use hubbub_server::engine::{Engine, HistoryOptions};
 use hubbub_server::Config;
 
 fn redis_url() -> String {
@@ -48,32 +47,10 @@ async fn engine(config: &Config) -> Option<Engine> {
 #[tokio::test]
 async fn passes_the_engine_conformance_suite() {
     let config = config(&prefix());
-    let Some(first) = engine(&config).await else {
+    if engine(&config).await.is_none() {
         return;
-    };
-    // The suite starts each engine it makes: one per check, made here
-    // (connecting is async, the suite's factory is not).
-    let mut made = vec![first];
-    for _ in 0..4 {
-        made.push(hubbub_redis::engine(&config).await.expect("engine"));
     }
-    let made = std::sync::Mutex::new(made);
-    run_all(|| made.lock().unwrap().pop().expect("an engine per check")).await;
-}
-
-fn draft(channel: &str, n: u64) -> Publication {
-    Publication::draft(
-        EventMessage {
-            channel: channel.to_owned(),
-            event_type: "e".into(),
-            data: JsonData::from_serialize(&n),
-            message_id: format!("m{n}"),
-            offset: None,
-            epoch: None,
-            publisher: None,
-        },
-        n,
-    )
+    run_all(|| async { hubbub_redis::engine(&config).await.expect("engine") }).await;
 }
 
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
@@ -295,12 +272,7 @@ async fn channels_and_users_shard_over_several_servers() {
     };
     let mut config = config(&prefix());
     config.engine.redis_urls = vec![one.url.clone(), two.url.clone()];
-    let mut made = Vec::new();
-    for _ in 0..5 {
-        made.push(hubbub_redis::engine(&config).await.expect("engine"));
-    }
-    let made = std::sync::Mutex::new(made);
-    run_all(|| made.lock().unwrap().pop().expect("an engine per check")).await;
+    run_all(|| async { hubbub_redis::engine(&config).await.expect("engine") }).await;
     // Two nodes, many channels: each channel's events reach the other
     // node in order, whichever server holds the channel.
     let (a, _) = node(&config, "sa").await.expect("node a");

@@ -86,7 +86,13 @@ impl Shared {
         };
         let config = Arc::new(config);
         let conns = Arc::new(Connections::new(node_id.clone()));
-        let hub = Arc::new(Hub::new(conns.clone(), queue_limits, metrics.clone()));
+        let started = Instant::now();
+        let hub = Arc::new(Hub::new(
+            conns.clone(),
+            queue_limits,
+            metrics.clone(),
+            started,
+        ));
         engine
             .broker
             .start(hub.clone() as Arc<dyn EventSink>, &node_id);
@@ -100,7 +106,7 @@ impl Shared {
             auth,
             limits: Limits::new(&config),
             node_id,
-            started: Instant::now(),
+            started,
             started_at_ms: now_ms(),
             shutting_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),

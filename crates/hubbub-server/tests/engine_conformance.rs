@@ -7,5 +7,5 @@ use hubbub_server::Config;
 #[tokio::test]
 async fn the_memory_engine_conforms() {
     let config = Config::default();
-    conformance::run_all(|| Engine::memory(&config)).await;
+    conformance::run_all(|| async { Engine::memory(&config) }).await;
 }

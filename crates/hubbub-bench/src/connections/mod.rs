@@ -35,7 +35,7 @@ use anyhow::bail;
 use self::worker::Plan;
 pub use crate::hist::LatencySummary;
 pub use crate::nodes::ServerProcess;
-use crate::nodes::{default_sources_for, node_of, split_urls, workers_for};
+use crate::nodes::{default_sources_for, node_of, workers_for, ws_targets};
 use crate::target::WsTarget;
 pub use crate::workers::HostInfo;
 
@@ -168,14 +168,7 @@ struct Setup {
 
 impl Setup {
     fn new(args: &ConnectionsArgs, workers: Option<usize>) -> anyhow::Result<Setup> {
-        let urls = split_urls(&args.urls);
-        if urls.is_empty() {
-            bail!("--url: no URL given");
-        }
-        let targets = urls
-            .iter()
-            .map(|u| WsTarget::parse(u))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (urls, targets) = ws_targets(&args.urls)?;
         let workers = workers_for(
             workers
                 .or(args.workers.map(|w| w as usize))
@@ -238,24 +231,9 @@ impl Setup {
 mod tests {
     use super::report::thousands;
     use super::*;
-    use clap::Parser;
-
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        cmd: Top,
-    }
-    #[derive(clap::Subcommand)]
-    enum Top {
-        Bench(crate::BenchArgs),
-    }
 
     fn parse(argv: &[String]) -> ConnectionsArgs {
-        let cli =
-            Cli::try_parse_from(std::iter::once("hubbub".to_owned()).chain(argv.iter().cloned()))
-                .unwrap();
-        let Top::Bench(b) = cli.cmd;
-        match b.scenario {
+        match crate::parse_scenario(argv) {
             crate::Scenario::Connections(c) => c,
             other => panic!("not connections: {other:?}"),
         }

@@ -326,20 +326,7 @@ mod tests {
 
     /// `hubbub bench ARGS...` as the binary parses it, for a publish scenario.
     fn parse(argv: &[&str]) -> LoadArgs {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(subcommand)]
-            cmd: Top,
-        }
-        #[derive(clap::Subcommand)]
-        enum Top {
-            Bench(crate::BenchArgs),
-        }
-        let cli =
-            Cli::try_parse_from(std::iter::once("hubbub").chain(argv.iter().copied())).unwrap();
-        let Top::Bench(b) = cli.cmd;
-        match b.scenario {
+        match crate::parse_scenario(argv) {
             crate::Scenario::Fanout(a) | crate::Scenario::HttpPublish(a) => a,
             other => panic!("not fanout: {other:?}"),
         }

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail};
 use serde::Serialize;
 
 use super::{Kind, LoadArgs, Protocol, Via, PER_WORKER};
-use crate::nodes::{default_sources_for, node_of, split_urls, workers_for};
+use crate::nodes::{default_sources_for, node_of, split_urls, workers_for, ws_targets};
 use crate::target::WsTarget;
 
 /// Resolved settings.
@@ -31,14 +31,7 @@ pub(super) struct Setup {
 
 impl Setup {
     pub(super) fn new(kind: Kind, a: &LoadArgs) -> anyhow::Result<Setup> {
-        let urls = split_urls(&a.urls);
-        if urls.is_empty() {
-            bail!("--url: no URL given");
-        }
-        let targets = urls
-            .iter()
-            .map(|u| WsTarget::parse(u))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (urls, targets) = ws_targets(&a.urls)?;
         let api_urls = split_urls(&a.api_urls);
         let apis = if api_urls.is_empty() {
             targets.clone()

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{response::Response, stream};
 use hubbub_server::engine::{
-    BoxFuture, EngineError, HistoryError, HistoryOptions, HistoryRead, HistoryStats, HistoryStore,
-    Position,
+    BoxFuture, EngineError, HeldChannels, HistoryError, HistoryOptions, HistoryRead, HistoryStats,
+    HistoryStore, Position,
 };
 
 use super::{epoch_of, MAX_LISTED};
@@ -57,10 +57,6 @@ impl Inner {
 /// The engine's [`HistoryStore`].
 pub(crate) struct NatsHistory(pub(crate) Arc<Inner>);
 
-fn history_error(e: EngineError) -> HistoryError {
-    HistoryError(e.0)
-}
-
 impl HistoryStore for NatsHistory {
     fn read<'a>(
         &'a self,
@@ -72,7 +68,7 @@ impl HistoryStore for NatsHistory {
             self.0
                 .read_now(channel, since, limit)
                 .await
-                .map_err(history_error)
+                .map_err(HistoryError::from)
         })
     }
 
@@ -86,7 +82,7 @@ impl HistoryStore for NatsHistory {
                 .open_stream(channel, opts)
                 .await
                 .map(|_| ())
-                .map_err(history_error)
+                .map_err(HistoryError::from)
         })
     }
 
@@ -99,14 +95,14 @@ impl HistoryStore for NatsHistory {
                     && s.cached_info().config.description.as_deref() == Some(channel)),
                 Ok(Err(e)) if no_stream(&e) => Ok(false),
                 Ok(Err(e)) => Err(HistoryError(format!("stream info: {e}"))),
-                Err(e) => Err(history_error(e)),
+                Err(e) => Err(e.into()),
             }
         })
     }
 
-    fn channels(&self) -> BoxFuture<'_, Result<Vec<(Arc<str>, Position)>, HistoryError>> {
+    fn channels(&self) -> BoxFuture<'_, Result<HeldChannels, HistoryError>> {
         Box::pin(async move {
-            let streams = self.0.history_streams().await.map_err(history_error)?;
+            let streams = self.0.history_streams().await?;
             Ok(streams
                 .into_iter()
                 .filter(|i| i.state.last_sequence > 0)

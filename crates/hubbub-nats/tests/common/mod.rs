@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hubbub_protocol::{EventMessage, JsonData};
 use hubbub_server::config::EngineKind;
 use hubbub_server::engine::conformance::RecordingSink;
 use hubbub_server::engine::{Engine, EventSink, NodeReport, Publication};
@@ -107,21 +106,9 @@ pub async fn started(
     (handle, engine, sink)
 }
 
-/// A stamped event `n` on `channel`.
-pub fn draft(channel: &str, n: u64) -> Publication {
-    Publication::draft(
-        EventMessage {
-            channel: channel.to_owned(),
-            event_type: "e".into(),
-            data: JsonData::from_serialize(&n),
-            message_id: format!("m{n}"),
-            offset: None,
-            epoch: None,
-            publisher: None,
-        },
-        n,
-    )
-}
+/// A stamped event `n` on `channel`, as the conformance suite makes them.
+#[allow(unused_imports)] // each test file uses a part
+pub use hubbub_server::engine::conformance::draft;
 
 /// Polls `f` every 10 ms until it holds or `secs` pass.
 pub async fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
@@ -158,4 +145,36 @@ pub async fn clean(url: &str, prefix: &str) {
             let _ = js.delete_stream(&name).await;
         }
     }
+}
+
+/// An engine started by [`started`]: its connection handle, the engine and
+/// its sink.
+pub type Started = (hubbub_nats::NatsEngine, Engine, Arc<Sink>);
+
+/// Two nodes on one prefix, the setup most tests share.
+pub struct Pair {
+    pub url: String,
+    pub prefix: String,
+    pub config: hubbub_server::Config,
+    /// Node `node-a`.
+    pub a: Started,
+    /// Node `node-b`.
+    pub b: Started,
+}
+
+/// NATS found (else `None`, said loudly; a failure under CI), a prefix of
+/// the test's own, and nodes `node-a` and `node-b` started on it.
+pub async fn two_nodes() -> Option<Pair> {
+    let url = nats().await?;
+    let prefix = prefix();
+    let config = config(&url, &prefix);
+    let a = started(&config, "node-a").await;
+    let b = started(&config, "node-b").await;
+    Some(Pair {
+        url,
+        prefix,
+        config,
+        a,
+        b,
+    })
 }

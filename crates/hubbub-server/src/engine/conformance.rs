@@ -1,17 +1,19 @@
 //! One suite every engine passes: the memory engine in this crate's tests,
 //! a networked engine in its own crate's tests against a real server.
-//! Each check builds a fresh engine from the factory, uses channel and
-//! user names of its own (so engines backed by a shared server can run it
-//! repeatedly), and panics with what broke.
+//! Each check builds a fresh engine from the factory (async: a networked
+//! engine connects), uses channel and user names of its own (so engines
+//! backed by a shared server can run it repeatedly), and panics with what
+//! broke.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let config = hubbub_server::Config::default();
-//! hubbub_server::engine::conformance::run_all(|| hubbub_server::engine::Engine::memory(&config)).await;
+//! hubbub_server::engine::conformance::run_all(|| async { hubbub_server::engine::Engine::memory(&config) }).await;
 //! # });
 //! ```
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +57,10 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}{:016x}", rand::random::<u64>())
 }
 
-fn draft(channel: &str, n: u64) -> Publication {
+/// Event `n` of `channel`, stamped and not numbered (message id `m<n>`,
+/// timestamp `n`): what a node hands its broker. Public so that an
+/// engine's own tests make events the way the suite does.
+pub fn draft(channel: &str, n: u64) -> Publication {
     Publication::draft(
         EventMessage {
             channel: channel.to_owned(),
@@ -75,8 +80,10 @@ const OPTS: HistoryOptions = HistoryOptions {
     ttl: Duration::from_secs(60),
 };
 
-fn started(make: &impl Fn() -> Engine) -> (Engine, Arc<RecordingSink>) {
-    let engine = make();
+async fn started<F: Future<Output = Engine>>(
+    make: &impl Fn() -> F,
+) -> (Engine, Arc<RecordingSink>) {
+    let engine = make().await;
     let sink = Arc::new(RecordingSink::default());
     engine.broker.start(sink.clone(), &unique("conf-node-"));
     (engine, sink)
@@ -85,20 +92,23 @@ fn started(make: &impl Fn() -> Engine) -> (Engine, Arc<RecordingSink>) {
 /// Waits (bounded) until the sink holds `n` channel deliveries: a
 /// networked broker delivers from its subscription, after `publish` resolved.
 async fn delivered(sink: &RecordingSink, n: usize) -> Vec<Arc<Publication>> {
+    eventually(|| sink.delivered.lock().len() >= n).await;
+    sink.delivered.lock().clone()
+}
+
+/// Waits (at most 5 s) until `done` holds; the caller's assertion says
+/// what broke when it never does.
+async fn eventually(done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let got = sink.delivered.lock().clone();
-        if got.len() >= n || tokio::time::Instant::now() > deadline {
-            return got;
-        }
+    while !done() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 /// Publishing with history numbers events 1, 2, 3... in one epoch, keeps
 /// the newest `size`, and delivers them in offset order.
-pub async fn numbers_and_keeps_history(make: impl Fn() -> Engine) {
-    let (engine, sink) = started(&make);
+pub async fn numbers_and_keeps_history<F: Future<Output = Engine>>(make: impl Fn() -> F) {
+    let (engine, sink) = started(&make).await;
     let ch = unique("conf:num:");
     engine.broker.subscribe(&ch).await.expect("subscribe");
     let mut epoch = None;
@@ -145,8 +155,10 @@ pub async fn numbers_and_keeps_history(make: impl Fn() -> Engine) {
 
 /// A channel opened before its first event has a real epoch at offset 0,
 /// and the first event keeps it.
-pub async fn opening_gives_an_epoch_the_first_event_keeps(make: impl Fn() -> Engine) {
-    let (engine, _sink) = started(&make);
+pub async fn opening_gives_an_epoch_the_first_event_keeps<F: Future<Output = Engine>>(
+    make: impl Fn() -> F,
+) {
+    let (engine, _sink) = started(&make).await;
     let ch = unique("conf:open:");
     engine.history.open(&ch, OPTS).await.expect("open");
     let before = engine
@@ -168,8 +180,8 @@ pub async fn opening_gives_an_epoch_the_first_event_keeps(make: impl Fn() -> Eng
 }
 
 /// Without history: no offset, no epoch, nothing kept, still delivered.
-pub async fn publishes_without_history(make: impl Fn() -> Engine) {
-    let (engine, sink) = started(&make);
+pub async fn publishes_without_history<F: Future<Output = Engine>>(make: impl Fn() -> F) {
+    let (engine, sink) = started(&make).await;
     let ch = unique("conf:live:");
     engine.broker.subscribe(&ch).await.expect("subscribe");
     let out = engine
@@ -189,8 +201,8 @@ pub async fn publishes_without_history(make: impl Fn() -> Engine) {
 
 /// A user with no live connection gets events kept, in order, handed over
 /// once on attach; a live user gets them delivered, not kept.
-pub async fn keeps_events_for_offline_users(make: impl Fn() -> Engine) {
-    let (engine, sink) = started(&make);
+pub async fn keeps_events_for_offline_users<F: Future<Output = Engine>>(make: impl Fn() -> F) {
+    let (engine, sink) = started(&make).await;
     let user = unique("conf-user-");
     for n in 1..=3u64 {
         let p = Arc::new(draft(&format!("user:{user}"), n));
@@ -217,10 +229,7 @@ pub async fn keeps_events_for_offline_users(make: impl Fn() -> Engine) {
     assert_eq!((out.connections, out.queued), (1, false), "live: delivered");
     // A networked broker delivers through its subscription, after the
     // send resolved.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while sink.to_users.lock().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(|| !sink.to_users.lock().is_empty()).await;
     assert_eq!(sink.to_users.lock().len(), 1, "delivered live, once");
     let mut nothing = || {};
     let again = engine
@@ -245,8 +254,8 @@ fn entry(user: Option<&str>, conn: &str) -> PresenceEntry {
 
 /// Presence: one entry per connection; users counted once; anonymous
 /// connections count as clients only; removing the last empties it.
-pub async fn tracks_presence(make: impl Fn() -> Engine) {
-    let (engine, _sink) = started(&make);
+pub async fn tracks_presence<F: Future<Output = Engine>>(make: impl Fn() -> F) {
+    let (engine, _sink) = started(&make).await;
     let ch = unique("conf:presence:");
     let p = &engine.presence;
     p.add(&ch, entry(Some("ann"), "c1")).await.expect("add");
@@ -273,7 +282,7 @@ pub async fn tracks_presence(make: impl Fn() -> Engine) {
 }
 
 /// Every check above, each on a fresh engine.
-pub async fn run_all(make: impl Fn() -> Engine) {
+pub async fn run_all<F: Future<Output = Engine>>(make: impl Fn() -> F) {
     numbers_and_keeps_history(&make).await;
     opening_gives_an_epoch_the_first_event_keeps(&make).await;
     publishes_without_history(&make).await;

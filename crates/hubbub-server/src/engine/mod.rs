@@ -51,6 +51,14 @@ impl From<HistoryError> for EngineError {
     }
 }
 
+/// A networked store's requests fail as engine errors; `?` makes them the
+/// history store's.
+impl From<EngineError> for HistoryError {
+    fn from(e: EngineError) -> Self {
+        HistoryError(e.0)
+    }
+}
+
 /// What a publish did, for the `published` reply, the HTTP answer and
 /// in-process publishers.
 #[derive(Debug, Clone, PartialEq, Eq)]

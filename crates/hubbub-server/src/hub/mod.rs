@@ -144,8 +144,14 @@ pub struct Hub {
 
 impl Hub {
     /// An empty registry whose fan-out respects `limits`; events for a
-    /// user go to that user's connections in `conns`.
-    pub fn new(conns: Arc<Connections>, limits: QueueLimits, metrics: Arc<Metrics>) -> Self {
+    /// user go to that user's connections in `conns`. `started` is when
+    /// the node started (its uptime in the node registry).
+    pub fn new(
+        conns: Arc<Connections>,
+        limits: QueueLimits,
+        metrics: Arc<Metrics>,
+        started: std::time::Instant,
+    ) -> Self {
         Hub {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             conns,
@@ -154,7 +160,7 @@ impl Hub {
             metrics,
             instance: format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
             next_message: AtomicU64::new(1),
-            started: std::time::Instant::now(),
+            started,
             address: std::sync::OnceLock::new(),
         }
     }

@@ -81,20 +81,17 @@ impl Client {
 
 /// POSTs JSON to a node's API; the status and the answer.
 pub async fn post(addr: &str, path: &str, body: Value) -> Result<(u16, Value), String> {
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}{path}"))
-        .json(&body)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status().as_u16();
-    Ok((status, r.json().await.unwrap_or(Value::Null)))
+    let client = reqwest::Client::new();
+    answer(client.post(format!("http://{addr}{path}")).json(&body)).await
 }
 
+/// GETs from a node's API; the status and the answer.
 pub async fn get(addr: &str, path: &str) -> Result<(u16, Value), String> {
-    let r = reqwest::Client::new()
-        .get(format!("http://{addr}{path}"))
+    answer(reqwest::Client::new().get(format!("http://{addr}{path}"))).await
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
+    let r = request
         .timeout(Duration::from_secs(5))
         .send()
         .await
