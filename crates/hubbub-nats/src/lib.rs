@@ -122,6 +122,8 @@ impl NatsEngine {
             broker: Arc::new(broker::NatsBroker(self.inner.clone())),
             history: Arc::new(history::NatsHistory(self.inner.clone())),
             presence: Arc::new(presence::NatsPresence(self.inner.clone())),
+            // Replaced by the NATS room store in this change.
+            rooms: Arc::new(hubbub_server::engine::MemoryRooms::new(Arc::default())),
         }
     }
 

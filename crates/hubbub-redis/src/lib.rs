@@ -170,6 +170,8 @@ pub async fn engine(config: &Config) -> Result<Engine, EngineError> {
     Ok(Engine {
         broker: Arc::new(RedisBroker::new(core.clone())),
         history: Arc::new(RedisHistory::new(core)),
+        // Replaced by the Redis room store in this change.
+        rooms: Arc::new(hubbub_server::engine::MemoryRooms::new(Arc::default())),
         presence,
     })
 }

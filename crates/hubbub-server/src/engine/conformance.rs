@@ -20,7 +20,9 @@ use std::time::Duration;
 use hubbub_protocol::{EventMessage, JsonData};
 use parking_lot::Mutex;
 
-use super::{Engine, EventSink, HistoryOptions, PresenceEntry};
+use super::{
+    room_channel, Admission, Engine, EventSink, HistoryOptions, PresenceEntry, RoomSettings,
+};
 use crate::hub::Publication;
 
 /// A node's local delivery, recorded: what a broker handed back, in order,
@@ -281,6 +283,158 @@ pub async fn tracks_presence<F: Future<Output = Engine>>(make: impl Fn() -> F) {
     assert!(p.list(&ch).await.expect("list").is_empty());
 }
 
+fn api_room(room: &str, capacity: usize) -> RoomSettings {
+    RoomSettings {
+        room: room.to_owned(),
+        capacity,
+        private: true,
+        owner: Some("ann".into()),
+        metadata: serde_json::json!({"topic": "ops"})
+            .as_object()
+            .cloned()
+            .expect("object"),
+        created_at: 0,
+        made_by_join: false,
+    }
+}
+
+fn admitted(a: &Admission) -> Option<bool> {
+    match a {
+        Admission::Admitted { new, .. } => Some(*new),
+        _ => None,
+    }
+}
+
+/// A room made through the API: made once, its settings kept as given,
+/// capacity counting connections (a second admit of one connection takes
+/// no second place), members entered in the room channel's presence,
+/// staying when empty, and gone for everyone once deleted.
+pub async fn keeps_rooms<F: Future<Output = Engine>>(make: impl Fn() -> F) {
+    let (engine, _sink) = started(&make).await;
+    let rooms = &engine.rooms;
+    let room = unique("confroom");
+    let made = rooms.create(api_room(&room, 2)).await.expect("create");
+    let made = made.expect("a new room");
+    assert!(made.created_at > 0, "the store sets created_at");
+    assert!(rooms
+        .create(api_room(&room, 9))
+        .await
+        .expect("create")
+        .is_none());
+    let got = rooms.get(&room).await.expect("get").expect("exists");
+    assert_eq!((*got.settings).clone(), (*made).clone());
+    assert_eq!(got.members, 0);
+    let admit = |c: &'static str| rooms.admit(&room, entry(Some("ann"), c), None);
+    assert_eq!(admitted(&admit("c1").await.expect("admit")), Some(true));
+    assert_eq!(admitted(&admit("c1").await.expect("admit")), Some(false));
+    assert_eq!(admitted(&admit("c2").await.expect("admit")), Some(true));
+    assert_eq!(
+        admit("c3").await.expect("admit"),
+        Admission::Full { capacity: 2 }
+    );
+    let ch = room_channel(&room);
+    let stats = engine.presence.stats(&ch).await.expect("stats");
+    assert_eq!((stats.num_clients, stats.num_users), (2, 1));
+    rooms.release(&room, "c1").await.expect("release");
+    rooms
+        .release(&room, "c1")
+        .await
+        .expect("releasing twice is harmless");
+    assert_eq!(admitted(&admit("c3").await.expect("admit")), Some(true));
+    let listed = rooms.list().await.expect("list");
+    let mine = listed
+        .iter()
+        .find(|r| r.settings.room == room)
+        .expect("listed");
+    assert_eq!(mine.members, 2);
+    rooms.release(&room, "c2").await.expect("release");
+    rooms.release(&room, "c3").await.expect("release");
+    assert!(
+        rooms.get(&room).await.expect("get").is_some(),
+        "stays when empty"
+    );
+    admit("c4").await.expect("admit");
+    let gone = rooms.delete(&room).await.expect("delete").expect("existed");
+    assert_eq!(gone.created_at, made.created_at);
+    assert!(rooms.delete(&room).await.expect("delete").is_none());
+    assert!(rooms.get(&room).await.expect("get").is_none());
+    assert_eq!(admit("c5").await.expect("admit"), Admission::Unknown);
+    assert!(engine.presence.list(&ch).await.expect("list").is_empty());
+}
+
+/// A room made by joining: public, of the capacity asked, gone with its
+/// last member; an unknown room is not made without `create`.
+pub async fn rooms_made_by_joining_go_when_empty<F: Future<Output = Engine>>(make: impl Fn() -> F) {
+    let (engine, _sink) = started(&make).await;
+    let rooms = &engine.rooms;
+    let room = unique("confjoin");
+    let none = rooms.admit(&room, entry(None, "c1"), None).await;
+    assert_eq!(none.expect("admit"), Admission::Unknown);
+    let Admission::Admitted { settings, new } = rooms
+        .admit(&room, entry(None, "c1"), Some(3))
+        .await
+        .expect("admit")
+    else {
+        panic!("not admitted");
+    };
+    assert!(new && settings.made_by_join && !settings.private);
+    assert_eq!(settings.capacity, 3);
+    let again = rooms.admit(&room, entry(None, "c2"), Some(7)).await;
+    match again.expect("admit") {
+        Admission::Admitted { settings, new } => assert!(new && settings.capacity == 3),
+        other => panic!("{other:?}"),
+    }
+    rooms.release(&room, "c1").await.expect("release");
+    assert_eq!(
+        rooms
+            .get(&room)
+            .await
+            .expect("get")
+            .expect("one left")
+            .members,
+        1
+    );
+    rooms.release(&room, "c2").await.expect("release");
+    assert!(
+        rooms.get(&room).await.expect("get").is_none(),
+        "gone with its last member"
+    );
+}
+
+/// Fifty connections asking at once for a room of ten: exactly ten in.
+pub async fn room_capacity_holds_under_contention<F: Future<Output = Engine>>(
+    make: impl Fn() -> F,
+) {
+    let (engine, _sink) = started(&make).await;
+    let room = unique("confrush");
+    engine
+        .rooms
+        .create(api_room(&room, 10))
+        .await
+        .expect("create");
+    let conns: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+    let tries = conns
+        .iter()
+        .map(|c| engine.rooms.admit(&room, entry(None, c), None));
+    let results = futures_util::future::join_all(tries).await;
+    let inside = results
+        .iter()
+        .filter(|r| admitted(r.as_ref().expect("admit")) == Some(true))
+        .count();
+    assert_eq!(inside, 10);
+    assert_eq!(
+        engine
+            .rooms
+            .get(&room)
+            .await
+            .expect("get")
+            .expect("room")
+            .members,
+        10
+    );
+    engine.rooms.delete(&room).await.expect("delete");
+}
+
 /// Every check above, each on a fresh engine.
 pub async fn run_all<F: Future<Output = Engine>>(make: impl Fn() -> F) {
     numbers_and_keeps_history(&make).await;
@@ -288,4 +442,7 @@ pub async fn run_all<F: Future<Output = Engine>>(make: impl Fn() -> F) {
     publishes_without_history(&make).await;
     keeps_events_for_offline_users(&make).await;
     tracks_presence(&make).await;
+    keeps_rooms(&make).await;
+    rooms_made_by_joining_go_when_empty(&make).await;
+    room_capacity_holds_under_contention(&make).await;
 }

@@ -13,6 +13,8 @@
 //! * [`HistoryStore`]: reading what a channel kept, for recovery and the
 //!   `history` command.
 //! * [`PresenceStore`]: who is on a channel.
+//! * [`RoomStore`]: which rooms exist and who holds a place in each (the
+//!   presence of the room's channel).
 //!
 //! Every failure is an [`EngineError`], and each has one outcome for the
 //! client, the same on every transport (see `docs/architecture.md`,
@@ -24,6 +26,7 @@
 pub mod conformance;
 mod memory;
 mod presence;
+mod rooms;
 
 use std::sync::Arc;
 
@@ -33,6 +36,7 @@ pub use crate::history::{
 };
 pub use memory::MemoryBroker;
 pub use presence::{MemoryPresence, PresenceEntry, PresenceStats, PresenceStore};
+pub use rooms::{room_channel, Admission, MemoryRooms, RoomSettings, RoomState, RoomStore};
 
 /// An event on its way to subscribers, as a broker receives it (stamped,
 /// not numbered: [`Publication::draft`]) and hands it back (numbered, in an
@@ -209,7 +213,7 @@ pub trait Broker: Send + Sync + 'static {
     fn sweep(&self);
 }
 
-/// The three parts of an engine, chosen once per node.
+/// The parts of an engine, chosen once per node.
 #[derive(Clone)]
 pub struct Engine {
     /// Publishing and channel interest.
@@ -218,6 +222,8 @@ pub struct Engine {
     pub history: Arc<dyn HistoryStore>,
     /// Presence.
     pub presence: Arc<dyn PresenceStore>,
+    /// Rooms; their members are entered in [`Engine::presence`].
+    pub rooms: Arc<dyn RoomStore>,
 }
 
 impl Engine {
@@ -233,10 +239,12 @@ impl Engine {
             config.users.queue_size,
             std::time::Duration::from_secs(config.users.queue_ttl_s),
         ));
+        let presence = Arc::new(MemoryPresence::default());
         Engine {
             broker,
             history,
-            presence: Arc::new(MemoryPresence::default()),
+            rooms: Arc::new(MemoryRooms::new(presence.clone())),
+            presence,
         }
     }
 }

@@ -70,7 +70,7 @@ impl MemoryPresence {
         &self.shards[self.hasher.hash_one(channel) as usize % SHARDS]
     }
 
-    fn add_now(&self, channel: &str, entry: PresenceEntry) {
+    pub(super) fn add_now(&self, channel: &str, entry: PresenceEntry) {
         let mut shard = self.shard(channel).lock();
         let ch = shard.entry(channel.to_owned()).or_default();
         let key = entry.connection_id.clone();
@@ -83,7 +83,7 @@ impl MemoryPresence {
         }
     }
 
-    fn remove_now(&self, channel: &str, connection_id: &str) {
+    pub(super) fn remove_now(&self, channel: &str, connection_id: &str) {
         let mut shard = self.shard(channel).lock();
         let Some(ch) = shard.get_mut(channel) else {
             return;
