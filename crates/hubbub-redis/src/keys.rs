@@ -81,6 +81,21 @@ impl Keys {
         format!("{}:alive:", self.prefix)
     }
 
+    /// A room's settings: `s` (JSON), `c` (created at, ms), `cap`
+    /// (capacity), `j` (`1`: made by joining) (a hash). Its members are
+    /// the presence of `room:<room>`, kept on the same server.
+    pub(crate) fn room(&self, room: &str) -> String {
+        format!("{}:r:{room}", self.prefix)
+    }
+
+    pub(crate) fn room_pattern(&self) -> String {
+        format!("{}:r:*", self.prefix)
+    }
+
+    pub(crate) fn room_of<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(&self.prefix)?.strip_prefix(":r:")
+    }
+
     /// A node's last announcement (JSON).
     pub(crate) fn node(&self, node: &str) -> String {
         format!("{}:node:{node}", self.prefix)
@@ -110,6 +125,7 @@ mod tests {
         assert_eq!(k.channel_of(&k.topic("chat:a.b")), Some("chat:a.b"));
         assert_eq!(k.channel_of(&k.inbox("n1")), None);
         assert_eq!(k.channel_of_meta(&k.meta("x:y")), Some("x:y"));
+        assert_eq!(k.room_of(&k.room("lobby")), Some("lobby"));
         assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
     }

@@ -12,6 +12,8 @@
 //! * Presence and user registrations: entries that expire unless their
 //!   node refreshes them, so a node that dies leaves no ghosts beyond
 //!   `engine.presence_ttl_s` ([`presence`], [`users`]).
+//! * Rooms: settings in a hash, members as the presence of the room's
+//!   channel on the same server, each step one script ([`rooms`]).
 //! * A node registry refreshed every `engine.heartbeat_ms` ([`nodes`]).
 //!
 //! While Redis is unreachable the engine says so (`Broker::health`, so
@@ -36,6 +38,7 @@ mod keys;
 mod nodes;
 mod presence;
 mod pubsub;
+mod rooms;
 mod scripts;
 mod users;
 mod wire;
@@ -51,6 +54,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub use broker::RedisBroker;
 pub use history::RedisHistory;
 pub use presence::RedisPresence;
+pub use rooms::RedisRooms;
 
 use keys::{stable_hash, Keys};
 
@@ -169,9 +173,8 @@ pub async fn engine(config: &Config) -> Result<Engine, EngineError> {
     let presence = RedisPresence::new(core.clone());
     Ok(Engine {
         broker: Arc::new(RedisBroker::new(core.clone())),
+        rooms: Arc::new(RedisRooms::new(core.clone(), presence.clone())),
         history: Arc::new(RedisHistory::new(core)),
-        // Replaced by the Redis room store in this change.
-        rooms: Arc::new(hubbub_server::engine::MemoryRooms::new(Arc::default())),
         presence,
     })
 }

@@ -33,7 +33,28 @@ impl RedisPresence {
         p
     }
 
-    fn ttl_ms(&self) -> u64 {
+    /// Keeps refreshing an entry this node wrote (a room admission writes
+    /// its presence entry itself).
+    pub(crate) fn remember(&self, channel: &str, connection_id: &str, json: String) {
+        self.local
+            .lock()
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(connection_id.to_owned(), json);
+    }
+
+    /// Stops refreshing an entry.
+    pub(crate) fn forget(&self, channel: &str, connection_id: &str) {
+        let mut local = self.local.lock();
+        if let Some(m) = local.get_mut(channel) {
+            m.remove(connection_id);
+            if m.is_empty() {
+                local.remove(channel);
+            }
+        }
+    }
+
+    pub(crate) fn ttl_ms(&self) -> u64 {
         self.core.presence_ttl.as_millis().max(1) as u64
     }
 
@@ -107,11 +128,7 @@ impl PresenceStore for RedisPresence {
             let json = serde_json::to_string(&entry)
                 .map_err(|e| EngineError(format!("presence entry: {e}")))?;
             let conn_id = entry.connection_id;
-            self.local
-                .lock()
-                .entry(channel.to_owned())
-                .or_default()
-                .insert(conn_id.clone(), json.clone());
+            self.remember(channel, &conn_id, json.clone());
             self.write(channel, &[(conn_id, json)]).await
         })
     }
@@ -122,15 +139,7 @@ impl PresenceStore for RedisPresence {
         connection_id: &'a str,
     ) -> BoxFuture<'a, Result<(), EngineError>> {
         Box::pin(async move {
-            {
-                let mut local = self.local.lock();
-                if let Some(m) = local.get_mut(channel) {
-                    m.remove(connection_id);
-                    if m.is_empty() {
-                        local.remove(channel);
-                    }
-                }
-            }
+            self.forget(channel, connection_id);
             let core = &self.core;
             let mut conn = core.conn(channel);
             core.call::<u8>(

@@ -21,6 +21,113 @@ fn with_clock(body: &str) -> Script {
     Script::new(&format!("{NOW_MS}{body}"))
 }
 
+/// For the room scripts, whose KEYS are always the room's settings hash,
+/// its channel's presence hash and expiry set: `live(now)` drops expired
+/// members and counts the rest; `stale(n)` says whether the room is one
+/// made by joining whose members are all gone (a dead node's), which
+/// counts as no room (and is removed).
+const ROOM: &str = r#"
+local function live(now)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+  for _, c in ipairs(gone) do redis.call('HDEL', KEYS[2], c) end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+  return redis.call('HLEN', KEYS[2])
+end
+local function stale(n)
+  if n == 0 and redis.call('HGET', KEYS[1], 'j') == '1' then
+    redis.call('DEL', KEYS[1])
+    return true
+  end
+  return false
+end
+"#;
+
+/// A room script: the clock and the room helpers.
+fn room_script(body: &str) -> Script {
+    with_clock(&format!("{ROOM}{body}"))
+}
+
+/// Creates a room unless one exists. ARGV: settings JSON, capacity.
+/// Returns its `created_at`, or nil.
+pub(crate) static ROOM_CREATE: LazyLock<Script> = LazyLock::new(|| {
+    room_script(
+        r#"
+local now = now_ms()
+if redis.call('EXISTS', KEYS[1]) == 1 and not stale(live(now)) then return nil end
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'c', now, 'cap', ARGV[2], 'j', '0')
+return now
+"#,
+    )
+});
+
+/// A room as it is. Returns `{settings JSON, created_at, members}`, or nil.
+pub(crate) static ROOM_GET: LazyLock<Script> = LazyLock::new(|| {
+    room_script(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+local n = live(now_ms())
+if stale(n) then return nil end
+return {redis.call('HGET', KEYS[1], 's'), redis.call('HGET', KEYS[1], 'c'), n}
+"#,
+    )
+});
+
+/// Takes a place and enters presence in one step, making the room first
+/// where asked. ARGV: connection id, entry JSON, ttl ms, capacity of a
+/// room to make (`''`: make none), that room's settings JSON. Returns
+/// `{'unknown'}`, `{'full', capacity}` or `{'in', new (0/1), settings
+/// JSON, created_at}`.
+pub(crate) static ROOM_ADMIT: LazyLock<Script> = LazyLock::new(|| {
+    room_script(
+        r#"
+local now = now_ms()
+local n = live(now)
+if redis.call('EXISTS', KEYS[1]) == 0 or stale(n) then
+  if ARGV[4] == '' then return {'unknown'} end
+  redis.call('HSET', KEYS[1], 's', ARGV[5], 'c', now, 'cap', ARGV[4], 'j', '1')
+end
+local new = 1
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  new = 0
+else
+  local cap = tonumber(redis.call('HGET', KEYS[1], 'cap'))
+  if n >= cap then return {'full', cap} end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return {'in', new, redis.call('HGET', KEYS[1], 's'), redis.call('HGET', KEYS[1], 'c')}
+"#,
+    )
+});
+
+/// Gives a place back; a room made by joining goes with its last member.
+/// ARGV: connection id.
+pub(crate) static ROOM_RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    room_script(
+        r#"
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+stale(live(now_ms()))
+return 1
+"#,
+    )
+});
+
+/// Deletes a room and its members. Returns `{settings JSON, created_at}`,
+/// or nil when there was none.
+pub(crate) static ROOM_DELETE: LazyLock<Script> = LazyLock::new(|| {
+    room_script(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 or stale(live(now_ms())) then return nil end
+local r = {redis.call('HGET', KEYS[1], 's'), redis.call('HGET', KEYS[1], 'c')}
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return r
+"#,
+    )
+});
+
 /// Numbers an event and keeps it: the next offset in the channel's epoch
 /// (a new epoch, and an emptied list, when the channel's metadata is gone,
 /// so offsets are never reused), stamped with when it was kept (Redis's

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hubbub_protocol::rooms::PresenceEntry;
 use hubbub_server::engine::conformance::{draft, run_all, RecordingSink};
-use hubbub_server::engine::{Engine, HistoryOptions};
+use hubbub_server::engine::{Admission, Engine, HistoryOptions, RoomSettings};
 use hubbub_server::Config;
 
 fn redis_url() -> String {
@@ -216,6 +216,95 @@ async fn a_dead_nodes_presence_expires() {
         assert!(tokio::time::Instant::now() < deadline, "ghost still listed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Rooms are one registry for two nodes: created through A, seen and
+/// joined through B; capacity counts both nodes' connections; a node that
+/// dies frees its members' places within the presence TTL; deleted
+/// through B, the room admits no one through A.
+#[tokio::test]
+async fn rooms_are_one_registry_for_every_node() {
+    let config = config(&prefix());
+    let Some((a, _)) = node(&config, "a").await else {
+        return;
+    };
+    let (b, _) = node(&config, "b").await.expect("second node");
+    let entry = |c: &str| PresenceEntry {
+        user_id: Some(format!("u-{c}")),
+        connection_id: c.into(),
+        info: "{}".parse().unwrap(),
+        joined_at: 1,
+    };
+    let settings = RoomSettings {
+        room: "ops".into(),
+        capacity: 3,
+        private: true,
+        owner: Some("ann".into()),
+        metadata: Default::default(),
+        created_at: 0,
+        made_by_join: false,
+    };
+    let made = a.rooms.create(settings).await.unwrap().expect("made");
+    let seen = b.rooms.get("ops").await.unwrap().expect("seen from b");
+    assert_eq!(*seen.settings, *made);
+    let inside = |r: Admission| matches!(r, Admission::Admitted { new: true, .. });
+    assert!(inside(
+        a.rooms.admit("ops", entry("a1"), None).await.unwrap()
+    ));
+    assert!(inside(
+        b.rooms.admit("ops", entry("b1"), None).await.unwrap()
+    ));
+    {
+        // A node that takes the last place and dies.
+        let dead = hubbub_redis::engine(&config).await.unwrap();
+        assert!(inside(
+            dead.rooms.admit("ops", entry("d1"), None).await.unwrap()
+        ));
+    }
+    let full = b.rooms.admit("ops", entry("b2"), None).await.unwrap();
+    assert_eq!(full, Admission::Full { capacity: 3 });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        match b.rooms.admit("ops", entry("b2"), None).await.unwrap() {
+            Admission::Full { .. } => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the dead node's place is still taken"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => {
+                assert!(inside(other));
+                break;
+            }
+        }
+    }
+    let members = a.presence.list("room:ops").await.unwrap();
+    let mut conns: Vec<_> = members.iter().map(|e| e.connection_id.as_str()).collect();
+    conns.sort();
+    assert_eq!(
+        conns,
+        ["a1", "b1", "b2"],
+        "the live nodes refresh their own"
+    );
+    let listed = a.rooms.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].members, 3);
+    assert!(b.rooms.delete("ops").await.unwrap().is_some());
+    assert_eq!(
+        a.rooms.admit("ops", entry("a2"), None).await.unwrap(),
+        Admission::Unknown
+    );
+    assert!(a.presence.list("room:ops").await.unwrap().is_empty());
+    // Made by joining through A, gone when B's member (its last) leaves.
+    let joined = a.rooms.admit("lobby", entry("a3"), Some(5)).await.unwrap();
+    assert!(inside(joined));
+    assert!(inside(
+        b.rooms.admit("lobby", entry("b3"), None).await.unwrap()
+    ));
+    a.rooms.release("lobby", "a3").await.unwrap();
+    b.rooms.release("lobby", "b3").await.unwrap();
+    assert!(a.rooms.get("lobby").await.unwrap().is_none());
 }
 
 /// A redis-server of the test's own on a free port, stopped on drop.

@@ -140,12 +140,16 @@ impl Shared {
 
     /// Removes connection `seq` from `channel` (and from its presence,
     /// where it keeps presence), ending the node's interest in it when that
-    /// was its last local subscriber.
-    pub(crate) fn unsubscribe(&self, channel: &str, seq: u64) {
+    /// was its last local subscriber. A member leaving a room's channel
+    /// leaves the room: its place and presence entry go together.
+    pub(crate) fn unsubscribe(self: &Arc<Self>, channel: &str, seq: u64) {
         if self.hub.unsubscribe(channel, seq) {
             self.engine.broker.unsubscribe(channel);
         }
-        if crate::channel::classify(&self.config, channel).presence() {
+        let class = crate::channel::classify(&self.config, channel);
+        if let crate::channel::Kind::Room(room) = class.kind {
+            self.leave_room_soon(room, seq);
+        } else if class.presence() {
             self.leave_presence(channel, self.conns.connection_id(seq));
         }
     }
@@ -157,16 +161,11 @@ impl Shared {
         let presence = self.engine.presence.clone();
         let metrics = self.metrics.clone();
         let channel = channel.to_owned();
-        let mut leave = Box::pin(async move {
+        crate::util::soon(async move {
             if let Err(e) = presence.remove(&channel, &connection_id).await {
                 Metrics::inc(&metrics.engine_errors);
                 tracing::warn!(error = %e, channel, "presence entry not removed");
             }
         });
-        if futures_util::FutureExt::now_or_never(&mut leave).is_none() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(leave);
-            }
-        }
     }
 }

@@ -96,7 +96,7 @@ impl Shared {
         engine
             .broker
             .start(hub.clone() as Arc<dyn EventSink>, &node_id);
-        Arc::new(Shared {
+        let shared = Arc::new(Shared {
             hub,
             engine,
             conns,
@@ -113,7 +113,14 @@ impl Shared {
             housekeeping_started: AtomicBool::new(false),
             shutdown: tokio::sync::watch::Sender::new(false),
             config,
-        })
+        });
+        let node = Arc::downgrade(&shared);
+        shared.hub.on_room_deleted(Box::new(move |room| {
+            if let Some(shared) = node.upgrade() {
+                shared.room_deleted_arrived(room);
+            }
+        }));
+        shared
     }
 
     /// A receiver that turns true when shutdown begins (HTTP connections

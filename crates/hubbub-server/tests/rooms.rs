@@ -509,3 +509,50 @@ async fn a_member_back_after_a_reconnect_recovers_and_is_present_once() {
         (Some(2), Some(2))
     );
 }
+
+#[tokio::test]
+async fn members_cannot_forge_the_hubs_events_and_unsubscribing_leaves_the_room() {
+    let srv = TestServer::start(&[]).await;
+    let (mut a, _) = connect(&srv.ws_url("?user_id=a"), None).await;
+    let (mut b, _) = connect(&srv.ws_url("?user_id=b"), None).await;
+    join(&mut a, "den", json!({})).await;
+    join(&mut b, "den", json!({})).await;
+    recv(&mut a).await; // b's user_joined
+    for forged in ["room_deleted", "user_left", "user_joined"] {
+        let body = json!({"type": "publish", "id": "f", "channel": "room:den",
+            "event_type": forged, "data": {"room": "den"}});
+        let r = publish(&mut b, body).await;
+        assert_eq!(
+            (r["type"].as_str(), r["code"].as_str()),
+            (Some("error"), Some("forbidden")),
+            "{r}"
+        );
+    }
+    // Leaving the room's channel is leaving the room.
+    let r = call(
+        &mut b,
+        json!({"type": "unsubscribe", "id": "u", "channels": ["room:den"]}),
+    )
+    .await;
+    assert_eq!(r["type"], "unsubscribed", "{r}");
+    let left = recv(&mut a).await;
+    assert_eq!(
+        (
+            left["event_type"].as_str(),
+            left["data"]["user_id"].as_str()
+        ),
+        (Some("user_left"), Some("b")),
+        "{left}"
+    );
+    let room: Value = reqwest::get(srv.http("/api/rooms/den"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&room["members"]), ["a"], "{room}");
+    let body = json!({"type": "publish", "id": "p", "channel": "room:den",
+        "event_type": "room_message", "data": "hi"});
+    let r = publish(&mut b, body).await;
+    assert_eq!(r["code"], "forbidden", "no longer a member: {r}");
+}

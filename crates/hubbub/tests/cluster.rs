@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Hub, Proc};
-use net::{get, post, until, Client, Next};
+use net::{delete, get, post, until, Client, Next};
 use serde_json::{json, Value};
 
 fn redis_url() -> String {
@@ -167,7 +167,8 @@ async fn three_nodes_act_as_one_on_nats() {
     .await;
 }
 
-/// Fan-out in order from any node, rooms and presence from every node, a
+/// Fan-out in order from any node, rooms and presence from every node
+/// (the room registry included), a
 /// user queue filled through one node and delivered by another, the
 /// node registry.
 async fn three_nodes(nodes: [Hub; 3]) {
@@ -211,6 +212,69 @@ async fn three_nodes(nodes: [Hub; 3]) {
             .await;
         assert_eq!(r["members"].as_array().unwrap().len(), 3, "{r}");
     }
+    // The room registry is the cluster's: made through A, capacity
+    // counted over every node, deleted through A for members on B and C.
+    let (s, r) = post(
+        addrs[0],
+        "/api/rooms",
+        json!({"room": "ops", "capacity": 2}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = post(addrs[1], "/api/rooms", json!({"room": "ops"}))
+        .await
+        .unwrap();
+    assert_eq!(s, 409, "made through A, known to B: {r}");
+    let (_, listed) = get(addrs[2], "/api/rooms").await.unwrap();
+    let ops = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room"] == "ops");
+    assert_eq!(ops.expect("listed by C")["capacity"], 2, "{listed}");
+    let mut in_ops = Vec::new();
+    for (i, a) in addrs.iter().enumerate().skip(1) {
+        let mut c = Client::connect(a, &format!("o{i}")).await.unwrap();
+        let r = c
+            .call(json!({"type": "join_room", "room": "ops"}), "j")
+            .await;
+        assert_eq!(r["type"], "room_joined", "{r}");
+        in_ops.push(c);
+    }
+    let mut late = Client::connect(addrs[0], "o0").await.unwrap();
+    let r = late
+        .call(json!({"type": "join_room", "room": "ops"}), "j")
+        .await;
+    assert_eq!(r["code"], "room_full", "two places, taken on B and C: {r}");
+    let (s, r) = delete(addrs[0], "/api/rooms/ops").await.unwrap();
+    assert_eq!(s, 204, "{r}");
+    for c in &mut in_ops {
+        // After any user_joined of the others.
+        loop {
+            match event(c, "room:ops").await {
+                Next::Message(m) if m["event_type"] == "room_deleted" => break,
+                Next::Message(m) => assert_eq!(m["event_type"], "user_joined", "{m}"),
+                Next::Closed(code) => panic!("closed {code:?}"),
+            }
+        }
+    }
+    for c in &mut in_ops {
+        // Taken out by its own node once the deletion reached it.
+        let mut n = 0;
+        loop {
+            n += 1;
+            let cmd = json!({"type": "publish", "channel": "room:ops", "event_type": "room_message", "data": n});
+            let r = c.call(cmd, &format!("p{n}")).await;
+            if r["code"] == "forbidden" {
+                break;
+            }
+            assert!(n < 100, "still a member of a deleted room: {r}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (s, _) = get(addrs[1], "/api/rooms/ops").await.unwrap();
+    assert_eq!(s, 404);
     // A user queue filled through A is delivered by B.
     for n in 1..=3 {
         let (s, r) = post(
@@ -249,10 +313,10 @@ async fn three_nodes(nodes: [Hub; 3]) {
     // Every node lists the cluster (the registry lags by a heartbeat).
     for a in &addrs {
         until(
-            "three nodes and their 7 connections in /api/stats",
+            "three nodes and their 10 connections in /api/stats",
             || async {
                 let (_, s) = get(a, "/api/stats").await.unwrap();
-                s["cluster"]["nodes"] == 3 && s["cluster"]["connections"] == 7
+                s["cluster"]["nodes"] == 3 && s["cluster"]["connections"] == 10
             },
         )
         .await;

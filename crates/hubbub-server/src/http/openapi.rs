@@ -259,12 +259,12 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
         }),
         (Get, "/api/rooms", "rooms", Op {
             summary: "Rooms",
-            description: "Every room of this node, by name, with its member count; private ones too (the API's callers are the hub's operators).",
+            description: "Every room of the hub (of every node, on a networked engine), by name, with its member count; private ones too (the API's callers are the hub's operators).",
             tag: "rooms",
             parameters: vec![],
             body: None,
             success: ("200", ok("The rooms.", json!({"type": "array", "items": schema_ref("RoomSummary")}))),
-            failures: failures(&[]),
+            failures: failures(&[("503", "Unavailable")]),
         }),
         (Post, "/api/rooms", "createRoom", Op {
             summary: "Create a room",
@@ -286,12 +286,12 @@ fn operations() -> Vec<(Verb, &'static str, &'static str, Op)> {
         }),
         (Delete, "/api/rooms/{room}", "deleteRoom", Op {
             summary: "Delete a room",
-            description: "Members get `event room_deleted {room}` on `room:<room>`, then are removed (no `user_left` for each).",
+            description: "Members on every node get `event room_deleted {room}` on `room:<room>`, then are removed (no `user_left` for each).",
             tag: "rooms",
             parameters: vec![path_param("room", "The room (bare name).", room_name())],
             body: None,
             success: ("204", json!({"description": "Deleted."})),
-            failures: failures(&[("400", "BadRequest"), ("404", "NotFound")]),
+            failures: failures(&[("400", "BadRequest"), ("404", "NotFound"), ("503", "Unavailable")]),
         }),
         (Get, "/api/connections", "connections", Op {
             summary: "Live connections",

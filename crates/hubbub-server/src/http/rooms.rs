@@ -14,8 +14,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use super::ApiState;
-use crate::metrics::Metrics;
-use crate::rooms::{Origin, Room, RoomInfo};
+use crate::engine::{room_channel, RoomSettings, RoomState};
 use crate::state::Shared;
 
 /// Largest capacity a room may be given.
@@ -56,11 +55,11 @@ pub(super) struct RoomView {
     created_at: u64,
 }
 
-fn summary(r: &Room) -> RoomSummary {
-    let i = &r.info;
+fn summary(r: &RoomState) -> RoomSummary {
+    let i = &r.settings;
     RoomSummary {
         room: i.room.clone(),
-        members: r.len(),
+        members: r.members,
         capacity: i.capacity,
         private: i.private,
         owner: i.owner.clone(),
@@ -69,14 +68,13 @@ fn summary(r: &Room) -> RoomSummary {
     }
 }
 
-async fn view(shared: &Shared, r: &Room) -> Result<RoomView, ApiError> {
+async fn view(shared: &Shared, i: &RoomSettings) -> Result<RoomView, ApiError> {
     let members = shared
         .engine
         .presence
-        .list(&format!("room:{}", r.info.room))
+        .list(&room_channel(&i.room))
         .await
         .map_err(|e| ApiError::engine(&shared.metrics, e))?;
-    let i = &r.info;
     Ok(RoomView {
         room: i.room.clone(),
         members,
@@ -93,11 +91,20 @@ fn room_name(room: &str) -> Result<(), ApiError> {
         .map_err(|m| ApiError::bad_request(format!("room {}: {m}", quote(room))))
 }
 
-/// `GET /api/rooms`: every room, by name. Callers of the API are the
-/// hub's operators (an API key, an admin token, or loopback in
-/// development), so private rooms are listed too.
-pub(super) async fn list(State(api): State<Arc<ApiState>>) -> Json<Vec<RoomSummary>> {
-    Json(api.shared.rooms.all().iter().map(|r| summary(r)).collect())
+/// `GET /api/rooms`: every room of the cluster, by name. Callers of the
+/// API are the hub's operators (an API key, an admin token, or loopback
+/// in development), so private rooms are listed too.
+pub(super) async fn list(
+    State(api): State<Arc<ApiState>>,
+) -> Result<Json<Vec<RoomSummary>>, ApiError> {
+    let rooms = api
+        .shared
+        .engine
+        .rooms
+        .list()
+        .await
+        .map_err(|e| ApiError::engine(&api.shared.metrics, e))?;
+    Ok(Json(rooms.iter().map(summary).collect()))
 }
 
 /// `POST /api/rooms`: 201 with the room; 409 `already_exists`.
@@ -121,22 +128,26 @@ pub(super) async fn create(
             ));
         }
     }
-    let info = RoomInfo {
+    let settings = RoomSettings {
         room: new.room.clone(),
         capacity,
         private: new.private,
         owner: new.owner,
         metadata: new.metadata.unwrap_or_default(),
         created_at: 0,
-        origin: Origin::Api,
+        made_by_join: false,
     };
-    let room = api.shared.rooms.create(info).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::AlreadyExists,
-            format!("room {} exists", quote(&new.room)),
-        )
-    })?;
+    let engine = &api.shared.engine;
+    let made = engine.rooms.create(settings).await;
+    let room = made
+        .map_err(|e| ApiError::engine(&api.shared.metrics, e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyExists,
+                format!("room {} exists", quote(&new.room)),
+            )
+        })?;
     Ok((StatusCode::CREATED, Json(view(&api.shared, &room).await?)))
 }
 
@@ -146,30 +157,23 @@ pub(super) async fn get(
     ApiPath(room): ApiPath<String>,
 ) -> Result<Json<RoomView>, ApiError> {
     room_name(&room)?;
-    let r = api
-        .shared
-        .rooms
-        .get(&room)
+    let found = api.shared.engine.rooms.get(&room).await;
+    let r = found
+        .map_err(|e| ApiError::engine(&api.shared.metrics, e))?
         .ok_or_else(|| ApiError::not_found(format!("no room {}", quote(&room))))?;
-    Ok(Json(view(&api.shared, &r).await?))
+    Ok(Json(view(&api.shared, &r.settings).await?))
 }
 
-/// `DELETE /api/rooms/{room}`: 204; members get `room_deleted` and are
-/// removed; 404 if unknown.
+/// `DELETE /api/rooms/{room}`: 204; members on every node get
+/// `room_deleted` and are removed; 404 if unknown.
 pub(super) async fn delete(
     State(api): State<Arc<ApiState>>,
     ApiPath(room): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     room_name(&room)?;
     match api.shared.delete_room(&room).await {
-        None => Err(ApiError::not_found(format!("no room {}", quote(&room)))),
-        Some(Ok(_)) => Ok(StatusCode::NO_CONTENT),
-        Some(Err(e)) => {
-            // The room is gone and its members removed; only the last
-            // event did not go out.
-            Metrics::inc(&api.shared.metrics.engine_errors);
-            tracing::warn!(error = %e, room, "room_deleted not announced");
-            Ok(StatusCode::NO_CONTENT)
-        }
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::not_found(format!("no room {}", quote(&room)))),
+        Err(e) => Err(ApiError::engine(&api.shared.metrics, e)),
     }
 }

@@ -140,7 +140,13 @@ pub struct Hub {
     /// registry of a networked broker.
     started: std::time::Instant,
     address: std::sync::OnceLock<String>,
+    /// Told the room of every `room_deleted` delivered here, so members
+    /// of a room deleted through another node leave it here too.
+    room_deleted: std::sync::OnceLock<RoomHook>,
 }
+
+/// What the hub calls with a room's name when its deletion arrives.
+pub(crate) type RoomHook = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Hub {
     /// An empty registry whose fan-out respects `limits`; events for a
@@ -162,6 +168,7 @@ impl Hub {
             next_message: AtomicU64::new(1),
             started,
             address: std::sync::OnceLock::new(),
+            room_deleted: std::sync::OnceLock::new(),
         }
     }
 
@@ -173,6 +180,11 @@ impl Hub {
     /// Where clients reach this node (set once, when it is bound).
     pub(crate) fn set_address(&self, address: String) {
         let _ = self.address.set(address);
+    }
+
+    /// Sets what a delivered `room_deleted` calls (once, by the node).
+    pub(crate) fn on_room_deleted(&self, hook: RoomHook) {
+        let _ = self.room_deleted.set(hook);
     }
 
     /// Sends every subscriber back through recovery: connections close
@@ -441,7 +453,18 @@ impl Hub {
 
 impl EventSink for Hub {
     fn deliver(&self, publication: &Arc<Publication>) -> usize {
-        self.deliver_local(publication)
+        let n = self.deliver_local(publication);
+        let event = &publication.event;
+        if event.event_type
+            == <hubbub_protocol::rooms::RoomDeleted as hubbub_protocol::EventPayload>::EVENT_TYPE
+        {
+            if let (Some(room), Some(hook)) =
+                (event.channel.strip_prefix("room:"), self.room_deleted.get())
+            {
+                hook(room);
+            }
+        }
+        n
     }
 
     fn subscribers(&self, channel: &str) -> usize {

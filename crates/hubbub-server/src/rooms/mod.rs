@@ -2,11 +2,14 @@
 //! capacity, an owner, metadata, and a channel `room:<room>` whose presence
 //! lists the members.
 //!
-//! The registry keeps what is a room's own (capacity, privacy, owner, who
-//! is in it, by connection); who is *present*, with their info, is the
-//! engine's presence store, so a networked engine shares it across nodes.
-//! Admission checks the capacity and takes the place under the room's
-//! lock, so fifty simultaneous joins of a room of ten admit exactly ten.
+//! Which rooms exist, their settings and who holds a place are the
+//! engine's ([`RoomStore`](crate::engine::RoomStore)), so on a networked
+//! engine a room is one room on every node: capacity counts every node's
+//! connections in one atomic step, and a room created or deleted through
+//! any node is created or deleted for all. What stays here is this node's
+//! side: which of its connections are members, with what they showed
+//! others (for their `user_left`), and which incarnations of a room were
+//! deleted (so a join racing the deletion does not linger).
 //! Joining and leaving touch one entry: O(1) whatever the room's size.
 
 pub(crate) mod ops;
@@ -15,95 +18,46 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
-use crate::util::now_ms;
+use crate::engine::RoomSettings;
 
 const SHARDS: usize = 16;
 
-/// How a room came to be, which decides when it goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// `POST /api/rooms`: stays until deleted.
-    Api,
-    /// A `join_room` of an unknown room: removed when its last member leaves.
-    Join,
-}
-
-/// A room's settings, as the API shows them.
-#[derive(Debug, Clone)]
-pub(crate) struct RoomInfo {
-    pub room: String,
-    pub capacity: usize,
-    pub private: bool,
-    pub owner: Option<String>,
-    pub metadata: Map<String, Value>,
-    pub created_at: u64,
-    pub origin: Origin,
-}
-
-/// One room: its settings and its members (connection sequence numbers).
-pub(crate) struct Room {
-    pub info: RoomInfo,
-    members: Mutex<Members>,
-}
+/// How long a deleted room's incarnation is remembered: longer than any
+/// join takes between its admission and its entry here.
+const TOMBSTONE: Duration = Duration::from_secs(60);
 
 /// What a member showed others when it joined (`join_room`'s `info`
 /// merged with the token's), kept for its `user_left`.
 pub(crate) type MemberInfo = Map<String, Value>;
 
+/// One member on this node.
+pub(crate) struct Member {
+    pub user_id: Option<String>,
+    pub info: MemberInfo,
+}
+
+/// A room as this node holds it: its settings (they never change) and its
+/// members here, by connection sequence number.
+struct Local {
+    settings: Arc<RoomSettings>,
+    conns: HashMap<u64, Member>,
+}
+
 #[derive(Default)]
-struct Members {
-    conns: HashMap<u64, MemberInfo>,
-    /// Set once deleted: no one joins a room on its way out.
-    deleted: bool,
+struct Shard {
+    rooms: HashMap<String, Local>,
+    /// Deleted incarnations: room and `created_at`, with when.
+    deleted: HashMap<(String, u64), Instant>,
 }
 
-/// Why a join was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refused {
-    /// At capacity.
-    Full,
-    /// Deleted meanwhile, or unknown where rooms are not made by joining.
-    Gone,
-}
-
-impl Room {
-    /// Takes a place for connection `seq`; true when it is new (false: it
-    /// was a member already, and nothing changed).
-    fn admit(&self, seq: u64, info: &MemberInfo) -> Result<bool, Refused> {
-        let mut m = self.members.lock();
-        if m.deleted {
-            return Err(Refused::Gone);
-        }
-        if m.conns.contains_key(&seq) {
-            return Ok(false);
-        }
-        if m.conns.len() >= self.info.capacity {
-            return Err(Refused::Full);
-        }
-        m.conns.insert(seq, info.clone());
-        Ok(true)
-    }
-
-    /// Members now.
-    pub fn len(&self) -> usize {
-        self.members.lock().conns.len()
-    }
-
-    /// Whether connection `seq` is a member.
-    pub fn has(&self, seq: u64) -> bool {
-        self.members.lock().conns.contains_key(&seq)
-    }
-}
-
-type Shard = Mutex<HashMap<String, Arc<Room>>>;
-
-/// Every room of this node.
+/// This node's members of every room.
 pub(crate) struct Rooms {
-    shards: Box<[Shard]>,
+    shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     members: AtomicUsize,
 }
@@ -119,114 +73,105 @@ impl Default for Rooms {
 }
 
 impl Rooms {
-    fn shard(&self, room: &str) -> &Shard {
+    fn shard(&self, room: &str) -> &Mutex<Shard> {
         &self.shards[self.hasher.hash_one(room) as usize % SHARDS]
     }
 
-    /// The room, if it exists.
-    pub fn get(&self, room: &str) -> Option<Arc<Room>> {
-        self.shard(room).lock().get(room).cloned()
+    /// The room's settings, when this node has members there (a join or a
+    /// watch then needs no round trip to the store).
+    pub fn settings(&self, room: &str) -> Option<Arc<RoomSettings>> {
+        self.shard(room)
+            .lock()
+            .rooms
+            .get(room)
+            .map(|l| l.settings.clone())
     }
 
     /// Whether connection `seq` is a member of `room`.
     pub fn is_member(&self, room: &str, seq: u64) -> bool {
-        self.get(room).is_some_and(|r| r.has(seq))
+        self.shard(room)
+            .lock()
+            .rooms
+            .get(room)
+            .is_some_and(|l| l.conns.contains_key(&seq))
     }
 
-    /// Creates a room through the API; `None` when one of that name exists.
-    pub fn create(&self, mut info: RoomInfo) -> Option<Arc<Room>> {
-        let mut shard = self.shard(&info.room).lock();
-        if shard.contains_key(&info.room) {
-            return None;
+    /// Records connection `seq`, admitted by the store to `settings`'
+    /// room. False when that incarnation was deleted meanwhile (the caller
+    /// gives the place back and answers as for an unknown room).
+    pub fn enter(&self, settings: &Arc<RoomSettings>, seq: u64, member: Member) -> bool {
+        let mut shard = self.shard(&settings.room).lock();
+        let key = (settings.room.clone(), settings.created_at);
+        if shard.deleted.contains_key(&key) {
+            return false;
         }
-        info.created_at = now_ms();
-        let room = Arc::new(Room {
-            info,
-            members: Mutex::default(),
-        });
-        shard.insert(room.info.room.clone(), room.clone());
-        Some(room)
-    }
-
-    /// The room to join: the existing one, or (with `create`) a new public
-    /// one of `capacity` that goes when its last member leaves.
-    pub fn for_join(&self, room: &str, create: bool, capacity: usize) -> Option<Arc<Room>> {
-        let mut shard = self.shard(room).lock();
-        if let Some(r) = shard.get(room) {
-            return Some(r.clone());
-        }
-        if !create {
-            return None;
-        }
-        let r = Arc::new(Room {
-            info: RoomInfo {
-                room: room.to_owned(),
-                capacity,
-                private: false,
-                owner: None,
-                metadata: Map::new(),
-                created_at: now_ms(),
-                origin: Origin::Join,
-            },
-            members: Mutex::default(),
-        });
-        shard.insert(room.to_owned(), r.clone());
-        Some(r)
-    }
-
-    /// Admits connection `seq`, showing `info`, to `room` (see
-    /// [`Room::admit`]).
-    pub fn join(&self, room: &Room, seq: u64, info: &MemberInfo) -> Result<bool, Refused> {
-        let new = room.admit(seq, info)?;
-        if new {
+        let local = shard
+            .rooms
+            .entry(settings.room.clone())
+            .or_insert_with(|| Local {
+                settings: settings.clone(),
+                conns: HashMap::new(),
+            });
+        // A later incarnation: the earlier one's members were taken out
+        // when its deletion arrived.
+        local.settings = settings.clone();
+        if local.conns.insert(seq, member).is_none() {
             self.members.fetch_add(1, Relaxed);
         }
-        Ok(new)
+        true
     }
 
     /// Takes connection `seq` out of `room`; returns what it showed, or
-    /// `None` when it was not in. A room made by joining goes with its last
-    /// member.
-    pub fn leave(&self, room: &str, seq: u64) -> Option<MemberInfo> {
+    /// `None` when it was not in.
+    pub fn leave(&self, room: &str, seq: u64) -> Option<Member> {
         let mut shard = self.shard(room).lock();
-        let r = shard.get(room).cloned()?;
-        let mut m = r.members.lock();
-        let info = m.conns.remove(&seq)?;
+        let local = shard.rooms.get_mut(room)?;
+        let member = local.conns.remove(&seq)?;
         self.members.fetch_sub(1, Relaxed);
-        if m.conns.is_empty() && r.info.origin == Origin::Join {
-            m.deleted = true;
-            shard.remove(room);
+        if local.conns.is_empty() {
+            shard.rooms.remove(room);
         }
-        Some(info)
+        Some(member)
     }
 
-    /// Deletes a room: no one joins it any more; returns its members.
-    pub fn delete(&self, room: &str) -> Option<Vec<u64>> {
-        let r = self.shard(room).lock().remove(room)?;
-        let mut m = r.members.lock();
-        m.deleted = true;
-        let conns: Vec<u64> = m.conns.drain().map(|(seq, _)| seq).collect();
-        self.members.fetch_sub(conns.len(), Relaxed);
-        Some(conns)
+    /// A room was deleted: every member here of incarnation `created_at`
+    /// (or of any, with `None`) is taken out, and that incarnation is
+    /// remembered so a join admitted just before the deletion does not
+    /// enter it after.
+    pub fn deleted(&self, room: &str, created_at: Option<u64>) -> Vec<u64> {
+        let mut shard = self.shard(room).lock();
+        let now = Instant::now();
+        shard
+            .deleted
+            .retain(|_, at| now.duration_since(*at) < TOMBSTONE);
+        let matches = shard
+            .rooms
+            .get(room)
+            .is_some_and(|l| created_at.is_none_or(|c| c == l.settings.created_at));
+        if let Some(c) = created_at {
+            shard.deleted.insert((room.to_owned(), c), now);
+        }
+        if !matches {
+            return Vec::new();
+        }
+        let local = shard.rooms.remove(room).expect("matched");
+        shard
+            .deleted
+            .insert((room.to_owned(), local.settings.created_at), now);
+        self.members.fetch_sub(local.conns.len(), Relaxed);
+        local.conns.into_keys().collect()
     }
 
-    /// Every room, by name.
-    pub fn all(&self) -> Vec<Arc<Room>> {
-        let mut out: Vec<Arc<Room>> = self
-            .shards
-            .iter()
-            .flat_map(|s| s.lock().values().cloned().collect::<Vec<_>>())
-            .collect();
-        out.sort_by(|a, b| a.info.room.cmp(&b.info.room));
-        out
-    }
-
-    /// (rooms, members) for stats and metrics.
+    /// (rooms with members here, members here) for stats and metrics.
     pub fn counts(&self) -> (usize, usize) {
-        let rooms = self.shards.iter().map(|s| s.lock().len()).sum();
+        let rooms = self.shards.iter().map(|s| s.lock().rooms.len()).sum();
         (rooms, self.members.load(Relaxed))
     }
 }
+
+/// Events only the hub sends on a room's channel: a member publishing
+/// one would make others see someone join, leave or the room go.
+pub(crate) const HUB_EVENTS: [&str; 3] = ["user_joined", "user_left", "room_deleted"];
 
 /// Longest room name: its channel, `room:<room>`, is a channel name.
 pub(crate) const MAX_ROOM_LEN: usize = hubbub_protocol::MAX_CHANNEL_LEN - "room:".len();
@@ -247,55 +192,57 @@ pub(crate) fn valid_name(room: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn capacity_holds_and_joined_rooms_go_with_their_last_member() {
-        let rooms = Rooms::default();
-        let r = rooms.for_join("lobby", true, 2).unwrap();
-        let info = MemberInfo::new();
-        assert_eq!(rooms.join(&r, 1, &info), Ok(true));
-        assert_eq!(
-            rooms.join(&r, 1, &info),
-            Ok(false),
-            "joining twice changes nothing"
-        );
-        assert_eq!(rooms.join(&r, 2, &info), Ok(true));
-        assert_eq!(rooms.join(&r, 3, &info), Err(Refused::Full));
-        assert_eq!(rooms.counts(), (1, 2));
-        assert!(rooms.leave("lobby", 1).is_some());
-        assert!(rooms.leave("lobby", 1).is_none());
-        assert!(rooms.leave("lobby", 2).is_some());
-        assert!(
-            rooms.get("lobby").is_none(),
-            "made by joining: gone when empty"
-        );
-        assert_eq!(rooms.join(&r, 4, &info), Err(Refused::Gone));
-        assert!(rooms.for_join("nope", false, 2).is_none());
+    fn settings(room: &str, created_at: u64) -> Arc<RoomSettings> {
+        Arc::new(RoomSettings {
+            room: room.into(),
+            capacity: 5,
+            private: false,
+            owner: None,
+            metadata: Map::new(),
+            created_at,
+            made_by_join: true,
+        })
+    }
+
+    fn member() -> Member {
+        Member {
+            user_id: Some("ann".into()),
+            info: MemberInfo::new(),
+        }
     }
 
     #[test]
-    fn api_rooms_stay_until_deleted() {
+    fn members_come_and_go_and_a_deleted_incarnation_admits_no_one() {
         let rooms = Rooms::default();
-        let info = RoomInfo {
-            room: "ops".into(),
-            capacity: 5,
-            private: true,
-            owner: Some("ann".into()),
-            metadata: Map::new(),
-            created_at: 0,
-            origin: Origin::Api,
-        };
-        let r = rooms.create(info.clone()).unwrap();
-        assert!(rooms.create(info).is_none(), "already exists");
-        let shown = MemberInfo::new();
-        rooms.join(&r, 1, &shown).unwrap();
-        rooms.leave("ops", 1);
-        assert!(rooms.get("ops").is_some());
-        rooms.join(&r, 2, &shown).unwrap();
-        assert_eq!(rooms.delete("ops"), Some(vec![2]));
+        let old = settings("lobby", 1);
+        assert!(rooms.enter(&old, 1, member()));
+        assert!(rooms.enter(&old, 1, member()), "entering twice counts once");
+        assert!(rooms.enter(&old, 2, member()));
+        assert_eq!(rooms.counts(), (1, 2));
+        assert!(rooms.is_member("lobby", 1));
+        assert!(rooms.leave("lobby", 1).is_some());
+        assert!(rooms.leave("lobby", 1).is_none());
+        assert_eq!(
+            rooms.deleted("lobby", Some(2)),
+            Vec::<u64>::new(),
+            "not this one"
+        );
+        assert_eq!(rooms.deleted("lobby", Some(1)), vec![2]);
         assert_eq!(rooms.counts(), (0, 0));
-        assert_eq!(rooms.join(&r, 3, &shown), Err(Refused::Gone));
+        assert!(!rooms.enter(&old, 3, member()), "deleted meanwhile");
+        assert!(rooms.enter(&settings("lobby", 3), 3, member()), "a new one");
+        assert_eq!(rooms.deleted("lobby", None), vec![3]);
+        assert!(rooms.settings("lobby").is_none());
         assert!(valid_name("a:b").is_err() && valid_name("lobby").is_ok());
         assert!(valid_name(&"r".repeat(MAX_ROOM_LEN)).is_ok());
+        use hubbub_protocol::rooms::{RoomDeleted, UserJoined, UserLeft};
+        use hubbub_protocol::EventPayload;
+        let types = [
+            UserJoined::EVENT_TYPE,
+            UserLeft::EVENT_TYPE,
+            RoomDeleted::EVENT_TYPE,
+        ];
+        assert_eq!(HUB_EVENTS, types);
         assert!(valid_name(&"r".repeat(MAX_ROOM_LEN + 1)).is_err());
     }
 }

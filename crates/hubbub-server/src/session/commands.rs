@@ -142,21 +142,43 @@ impl Session {
     /// A private room's channel is read by its members (and admins) only;
     /// a public room's, by anyone the channel rules let subscribe, without
     /// entering its presence.
-    fn may_watch_room(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
+    async fn may_watch_room(&self, channel: &str) -> Result<(), (ErrorCode, String)> {
         let Some(room) = channel.strip_prefix("room:") else {
             return Ok(());
         };
-        let admin = self.claims.as_ref().is_some_and(|c| c.admin);
-        match self.shared.rooms.get(room) {
-            Some(r) if r.info.private && !r.has(self.handle.seq) && !admin => Err((
+        if self.claims.as_ref().is_some_and(|c| c.admin)
+            || self.shared.rooms.is_member(room, self.handle.seq)
+        {
+            return Ok(());
+        }
+        let private = match self.shared.rooms.settings(room) {
+            Some(s) => s.private,
+            None => self
+                .shared
+                .engine
+                .rooms
+                .get(room)
+                .await
+                .map_err(|e| {
+                    Metrics::inc(&self.shared.metrics.engine_errors);
+                    tracing::warn!(error = %e, room, "room not looked up");
+                    (
+                        ErrorCode::Unavailable,
+                        "the room could not be looked up; try again".to_owned(),
+                    )
+                })?
+                .is_some_and(|r| r.settings.private),
+        };
+        if private {
+            return Err((
                 ErrorCode::Forbidden,
                 format!(
                     "{}: a private room; join it first (join_room)",
                     quote(channel)
                 ),
-            )),
-            _ => Ok(()),
+            ));
         }
+        Ok(())
     }
 
     /// Publishing to a room is for its members: `join_room` first.
@@ -242,7 +264,7 @@ impl Session {
             validate_channel(ch)
                 .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(ch))))?;
             self.may_subscribe(ch)?;
-            self.may_watch_room(ch)?;
+            self.may_watch_room(ch).await?;
             if !wanted.contains(&ch) {
                 wanted.push(ch);
             }
@@ -418,6 +440,16 @@ impl Session {
             .check()
             .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
         self.must_be_member(&p.channel)?;
+        if p.channel.starts_with("room:") && crate::rooms::HUB_EVENTS.contains(&&*p.event_type) {
+            return err(
+                ErrorCode::Forbidden,
+                format!(
+                    "{}: only the hub sends {} on a room's channel",
+                    quote(&p.channel),
+                    p.event_type
+                ),
+            );
+        }
         let class = crate::channel::classify(&self.shared.config, &p.channel);
         crate::auth::may_publish(self.claims.as_deref(), &p.channel, &class).map_err(|why| {
             (

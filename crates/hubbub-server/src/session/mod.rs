@@ -172,15 +172,14 @@ impl Session {
         verdict
     }
 
-    /// Leaves every channel, once the connection is over.
+    /// Leaves every channel, once the connection is over (and so every
+    /// room: leaving a room's channel leaves the room).
     pub(crate) fn end(&self) {
         let subs = std::mem::take(&mut *self.handle.subscriptions.lock());
         let seq = self.handle.seq;
         for ch in &subs {
             self.shared.unsubscribe(ch, seq);
         }
-        self.shared
-            .leave_rooms_on_close(seq, self.handle.user_id.as_deref(), &subs);
     }
 }
 

@@ -1,12 +1,13 @@
 //! `join_room` and `leave_room` (PROTOCOL.md section 6).
 //!
 //! Joining, in an order that answers everyone right: the place is taken
-//! (capacity checked under the room's lock), the joiner is subscribed
-//! syncing and enters presence, `user_joined` goes to the members, and the
-//! joiner gets `room_joined` with the members (itself included) before any
-//! later event of the room, never its own `user_joined`. Leaving takes the place back,
-//! leaves the channel and its presence, and only then announces
-//! `user_left`, so the leaver does not get its own.
+//! and the joiner enters presence in one step of the engine's room store
+//! (capacity counted over every node), the joiner is subscribed syncing,
+//! `user_joined` goes to the members, and the joiner gets `room_joined`
+//! with the members (itself included) before any later event of the room,
+//! never its own `user_joined`. Leaving leaves the channel, gives the
+//! place (and presence entry) back, and only then announces `user_left`,
+//! so the leaver does not get its own.
 
 use hubbub_protocol::excerpt::quote;
 use hubbub_protocol::message::{JoinRoom, LeaveRoom};
@@ -15,9 +16,10 @@ use hubbub_protocol::EventPayload;
 use hubbub_protocol::{CorrelationId, ErrorCode, ServerMessage};
 
 use super::{Session, Transport};
+use crate::engine::{Admission, EngineError, RoomSettings};
 use crate::metrics::Metrics;
-use crate::rooms::ops::{Change, Member};
-use crate::rooms::{MemberInfo, Refused};
+use crate::rooms::ops::{Change, Member as Who};
+use crate::rooms::{Member, MemberInfo};
 
 type Failure = (ErrorCode, String);
 
@@ -41,6 +43,45 @@ impl Session {
             }
         }
         Ok(info)
+    }
+
+    /// A private room admits its owner, users whose token lists it, and
+    /// admins.
+    fn may_enter(&self, room: &RoomSettings) -> Result<(), Failure> {
+        if !room.private {
+            return Ok(());
+        }
+        let user = self.handle.user_id.as_deref();
+        let claims = self.claims.as_deref();
+        let granted = (user.is_some() && room.owner.as_deref() == user)
+            || claims.is_some_and(|c| c.admin || c.rooms.contains(&room.room));
+        if granted {
+            return Ok(());
+        }
+        Metrics::inc(&self.shared.metrics.forbidden);
+        Err((
+            ErrorCode::Forbidden,
+            format!(
+                "room {} is private: its owner, or a token listing it in rooms",
+                quote(&room.room)
+            ),
+        ))
+    }
+
+    /// An engine failure while joining: logged, and `unavailable` to the
+    /// joiner.
+    fn engine_failed(&self, e: EngineError, channel: &str) -> Failure {
+        Metrics::inc(&self.shared.metrics.engine_errors);
+        tracing::warn!(
+            error = %e,
+            connection_id = %self.shared.conns.connection_id(self.handle.seq),
+            channel = %channel,
+            "engine failed during join_room"
+        );
+        (
+            ErrorCode::Unavailable,
+            "the room could not be joined; try again".into(),
+        )
     }
 
     /// `join_room`: the reply (`room_joined`) goes out through the
@@ -71,49 +112,85 @@ impl Session {
                 format!("at most {max} subscriptions per connection"),
             ));
         }
-        let cfg = &self.shared.config.rooms;
-        let room = self
-            .shared
-            .rooms
-            .for_join(&j.room, cfg.create_on_join, cfg.default_capacity.max(1))
-            .ok_or_else(|| (ErrorCode::NotFound, format!("no room {}", quote(&j.room))))?;
-        if room.info.private {
-            let user = self.handle.user_id.as_deref();
-            let claims = self.claims.as_deref();
-            let granted = (user.is_some() && room.info.owner.as_deref() == user)
-                || claims.is_some_and(|c| c.admin || c.rooms.contains(&j.room));
-            if !granted {
-                Metrics::inc(&self.shared.metrics.forbidden);
-                return Err((
-                    ErrorCode::Forbidden,
-                    format!(
-                        "room {} is private: its owner, or a token listing it in rooms",
-                        quote(&j.room)
-                    ),
-                ));
-            }
-        }
-        let new = match self.shared.rooms.join(&room, seq, &info) {
-            Ok(new) => new,
-            Err(Refused::Full) => {
-                return Err((
-                    ErrorCode::RoomFull,
-                    format!(
-                        "room {} is full ({} connections)",
-                        quote(&j.room),
-                        room.info.capacity
-                    ),
-                ))
-            }
-            Err(Refused::Gone) => {
-                return Err((
-                    ErrorCode::NotFound,
-                    format!("room {} was deleted", quote(&j.room)),
-                ))
-            }
-        };
         let connection_id = self.shared.conns.connection_id(seq);
         let user_id = self.handle.user_id.as_deref().map(str::to_owned);
+        // A private room is checked before a place is taken (a refused
+        // joiner must not fill it even for a moment), on the settings this
+        // node holds or the store's.
+        let known = match self.shared.rooms.settings(&j.room) {
+            Some(s) => Some(s),
+            None => self
+                .shared
+                .engine
+                .rooms
+                .get(&j.room)
+                .await
+                .map_err(|e| self.engine_failed(e, &channel))?
+                .map(|r| r.settings),
+        };
+        let cfg = &self.shared.config.rooms;
+        match &known {
+            Some(s) => self.may_enter(s)?,
+            None if !cfg.create_on_join => {
+                return Err((ErrorCode::NotFound, format!("no room {}", quote(&j.room))))
+            }
+            None => {}
+        }
+        let entry = PresenceEntry {
+            user_id: user_id.clone(),
+            connection_id: connection_id.clone(),
+            info: info.clone(),
+            joined_at: crate::util::now_ms(),
+        };
+        let create = cfg.create_on_join.then(|| cfg.default_capacity.max(1));
+        let admission = self
+            .shared
+            .engine
+            .rooms
+            .admit(&j.room, entry, create)
+            .await
+            .map_err(|e| self.engine_failed(e, &channel))?;
+        let (settings, new) = match admission {
+            Admission::Admitted { settings, new } => (settings, new),
+            Admission::Full { capacity } => {
+                return Err((
+                    ErrorCode::RoomFull,
+                    format!("room {} is full ({capacity} connections)", quote(&j.room)),
+                ))
+            }
+            Admission::Unknown => {
+                return Err((ErrorCode::NotFound, format!("no room {}", quote(&j.room))))
+            }
+        };
+        // Deleted and made again, private, between the look and the
+        // admission; or deleted meanwhile.
+        let refused = self.may_enter(&settings).err().or_else(|| {
+            let member = Member {
+                user_id: user_id.clone(),
+                info: info.clone(),
+            };
+            (!self.shared.rooms.enter(&settings, seq, member)).then(|| {
+                (
+                    ErrorCode::NotFound,
+                    format!("room {} was deleted", quote(&j.room)),
+                )
+            })
+        });
+        if let Some(refused) = refused {
+            if new {
+                if let Err(e) = self
+                    .shared
+                    .engine
+                    .rooms
+                    .release(&j.room, &connection_id)
+                    .await
+                {
+                    Metrics::inc(&self.shared.metrics.engine_errors);
+                    tracing::warn!(error = %e, room = %j.room, "room place not given back");
+                }
+            }
+            return Err(refused);
+        }
         // Where the room's events are numbered, the joiner subscribes
         // (parking) and enters presence before announcing itself, and reads
         // the channel's position after: its own `user_joined` is at or below
@@ -131,7 +208,7 @@ impl Session {
                 if !new {
                     return Ok(());
                 }
-                let joined = Member {
+                let joined = Who {
                     room: &j.room,
                     user_id: user_id.as_deref(),
                     connection_id: connection_id.clone(),
@@ -152,14 +229,7 @@ impl Session {
                     subs.push(name);
                 }
             }
-            let entry = PresenceEntry {
-                user_id: user_id.clone(),
-                connection_id: connection_id.clone(),
-                info: info.clone(),
-                joined_at: crate::util::now_ms(),
-            };
             let presence = &self.shared.engine.presence;
-            presence.add(&channel, entry).await?;
             if numbered {
                 announce().await?;
             }
@@ -170,20 +240,11 @@ impl Session {
         let (read, members) = match entered.await {
             Ok(x) => x,
             Err(e) => {
-                self.shared.rooms.leave(&j.room, seq);
-                self.shared.unsubscribe(&channel, seq);
+                // Out of the channel and the room: leaving the channel
+                // gives the place back.
                 self.handle.subscriptions.lock().retain(|c| **c != *channel);
-                Metrics::inc(&self.shared.metrics.engine_errors);
-                tracing::warn!(
-                    error = %e,
-                    connection_id = %self.shared.conns.connection_id(seq),
-                    channel = %channel,
-                    "engine failed during join_room"
-                );
-                return Err((
-                    ErrorCode::Unavailable,
-                    "the room could not be joined; try again".into(),
-                ));
+                self.shared.unsubscribe(&channel, seq);
+                return Err(self.engine_failed(e, &channel));
             }
         };
         let reply = ServerMessage::RoomJoined {
@@ -207,26 +268,18 @@ impl Session {
         crate::rooms::valid_name(&l.room)
             .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(&l.room))))?;
         let seq = self.handle.seq;
-        let Some(info) = self.shared.rooms.leave(&l.room, seq) else {
+        let Some(member) = self.shared.rooms.leave(&l.room, seq) else {
             return Err((
                 ErrorCode::BadRequest,
                 format!("not a member of room {}", quote(&l.room)),
             ));
         };
+        // Out of the channel first, so the leaver does not get its own
+        // `user_left`.
         let channel = format!("room:{}", l.room);
         self.handle.subscriptions.lock().retain(|c| **c != *channel);
         self.shared.unsubscribe(&channel, seq);
-        let left = Member {
-            room: &l.room,
-            user_id: self.handle.user_id.as_deref(),
-            connection_id: self.shared.conns.connection_id(seq),
-            info,
-        };
-        if let Err(e) = self.shared.announce(Change::Left, left).await {
-            // The leaver is out either way; only the others' view lags.
-            Metrics::inc(&self.shared.metrics.engine_errors);
-            tracing::warn!(error = %e, room = %l.room, "user_left not announced");
-        }
+        self.shared.release_and_announce(&l.room, seq, member).await;
         Ok(ServerMessage::RoomLeft { room: l.room })
     }
 }

@@ -90,6 +90,11 @@ pub async fn get(addr: &str, path: &str) -> Result<(u16, Value), String> {
     answer(reqwest::Client::new().get(format!("http://{addr}{path}"))).await
 }
 
+/// DELETEs through a node's API; the status and the answer.
+pub async fn delete(addr: &str, path: &str) -> Result<(u16, Value), String> {
+    answer(reqwest::Client::new().delete(format!("http://{addr}{path}"))).await
+}
+
 async fn answer(request: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
     let r = request
         .timeout(Duration::from_secs(5))
