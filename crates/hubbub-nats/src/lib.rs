@@ -19,6 +19,7 @@ mod listing;
 mod names;
 mod nodes;
 mod presence;
+mod relay;
 mod users;
 mod wire;
 
@@ -34,21 +35,25 @@ use crate::link::Link;
 /// Connects to NATS at `config.engine.nats_url` and builds the engine.
 ///
 /// This is what the `hubbub` binary calls for `engine.kind = "nats"`: it
-/// fails (rather than starting a node that cannot work) when NATS does not
-/// answer, has no JetStream, or the configuration asks for what this
-/// engine does not do (`nats_store = "redis"`).
+/// fails (rather than starting a node that cannot work) when NATS (or,
+/// with `nats_store = "redis"`, Redis) does not answer or NATS has no
+/// JetStream. With `nats_store = "redis"`, NATS carries events between
+/// nodes and the Redis engine keeps the rest (module `relay`).
 pub async fn engine(config: &hubbub_server::Config) -> Result<Engine, EngineError> {
+    if config.engine.nats_store == NatsStore::Redis {
+        return relay::engine(config).await;
+    }
     Ok(connect(config).await?.engine())
 }
 
-/// Connects and builds the engine, keeping a handle on the connection
-/// (see [`NatsEngine`]); [`engine`] is this without the handle.
+/// Connects and builds the engine on JetStream, keeping a handle on the
+/// connection (see [`NatsEngine`]); [`engine`] is this without the
+/// handle, or the Redis-store engine.
 pub async fn connect(config: &hubbub_server::Config) -> Result<NatsEngine, EngineError> {
     let e = &config.engine;
     if e.nats_store != NatsStore::Jetstream {
         return Err(EngineError(
-            "engine.nats_store = \"redis\" is not supported by hubbub-nats; use \"jetstream\""
-                .into(),
+            "engine.nats_store = \"redis\" has no NatsEngine handle; build it with engine()".into(),
         ));
     }
     if !names::valid_prefix(&e.prefix) {

@@ -72,6 +72,12 @@ impl Names {
         format!("{}.c.{token}", self.prefix)
     }
 
+    /// Core subject of a channel's events when Redis keeps the store
+    /// (`nats_store = "redis"`): numbered events travel here too.
+    pub(crate) fn relay_subject(&self, token: &str) -> String {
+        format!("{}.r.{token}", self.prefix)
+    }
+
     /// The stream keeping a channel's history.
     pub(crate) fn history_stream(&self, token: &str) -> String {
         format!("{}_h_{token}", self.prefix)

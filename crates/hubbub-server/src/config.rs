@@ -60,8 +60,9 @@ pub struct EngineConfig {
     /// The NATS server (`kind = "nats"`).
     pub nats_url: String,
     /// With `kind = "nats"`: where history, presence and user queues live.
-    /// `jetstream` (streams and key-value buckets) is the one offered;
-    /// `redis` is refused at start (docs/cluster.md says why).
+    /// `jetstream` (streams and key-value buckets), or `redis` (the
+    /// Redis at `redis_url` / `redis_urls` keeps history, presence, rooms
+    /// and user queues; NATS only carries events; docs/cluster.md).
     pub nats_store: NatsStore,
     /// Prefix of every key, channel and subject the engine uses, so that
     /// several clusters (or test runs) share one server.
@@ -665,13 +666,6 @@ impl Config {
                 "engine.prefix must be letters, digits, '_' or '-' (it names keys and subjects)",
             );
         }
-        if e.kind == EngineKind::Nats && e.nats_store == NatsStore::Redis {
-            return bad(
-                "engine.nats_store = \"redis\" is not offered: Redis would number events and NATS \
-                 carry them, so nodes could deliver out of offset order; use kind = \"redis\", \
-                 or nats_store = \"jetstream\" (docs/cluster.md)",
-            );
-        }
         if e.presence_ttl_s == 0 || e.heartbeat_ms == 0 || e.timeout_ms == 0 {
             return bad("engine.presence_ttl_s, heartbeat_ms and timeout_ms must be positive");
         }
@@ -942,8 +936,8 @@ mod tests {
         assert_eq!(c.engine.prefix, "t1");
         let e = load(&[("engine.prefix", "a b")]).unwrap_err();
         assert!(e.to_string().contains("engine.prefix"), "{e}");
-        let e = load(&[("engine.kind", "nats"), ("engine.nats_store", "redis")]).unwrap_err();
-        assert!(e.to_string().contains("nats_store"), "{e}");
+        let c = load(&[("engine.kind", "nats"), ("engine.nats_store", "redis")]).unwrap();
+        assert_eq!(c.engine.nats_store, NatsStore::Redis);
         let e = load(&[("engine.kind", "mongo")]).unwrap_err();
         assert!(e.to_string().contains("mongo"), "{e}");
     }

@@ -78,6 +78,19 @@ fn nats_node(url: &str, prefix: &str) -> Hub {
     engine_node(&[("kind", "nats"), ("nats_url", url)], prefix)
 }
 
+/// A node whose events cross on NATS while Redis keeps the store.
+fn relay_node(nats: &str, redis: &str, prefix: &str) -> Hub {
+    engine_node(
+        &[
+            ("kind", "nats"),
+            ("nats_url", nats),
+            ("nats_store", "redis"),
+            ("redis_url", redis),
+        ],
+        prefix,
+    )
+}
+
 fn engine_node(engine: &[(&str, &str)], prefix: &str) -> Hub {
     let mut args: Vec<String> = Vec::new();
     for (k, v) in engine {
@@ -351,6 +364,25 @@ async fn a_killed_node_loses_nothing_on_nats() {
     let Some(url) = nats_or_skip() else { return };
     let p = prefix();
     killed_node_loses_nothing(nats_node(&url, &p), nats_node(&url, &p)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_act_as_one_on_nats_with_a_redis_store() {
+    let (Some(nats), Some(redis)) = (nats_or_skip(), redis_or_skip()) else {
+        return;
+    };
+    let p = prefix();
+    let node = || relay_node(&nats, &redis, &p);
+    three_nodes([node(), node(), node()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_on_nats_with_a_redis_store() {
+    let (Some(nats), Some(redis)) = (nats_or_skip(), redis_or_skip()) else {
+        return;
+    };
+    let p = prefix();
+    killed_node_loses_nothing(relay_node(&nats, &redis, &p), relay_node(&nats, &redis, &p)).await;
 }
 
 /// Clients spread over A and B while a publisher sends numbered events
