@@ -14,6 +14,10 @@
 #                  76,000), RSS per connection
 #     sockudo:     2 Sockudo nodes with ADAPTER_DRIVER=redis, the fanout and
 #                  saturation runs above (needs bench/peers/install.sh sockudo)
+#     nats:        the fanout run on 2 nodes on NATS with JetStream, then on
+#                  2 nodes on NATS with a Redis store (nats_store = "redis");
+#                  CPU of the nodes, NATS and Redis summed (NATS at NATS_URL,
+#                  default nats://127.0.0.1:4222, its pid found by pgrep)
 #   env: DURATION (s, default 10) REPS (default 3) WARMUP (default 3)
 #        RATES (default 100,200,400,700,1000)
 #        REDIS_PORT (default 6390) N4 (default 76000)
@@ -44,12 +48,18 @@ REDIS=$!; PIDS+=("$REDIS"); wait_port "$REDIS_PORT"
 # different clusters.
 PREFIX="bench$RANDOM"
 
-# node PORT [redis]: a hub on PORT, on the memory engine or on our Redis.
+NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+
+# node PORT [redis|nats|relay]: a hub on PORT, on the memory engine, on our
+# Redis, on NATS with JetStream, or on NATS with our Redis as the store.
 node() {
   local args=(serve --listen "127.0.0.1:$1")
-  if [ "${2:-}" = redis ]; then
-    args+=(--set engine.kind=redis --set "engine.redis_url=redis://127.0.0.1:$REDIS_PORT" --set "engine.prefix=$PREFIX")
-  fi
+  local redis=(--set "engine.redis_url=redis://127.0.0.1:$REDIS_PORT" --set "engine.prefix=$PREFIX")
+  case "${2:-}" in
+    redis) args+=(--set engine.kind=redis "${redis[@]}");;
+    nats) args+=(--set engine.kind=nats --set "engine.nats_url=$NATS_URL" --set "engine.prefix=$PREFIX");;
+    relay) args+=(--set engine.kind=nats --set "engine.nats_url=$NATS_URL" --set engine.nats_store=redis "${redis[@]}");;
+  esac
   "$HUBBUB" "${args[@]}" >"$OUT/node-$1.log" 2>&1 &
   local pid=$!; PIDS+=("$pid"); wait_port "$1"; echo "$pid"
 }
@@ -103,6 +113,15 @@ for sc in "${scenarios[@]}"; do
       bench sockudo-two-nodes-fanout fanout -s 1000 -r 50 -p 100 --url "$urls" "${pusher[@]}" --server-pid "${spids[0]},${spids[1]},$REDIS"
       bench sockudo-two-nodes-saturation sweep -s 1000 -p 100 --rates "$RATES" --keep-going --drain 2 --url "$urls" "${pusher[@]}" --server-pid "${spids[0]},${spids[1]},$REDIS"
       stop "${spids[@]}";;
+    nats)
+      natspid=$(pgrep -o nats-server || true)
+      extra=${natspid:+,$natspid}
+      a=$(node 9261 nats); b=$(node 9262 nats)
+      bench nats-two-nodes-fanout fanout -s 1000 -r 50 -p 100 --url ws://127.0.0.1:9261/ws,ws://127.0.0.1:9262/ws --server-pid "$a,$b$extra"
+      stop "$a" "$b"
+      a=$(node 9271 relay); b=$(node 9272 relay)
+      bench relay-two-nodes-fanout fanout -s 1000 -r 50 -p 100 --url ws://127.0.0.1:9271/ws,ws://127.0.0.1:9272/ws --server-pid "$a,$b,$REDIS$extra"
+      stop "$a" "$b";;
     *) echo "unknown scenario $sc" >&2;;
   esac
 done
