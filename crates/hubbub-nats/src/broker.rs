@@ -9,7 +9,6 @@ use hubbub_server::engine::{
     PublishOutcome, Register, SendOutcome,
 };
 
-use crate::channels::Ready;
 use crate::names::channel_token;
 use crate::wire::encode_publication;
 use crate::Inner;
@@ -55,24 +54,10 @@ impl Inner {
 
     async fn subscribe(&self, channel: &str) -> Result<(), EngineError> {
         let sink = self.sink()?;
-        let mut ready = self
+        let ready = self
             .channels
             .follow(&self.link, sink, &self.runtime, channel);
-        let outcome = self
-            .link
-            .within(
-                "subscribe",
-                ready.wait_for(|r| !matches!(r, Ready::Starting)),
-            )
-            .await?
-            .map(|r| r.clone());
-        match outcome {
-            Ok(Ready::Up) => Ok(()),
-            Ok(Ready::Failed(e)) => Err(e),
-            Ok(Ready::Starting) | Err(_) => Err(EngineError(format!(
-                "subscription to {channel:?} ended while it was being set up"
-            ))),
-        }
+        crate::channels::until_ready(&self.link, ready, channel).await
     }
 }
 

@@ -32,6 +32,29 @@ pub(crate) enum Ready {
     Failed(EngineError),
 }
 
+/// Waits (within the request limit) until a follower's setup ended:
+/// `Ok` once events published from now on reach the node.
+pub(crate) async fn until_ready(
+    link: &crate::link::Link,
+    mut ready: tokio::sync::watch::Receiver<Ready>,
+    channel: &str,
+) -> Result<(), EngineError> {
+    let outcome = link
+        .within(
+            "subscribe",
+            ready.wait_for(|r| !matches!(r, Ready::Starting)),
+        )
+        .await?
+        .map(|r| r.clone());
+    match outcome {
+        Ok(Ready::Up) => Ok(()),
+        Ok(Ready::Failed(e)) => Err(e),
+        Ok(Ready::Starting) | Err(_) => Err(EngineError(format!(
+            "subscription to {channel:?} ended while it was being set up"
+        ))),
+    }
+}
+
 /// What a follower is told about its history stream.
 #[derive(Default)]
 pub(crate) struct Wake {

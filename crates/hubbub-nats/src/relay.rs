@@ -28,6 +28,7 @@ use hubbub_server::engine::{
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::channels::{until_ready, Ready};
 use crate::link::{self, Link};
 use crate::names::channel_token;
 
@@ -65,14 +66,6 @@ pub(crate) async fn engine(config: &hubbub_server::Config) -> Result<Engine, Eng
         presence: redis.presence,
         rooms: redis.rooms,
     })
-}
-
-/// Where a channel's follower stands while it starts.
-#[derive(Clone)]
-enum Ready {
-    Starting,
-    Up,
-    Failed(EngineError),
 }
 
 /// This node's interest in one channel: its follower task.
@@ -139,7 +132,7 @@ impl RelayBroker {
 
     async fn subscribe_now(&self, channel: &str) -> Result<(), EngineError> {
         let sink = self.sink()?;
-        let mut ready = {
+        let ready = {
             let mut channels = self.channels.lock();
             let alive = channels.get(channel).is_some_and(|f| !f.task.is_finished());
             if !alive {
@@ -156,24 +149,13 @@ impl RelayBroker {
             }
             channels.get(channel).expect("just made").ready.clone()
         };
-        let state = self
-            .link
-            .within(
-                "subscribe",
-                ready.wait_for(|r| !matches!(r, Ready::Starting)),
-            )
-            .await?
-            .map(|r| r.clone());
-        match state {
-            Ok(Ready::Up) => Ok(()),
-            Ok(Ready::Failed(e)) => {
-                self.channels.lock().remove(channel);
-                Err(e)
-            }
-            Ok(Ready::Starting) | Err(_) => Err(EngineError(format!(
-                "subscription to {channel:?} ended while it was being set up"
-            ))),
+        let up = until_ready(&self.link, ready, channel).await;
+        if up.is_err() {
+            // A follower that did not come up in time must not deliver
+            // beside the next one.
+            self.unsubscribe(channel);
         }
+        up
     }
 }
 
