@@ -446,7 +446,7 @@ impl Session {
                 format!(
                     "{}: only the hub sends {} on a room's channel",
                     quote(&p.channel),
-                    p.event_type
+                    quote(&p.event_type)
                 ),
             );
         }

@@ -191,9 +191,9 @@ impl Session {
             }
             return Err(refused);
         }
-        // Where the room's events are numbered, the joiner subscribes
-        // (parking) and enters presence before announcing itself, and reads
-        // the channel's position after: its own `user_joined` is at or below
+        // The joiner is in presence since its admission. Where the room's
+        // events are numbered, it subscribes (parking) before announcing
+        // itself, and reads the channel's position after: its own `user_joined` is at or below
         // that position and so never reaches it, while a member joining at
         // the same moment is either in the list it reads or announced after
         // it. Without numbering nothing tells its own event apart, so it
