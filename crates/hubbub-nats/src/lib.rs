@@ -6,6 +6,8 @@
 //!   order (module `follow`).
 //! * Presence lives in a key-value bucket with a TTL, user queues and user
 //!   records in a stream, the node registry in another bucket.
+//! * Room settings live in a bucket of their own; a room's members are
+//!   its channel's presence entries (module `rooms`).
 //!
 //! What it guarantees, what it creates on the server and its limits are in
 //! this crate's README. The binary builds it with [`engine`].
@@ -20,6 +22,7 @@ mod names;
 mod nodes;
 mod presence;
 mod relay;
+mod rooms;
 mod users;
 mod wire;
 
@@ -89,6 +92,9 @@ pub async fn connect(config: &hubbub_server::Config) -> Result<NatsEngine, Engin
         .await?;
     link.ensure_bucket(&names.nodes_bucket(), settings.heartbeat * 3)
         .await?;
+    // Kept until deleted (a max age of zero is none).
+    link.ensure_bucket(&names.rooms_bucket(), Duration::ZERO)
+        .await?;
     link.ensure_stream(users::users_stream_config(
         names,
         settings.queue_size,
@@ -121,14 +127,13 @@ pub struct NatsEngine {
 }
 
 impl NatsEngine {
-    /// The engine's three parts, for `hubbub_server::state::Shared::build`.
+    /// The engine's parts, for `hubbub_server::state::Shared::build`.
     pub fn engine(&self) -> Engine {
         Engine {
             broker: Arc::new(broker::NatsBroker(self.inner.clone())),
             history: Arc::new(history::NatsHistory(self.inner.clone())),
             presence: Arc::new(presence::NatsPresence(self.inner.clone())),
-            // Replaced by the NATS room store in this change.
-            rooms: Arc::new(hubbub_server::engine::MemoryRooms::new(Arc::default())),
+            rooms: Arc::new(rooms::NatsRooms(self.inner.clone())),
         }
     }
 
@@ -151,7 +156,8 @@ pub(crate) struct Settings {
     pub queue_ttl: Duration,
 }
 
-/// The engine's state, shared by its broker, history and presence parts.
+/// The engine's state, shared by its broker, history, presence and room
+/// parts.
 pub(crate) struct Inner {
     pub link: Link,
     pub settings: Settings,

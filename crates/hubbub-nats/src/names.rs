@@ -111,6 +111,12 @@ impl Names {
         format!("{}_presence", self.prefix)
     }
 
+    /// Key-value bucket of room settings (key: the token of the room's
+    /// channel, the same token that names its presence entries).
+    pub(crate) fn rooms_bucket(&self) -> String {
+        format!("{}_rooms", self.prefix)
+    }
+
     /// Key-value bucket of the node registry.
     pub(crate) fn nodes_bucket(&self) -> String {
         format!("{}_nodes", self.prefix)
@@ -184,6 +190,7 @@ mod tests {
         assert_eq!(n.token_of_stream(&n.history_stream(&t)), Some(t.as_str()));
         assert!(n.history_subject(&t, "e1").starts_with("hb.h."));
         assert_eq!(n.user_subject("u"), "hb.u.75");
+        assert_eq!(n.rooms_bucket(), "hb_rooms");
         assert!(valid_prefix("a-b_c1"));
         assert!(!valid_prefix("a.b"));
         assert!(!valid_prefix(""));

@@ -20,6 +20,10 @@ pub(crate) const USER_HEADER: &str = "Hubbub-User";
 /// Header naming the channel of a presence entry (its token), so a count
 /// read with headers only can skip entries of a colliding channel.
 pub(crate) const CHANNEL_HEADER: &str = "Hubbub-Channel";
+/// Header of a room member's presence entry: the stream sequence of its
+/// first admission, the place it holds in the room's order (see module
+/// `rooms`), so a count reads headers only.
+pub(crate) const ADMITTED_HEADER: &str = "Hubbub-Admitted";
 /// JetStream: append only if the subject's last sequence is this one.
 pub(crate) const EXPECTED_LAST_SUBJECT_SEQ: &str = "Nats-Expected-Last-Subject-Sequence";
 /// Key-value: the operation a message records (`DEL`, `PURGE`).
@@ -116,6 +120,11 @@ pub(crate) struct PresenceValue {
     pub channel: String,
     /// The entry.
     pub entry: PresenceEntry,
+    /// For a room member: the stream sequence of its first admission,
+    /// kept on every refresh (also in [`ADMITTED_HEADER`]). Absent on the
+    /// first put, whose own revision is that sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_seq: Option<u64>,
 }
 
 /// A node's answer to "deliver this to your connections of user U": how
@@ -182,6 +191,34 @@ mod tests {
         assert!(decode_publication(b"{\"type\":\"nope\"}", None).is_err());
         assert!(UserRecord::decode(b"[1]").is_err());
         assert!(decode_reach(b"x").is_err());
+    }
+
+    #[test]
+    fn presence_values_carry_an_admission_only_for_room_members() {
+        let entry = PresenceEntry {
+            user_id: None,
+            connection_id: "c1".into(),
+            info: serde_json::Map::new(),
+            joined_at: 1,
+        };
+        let plain = PresenceValue {
+            channel: "news".into(),
+            entry: entry.clone(),
+            admitted_seq: None,
+        };
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("admitted_seq"), "{text}");
+        // A value written before rooms existed decodes.
+        let back: PresenceValue = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.admitted_seq, None);
+        let member = PresenceValue {
+            channel: "room:r".into(),
+            entry,
+            admitted_seq: Some(42),
+        };
+        let back: PresenceValue =
+            serde_json::from_slice(&serde_json::to_vec(&member).unwrap()).unwrap();
+        assert_eq!(back.admitted_seq, Some(42));
     }
 
     #[test]
