@@ -53,6 +53,12 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
+    /// The code named `name` (its wire spelling), for backends that answer
+    /// with one.
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The wire string, for logs and HTTP bodies built without serde.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -53,6 +53,7 @@ mod metrics;
 mod net;
 mod node;
 mod rooms;
+pub mod rpc;
 mod server;
 mod session;
 mod state;

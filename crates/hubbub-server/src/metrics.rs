@@ -54,6 +54,21 @@ pub struct Metrics {
     pub closed_bytes_received: AtomicU64,
     /// Time from accepting a publication to having queued it for every local subscriber.
     pub publish_latency: Histogram,
+    /// `rpc` calls answered (a result or an error), however answered.
+    pub rpc_calls: AtomicU64,
+    /// `rpc` calls answered with an error.
+    pub rpc_failed: AtomicU64,
+    /// `rpc` calls refused because the connection had `rpc.max_in_flight`.
+    pub rpc_refused: AtomicU64,
+    /// Handlers that did not answer within their timeout.
+    pub rpc_timeouts: AtomicU64,
+    /// Handlers that panicked.
+    pub rpc_panics: AtomicU64,
+    /// Calls an HTTP backend did not answer (down, slow, another status,
+    /// an answer that is not `{data}` or `{error}`).
+    pub rpc_backend_failures: AtomicU64,
+    /// Time from a call's start to its answer being queued.
+    pub rpc_latency: Histogram,
     /// Peers dropped for not finishing their request head in time.
     pub handshake_timeouts: AtomicU64,
     /// Handshakes refused with 401 (missing, malformed, expired or wrongly

@@ -28,6 +28,10 @@ pub struct Shared {
     pub conns: Arc<Connections>,
     /// Rooms and who is in them.
     pub(crate) rooms: crate::rooms::Rooms,
+    /// Methods registered for `rpc`.
+    pub(crate) rpc: crate::rpc::Registry,
+    /// HTTP backends for `rpc`, longest prefix first.
+    pub(crate) rpc_backends: Vec<crate::rpc::proxy::Backend>,
     /// HTTP connections, bounded by `server.max_http_connections`.
     pub http: HttpConns,
     /// Counters.
@@ -101,6 +105,8 @@ impl Shared {
             engine,
             conns,
             rooms: crate::rooms::Rooms::default(),
+            rpc: crate::rpc::Registry::default(),
+            rpc_backends: crate::rpc::proxy::backends(&config.rpc),
             http: HttpConns::new(config.server.max_http_connections),
             metrics,
             auth,

@@ -22,7 +22,14 @@ async fn connected_comes_first_with_every_field() {
     assert!(c["timestamp"].as_u64().is_some());
     assert_eq!(
         c["features"],
-        serde_json::json!(["history", "recovery", "user_queue", "presence", "rooms"])
+        serde_json::json!([
+            "history",
+            "recovery",
+            "user_queue",
+            "presence",
+            "rooms",
+            "rpc"
+        ])
     );
     let (_ws, anon) = connect(&srv.ws_url(""), None).await;
     assert!(anon["user_id"].is_null());
@@ -168,16 +175,25 @@ async fn bad_input_gets_errors_and_the_connection_stays() {
         (r["code"].as_str(), r["correlation_id"].as_str()),
         (Some("bad_request"), Some("p"))
     );
-    for ty in ["algorithm_stop", "auth", "rpc"] {
+    for ty in ["algorithm_stop", "auth"] {
         let body = match ty {
             "algorithm_stop" => json!({"type":ty,"id":ty,"job_id":"j"}),
-            "auth" => json!({"type":ty,"id":ty,"token":"t"}),
-            _ => json!({"type":ty,"id":ty,"method":"m","data":null}),
+            _ => json!({"type":ty,"id":ty,"token":"t"}),
         };
         let r = call(&mut ws, body).await;
         assert_eq!(r["code"], "unavailable", "{ty}: {r}");
         assert_eq!(r["correlation_id"], ty);
     }
+    // No method registered: not found.
+    let r = call(
+        &mut ws,
+        json!({"type":"rpc","id":"r","method":"m","data":null}),
+    )
+    .await;
+    assert_eq!(
+        (r["code"].as_str(), r["correlation_id"].as_str()),
+        (Some("not_found"), Some("r"))
+    );
     let r = call(&mut ws, json!({"type":"ping"})).await;
     assert_eq!(r["type"], "pong");
 }

@@ -104,6 +104,41 @@ pub(super) fn render(api: &ApiState) -> String {
         &m.publish_latency,
     );
     e.counter(
+        "hubbub_rpc_calls_total",
+        "rpc calls answered.",
+        c(&m.rpc_calls),
+    );
+    e.counter(
+        "hubbub_rpc_failed_total",
+        "rpc calls answered with an error.",
+        c(&m.rpc_failed),
+    );
+    e.counter(
+        "hubbub_rpc_refused_total",
+        "rpc calls refused: the connection had rpc.max_in_flight unanswered.",
+        c(&m.rpc_refused),
+    );
+    e.counter(
+        "hubbub_rpc_timeouts_total",
+        "rpc handlers that did not answer within their timeout.",
+        c(&m.rpc_timeouts),
+    );
+    e.counter(
+        "hubbub_rpc_panics_total",
+        "rpc handlers that panicked.",
+        c(&m.rpc_panics),
+    );
+    e.counter(
+        "hubbub_rpc_backend_failures_total",
+        "rpc calls an HTTP backend did not answer (down, slow, wrong status or body).",
+        c(&m.rpc_backend_failures),
+    );
+    e.histogram(
+        "hubbub_rpc_latency_seconds",
+        "Time from an rpc call's start to its answer being queued.",
+        &m.rpc_latency,
+    );
+    e.counter(
         "hubbub_slow_consumer_disconnects_total",
         "Connections closed with 4009 because their outbound queue overflowed.",
         c(&m.slow_consumer_disconnects),

@@ -87,6 +87,20 @@ impl Session {
                 Err(e) => Err(e),
             },
             Command::LeaveRoom(l) => self.leave_room(l).await,
+            Command::Rpc(r) => {
+                let in_flight = self.rpc_in_flight.get_or_insert_with(Default::default);
+                match crate::rpc::dispatch::start(
+                    &self.shared,
+                    &self.handle,
+                    in_flight,
+                    r,
+                    id.clone(),
+                ) {
+                    // Answered when the call ends, with its correlation id.
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                }
+            }
             Command::Presence(c) => self.presence(c.channel, false).await,
             Command::PresenceStats(c) => self.presence(c.channel, true).await,
             Command::GetSubscriptions(_) => Ok(ServerMessage::Subscriptions {

@@ -71,6 +71,8 @@ pub(crate) struct Session {
     /// When the token stops being valid (its `exp` plus the leeway); the
     /// connection closes with 4001 then unless `auth` refreshed it.
     auth_expires: Option<Instant>,
+    /// `rpc` calls running for this connection, made on the first call.
+    rpc_in_flight: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Session {
@@ -85,6 +87,7 @@ impl Session {
             ephemeral: None,
             claims: None,
             auth_expires: None,
+            rpc_in_flight: None,
         }
     }
 

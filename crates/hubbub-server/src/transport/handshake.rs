@@ -234,7 +234,14 @@ pub(super) fn admit(up: &Upgrade, peer: SocketAddr, shared: &Shared) -> Result<A
 /// The optional features this hub offers, for `connected.features`, so a
 /// client can tell what it may use before trying it.
 fn features(shared: &Shared) -> Vec<&'static str> {
-    let mut f = vec!["history", "recovery", "user_queue", "presence", "rooms"];
+    let mut f = vec![
+        "history",
+        "recovery",
+        "user_queue",
+        "presence",
+        "rooms",
+        "rpc",
+    ];
     if shared.auth.is_some() {
         f.push("auth");
     }

@@ -35,6 +35,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(overrides: &[(&str, &str)]) -> TestServer {
+        Self::start_from(None, overrides).await
+    }
+
+    /// A hub configured from a TOML file, then `overrides`.
+    pub async fn start_with_file(file: &std::path::Path, overrides: &[(&str, &str)]) -> TestServer {
+        Self::start_from(Some(file.to_owned()), overrides).await
+    }
+
+    async fn start_from(
+        file: Option<std::path::PathBuf>,
+        overrides: &[(&str, &str)],
+    ) -> TestServer {
         let mut o: Vec<(String, String)> = vec![("server.listen".into(), "127.0.0.1:0".into())];
         o.extend(
             overrides
@@ -42,6 +54,7 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let config = Config::load(&Sources {
+            file,
             overrides: o,
             ..Sources::default()
         })

@@ -14,6 +14,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod rpc;
+
+pub use rpc::{RpcConfig, RpcProxy};
+
 /// The whole configuration of one hub node.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -41,6 +45,8 @@ pub struct Config {
     /// Where events, history, presence and user queues live: this process
     /// alone, or a Redis or NATS shared by several nodes.
     pub engine: EngineConfig,
+    /// Methods clients call with `rpc`: timeouts, bounds, HTTP backends.
+    pub rpc: RpcConfig,
 }
 
 /// Which engine a node runs on. The library reads this section only for
@@ -669,6 +675,7 @@ impl Config {
         if e.presence_ttl_s == 0 || e.heartbeat_ms == 0 || e.timeout_ms == 0 {
             return bad("engine.presence_ttl_s, heartbeat_ms and timeout_ms must be positive");
         }
+        self.rpc.validate()?;
         self.validate_exposure()?;
         for ns in self.namespaces.keys() {
             if ns.is_empty() || ns.contains(':') || hubbub_protocol::validate_channel(ns).is_err() {
