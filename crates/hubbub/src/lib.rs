@@ -29,6 +29,7 @@
 
 pub use hubbub_protocol as protocol;
 pub use hubbub_server::engine;
+pub use hubbub_server::rpc;
 pub use hubbub_server::{
     Config, Error, Event, HistoryPage, JobUpdates, Mode, Node, NodeBuilder, NodeStats, Preset,
     Sources, Subscription, SubscriptionError, TaskUpdates,

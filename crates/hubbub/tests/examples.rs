@@ -3,6 +3,8 @@
 //! request for the task queue's own route.
 
 mod common;
+#[path = "cluster/net.rs"]
+mod net;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -186,4 +188,161 @@ fn embedded_graph_streams_a_whole_run() {
         .stdout()
         .iter()
         .any(|l| l.starts_with("complete: 16 nodes")));
+}
+
+/// The query's stages as the caller saw them (events carrying the
+/// call's correlation id), then the answer.
+async fn query(c: &mut net::Client, data: Value) -> (Vec<Value>, Value) {
+    c.send(serde_json::json!({"type": "rpc", "id": "q", "method": "query.run", "data": data}))
+        .await;
+    let mut progress = Vec::new();
+    loop {
+        match c.next().await {
+            net::Next::Message(m) if m["correlation_id"] == "q" && m["type"] == "event" => {
+                progress.push(m)
+            }
+            net::Next::Message(m) if m["correlation_id"] == "q" => return (progress, m),
+            net::Next::Message(_) => continue,
+            net::Next::Closed(code) => panic!("closed {code:?}"),
+        }
+    }
+}
+
+fn stages(progress: &[Value]) -> Vec<&str> {
+    progress
+        .iter()
+        .map(|m| m["data"]["stage"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn rpc_query_progress_reports_each_stage_then_answers() {
+    let app = Proc::spawn(
+        "rpc_query_progress",
+        example("rpc_query_progress", &["127.0.0.1:0", "5"]),
+    );
+    let addr = listening(&app);
+    let mut c = net::Client::connect(&addr, "ann").await.unwrap();
+    let sql = "select n, n * n from numbers";
+    let (progress, r) = query(&mut c, serde_json::json!({"sql": sql})).await;
+    assert_eq!(
+        stages(&progress),
+        [
+            "parsing",
+            "validating",
+            "executing",
+            "formatting",
+            "completed"
+        ]
+    );
+    for m in &progress {
+        assert_eq!(
+            (m["channel"].as_str(), m["correlation_id"].as_str()),
+            (Some("rpc:query.run"), Some("q"))
+        );
+    }
+    assert_eq!(r["type"], "rpc_result", "{r}");
+    assert_eq!(
+        r["data"]["rows"],
+        serde_json::json!([[1, 1], [2, 4], [3, 9]])
+    );
+    let (progress, r) = query(&mut c, serde_json::json!({"sql": "drop table numbers"})).await;
+    assert_eq!(stages(&progress), ["parsing", "validating"]);
+    assert_eq!(r["code"], "forbidden", "{r}");
+    let (_, r) = query(&mut c, serde_json::json!({"sql": " "})).await;
+    assert_eq!(r["code"], "bad_request", "{r}");
+}
+
+/// A port nobody listens on now (for a process that binds it next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn rpc_proxy_is_answered_by_a_python_backend() {
+    let dir = std::env::temp_dir().join(format!("hubbub-rpc-proxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let backend_port = free_port();
+    let config = dir.join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[rpc.proxy]]\nprefix = \"query.\"\nurl = \"http://127.0.0.1:{backend_port}/rpc\"\ntimeout_ms = 5000\n"
+        ),
+    )
+    .unwrap();
+    let hub = Hub::start(&["--config", config.to_str().unwrap()], &[]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/rpc_proxy/backend.py");
+    let port = backend_port.to_string();
+    let hub_url = hub.http();
+    let mut py = Command::new("python3");
+    py.args([
+        script.to_str().unwrap(),
+        "--port",
+        &port,
+        "--hub",
+        &hub_url,
+        "--step-ms",
+        "5",
+    ]);
+    let backend = Proc::spawn("backend.py", py);
+    backend.wait_line(false, |l| l.starts_with("listening on "));
+    let mut c = net::Client::connect(&hub.addr, "bob").await.unwrap();
+    let r = c
+        .call(
+            serde_json::json!({"type": "subscribe", "channels": ["query:7"]}),
+            "s",
+        )
+        .await;
+    assert_eq!(r["type"], "subscribed", "{r}");
+    let sql = "select n from numbers";
+    let r = c
+        .call(
+            serde_json::json!({"type": "rpc", "method": "query.run", "data": {"sql": sql, "query_id": "7"}}),
+            "q",
+        )
+        .await;
+    assert_eq!(r["type"], "rpc_result", "{r}");
+    assert_eq!(
+        (r["data"]["sql"].as_str(), r["data"]["user_id"].as_str()),
+        (Some(sql), Some("bob"))
+    );
+    // Published before the answer: all five stages are here, in order.
+    let progress: Vec<Value> = std::mem::take(&mut c.seen)
+        .into_iter()
+        .filter(|m| m["channel"] == "query:7")
+        .collect();
+    assert_eq!(
+        stages(&progress),
+        [
+            "parsing",
+            "validating",
+            "executing",
+            "formatting",
+            "completed"
+        ]
+    );
+    let r = c
+        .call(
+            serde_json::json!({"type": "rpc", "method": "query.run", "data": {"sql": "drop it", "query_id": "7"}}),
+            "x",
+        )
+        .await;
+    assert_eq!(r["code"], "forbidden", "{r}");
+    let r = c
+        .call(
+            serde_json::json!({"type": "rpc", "method": "query.nope", "data": null}),
+            "n",
+        )
+        .await;
+    assert_eq!(r["code"], "not_found", "the backend's own answer: {r}");
+    drop(backend);
+    let r = c
+        .call(serde_json::json!({"type": "rpc", "method": "query.run", "data": {"sql": sql, "query_id": "7"}}), "d")
+        .await;
+    assert_eq!(r["code"], "unavailable", "backend gone: {r}");
 }
