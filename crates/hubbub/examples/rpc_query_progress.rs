@@ -13,7 +13,8 @@
 //! `rpc:query.run` (`query_progress` with `{stage, progress}`; `completed`
 //! last), then the `rpc_result` with the columns and rows. An empty query
 //! answers `bad_request`; one that does not start with `select` answers
-//! `forbidden` (this workbench only reads).
+//! `forbidden` (this workbench only reads). `query.echo` answers its data
+//! at once, for measuring the round trip alone (`hubbub bench rpc`).
 
 use std::time::Duration;
 
@@ -70,6 +71,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Sources::default()
     })?;
     node.rpc("query.run", move |call: RpcCall| run(call, step));
+    node.rpc("query.echo", |call: RpcCall| async move {
+        serde_json::from_str(call.data.get()).map_err(|e| RpcError::bad_request(e.to_string()))
+    });
     let server = node.bind().await?;
     println!("listening on {}", server.local_addr()?);
     server
