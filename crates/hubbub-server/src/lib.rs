@@ -77,6 +77,7 @@ pub mod internals {
     pub use crate::conn::handle::ConnHandle;
     pub use crate::http::{app, route_table, RouteInfo, Verb};
     pub use crate::hub::Wire;
+    pub use crate::rpc::proxy::fuzz_rpc_answer;
     pub use crate::state::Shared;
     pub use crate::transport::fuzz_request_head;
 }

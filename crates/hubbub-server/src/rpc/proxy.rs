@@ -34,13 +34,6 @@ struct Request<'a> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Answer {
-    data: Option<Box<RawValue>>,
-    error: Option<AnswerError>,
-}
-
-#[derive(Deserialize)]
 struct AnswerError {
     code: String,
     #[serde(default)]
@@ -111,15 +104,44 @@ impl Backend {
                 Err(_) => return Err(self.unavailable("answer not finished in time")),
             }
         }
-        let answer: Answer = serde_json::from_slice(&bytes)
-            .map_err(|e| self.unavailable(format!("answer is not {{data}} or {{error}}: {e}")))?;
-        match (answer.data, answer.error) {
-            (_, Some(e)) => {
-                let code = ErrorCode::from_name(&e.code).unwrap_or(ErrorCode::Internal);
-                Err(RpcError::new(code, e.message))
+        parse_answer(&bytes).map_err(|why| self.unavailable(why))?
+    }
+}
+
+/// A backend's answer: `Ok` with the reply to relay, `Err` with why it is
+/// not one (the caller is then told `unavailable`). Never panics, whatever
+/// the bytes (fuzzed: `fuzz/fuzz_targets/rpc_answer.rs`).
+pub(crate) fn parse_answer(bytes: &[u8]) -> Result<RpcReply, String> {
+    let serde_json::Value::Object(mut answer) =
+        serde_json::from_slice(bytes).map_err(|e| format!("answer is not JSON: {e}"))?
+    else {
+        return Err("answer is not an object".into());
+    };
+    if answer.len() != 1 {
+        return Err("answer must have exactly one of data and error".into());
+    }
+    if let Some(data) = answer.remove("data") {
+        return Ok(Ok(data));
+    }
+    let error: AnswerError = answer
+        .remove("error")
+        .map(serde_json::from_value)
+        .ok_or("answer has neither data nor error")?
+        .map_err(|e| format!("error is not {{code, message}}: {e}"))?;
+    let code = ErrorCode::from_name(&error.code).unwrap_or(ErrorCode::Internal);
+    Ok(Err(RpcError::new(code, error.message)))
+}
+
+/// For the fuzz target: parses `bytes` as a backend's answer; a reply
+/// that parses always encodes as an `rpc_result` or an `error`.
+pub fn fuzz_rpc_answer(bytes: &[u8]) {
+    if let Ok(reply) = parse_answer(bytes) {
+        match reply {
+            Ok(v) => {
+                let data = hubbub_protocol::JsonData::from_serialize(&v);
+                assert!(serde_json::from_str::<serde_json::Value>(data.get()).is_ok());
             }
-            (Some(d), None) => serde_json::from_str(d.get()).map_err(|e| self.unavailable(e)),
-            (None, None) => Err(self.unavailable("answer has neither data nor error")),
+            Err(e) => assert!(!e.code.as_str().is_empty()),
         }
     }
 }
@@ -138,4 +160,38 @@ pub(crate) fn backends(config: &crate::config::RpcConfig) -> Vec<Backend> {
         .collect();
     all.sort_by_key(|b| std::cmp::Reverse(b.prefix.len()));
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_data_or_a_coded_error_and_anything_else_is_refused() {
+        assert_eq!(
+            parse_answer(br#"{"data": [1]}"#),
+            Ok(Ok(serde_json::json!([1])))
+        );
+        assert_eq!(
+            parse_answer(br#"{"data": null}"#),
+            Ok(Ok(serde_json::Value::Null))
+        );
+        let e = parse_answer(br#"{"error": {"code": "conflict", "message": "m"}}"#);
+        assert_eq!(e, Ok(Err(RpcError::new(ErrorCode::Conflict, "m"))));
+        let e = parse_answer(br#"{"error": {"code": "teapot"}}"#);
+        assert_eq!(e.unwrap().unwrap_err().code, ErrorCode::Internal);
+        for bad in [
+            &b"<html>"[..],
+            b"{}",
+            b"[]",
+            br#"{"data": 1, "extra": 2}"#,
+            b"",
+        ] {
+            assert!(
+                parse_answer(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }
