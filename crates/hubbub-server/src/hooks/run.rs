@@ -77,11 +77,12 @@ fn call<Req, Dec: Send + 'static>(
 }
 
 /// Runs `fut` within `timeout_ms`, counting the call, its time and a
-/// failure (logged with where the hook lives).
+/// failure (logged with the backend's URL when `url` says it asked one).
 async fn timed<T>(
     shared: &Shared,
     kind: HookKind,
     timeout_ms: u64,
+    url: Option<&str>,
     fut: impl Future<Output = Result<T, Failed>>,
 ) -> Result<T, Failed> {
     let started = Instant::now();
@@ -94,11 +95,9 @@ async fn timed<T>(
     if let Err(f) = &out {
         Metrics::inc(&m.failures[f.index()]);
         let hook = kind.name();
-        match shared.hooks.backends.get(kind) {
-            Some(b) if !matches!(f, Failed::Panic) => {
-                tracing::warn!(hook, url = b.url(), "hook failed: {f}")
-            }
-            _ => tracing::warn!(hook, "hook failed: {f}"),
+        match url {
+            Some(url) => tracing::warn!(hook, url, "hook failed: {f}"),
+            None => tracing::warn!(hook, "the Rust hook failed: {f}"),
         }
     }
     out
@@ -116,7 +115,8 @@ pub(crate) async fn connect(shared: &Shared, req: ConnectRequest) -> ConnectDeci
     let cfg = &shared.config.hooks.connect;
     let rust = shared.hooks.connect.read().clone();
     let backend = shared.hooks.backends.get(kind);
-    let decided = timed(shared, kind, cfg.timeout_ms, async move {
+    let url = backend.filter(|_| rust.is_none()).map(|b| b.url());
+    let decided = timed(shared, kind, cfg.timeout_ms, url, async move {
         let d = match (rust, backend) {
             (Some(h), _) => call(&h, req).await?,
             (None, Some(b)) => b.connect(&req).await?,
@@ -167,7 +167,8 @@ pub(crate) async fn subscribe(
     let cfg = &shared.config.hooks.subscribe;
     let rust = shared.hooks.subscribe.read().clone();
     let backend = shared.hooks.backends.get(kind);
-    let decided = timed(shared, kind, cfg.timeout_ms, async move {
+    let url = backend.filter(|_| rust.is_none()).map(|b| b.url());
+    let decided = timed(shared, kind, cfg.timeout_ms, url, async move {
         match (rust, backend) {
             (Some(h), _) => call(&h, req).await,
             (None, Some(b)) => b.subscribe(&req).await,
@@ -197,8 +198,9 @@ pub(crate) async fn publish(
     let cfg = &shared.config.hooks.publish;
     let rust = shared.hooks.publish.read().clone();
     let backend = shared.hooks.backends.get(kind);
+    let url = backend.filter(|_| rust.is_none()).map(|b| b.url());
     let max = shared.config.connection.max_message_size;
-    let decided = timed(shared, kind, cfg.timeout_ms, async move {
+    let decided = timed(shared, kind, cfg.timeout_ms, url, async move {
         let p = match (rust, backend) {
             (Some(h), _) => match call(&h, req).await? {
                 PublishDecision::Allow => Published::Allow,

@@ -15,6 +15,10 @@ impl Session {
     /// most): the info each attaches, in the same order (empty when no
     /// hook is set), or the first refusal. The connection's own
     /// `user:<id>` is never asked about: it is the user's by right.
+    ///
+    /// Boxed, and only when a hook is set: the state of the asking would
+    /// otherwise enlarge every command's future, hooked or not (each
+    /// command's future is allocated; measured as idle RSS per connection).
     pub(super) async fn ask_subscribe(
         &self,
         channels: &[&String],
@@ -22,6 +26,10 @@ impl Session {
         if !self.shared.hooks.armed(HookKind::Subscribe) {
             return Ok(Vec::new());
         }
+        Box::pin(self.ask_subscribe_hook(channels)).await
+    }
+
+    async fn ask_subscribe_hook(&self, channels: &[&String]) -> Result<Vec<Option<Info>>, Failure> {
         let user_id = self.handle.user_id.as_deref();
         let own = user_id.map(|u| format!("user:{u}"));
         let connection_id = self.shared.conns.connection_id(self.handle.seq);
@@ -46,7 +54,7 @@ impl Session {
     }
 
     /// The publish hook's decision: the data to publish (the client's, or
-    /// what the hook put in its place), or the refusal.
+    /// what the hook put in its place), or the refusal. Boxed, as above.
     pub(super) async fn ask_publish(
         &self,
         channel: &str,
@@ -56,6 +64,15 @@ impl Session {
         if !self.shared.hooks.armed(HookKind::Publish) {
             return Ok(data);
         }
+        Box::pin(self.ask_publish_hook(channel, event_type, data)).await
+    }
+
+    async fn ask_publish_hook(
+        &self,
+        channel: &str,
+        event_type: &str,
+        data: JsonData,
+    ) -> Result<JsonData, Failure> {
         let req = PublishRequest {
             connection_id: self.shared.conns.connection_id(self.handle.seq),
             user_id: self.handle.user_id.as_deref().map(str::to_owned),

@@ -34,6 +34,11 @@ pub(super) enum Decided {
     Close(CloseCode, String),
 }
 
+/// Whether the connect hook is to be asked about `up`.
+pub(super) fn hooked(shared: &Shared, up: &Upgrade) -> bool {
+    up.role == Role::Hub && shared.hooks.armed(HookKind::Connect)
+}
+
 /// Asks the connect hook, when there is one, about an upgrade that passed
 /// `admit`, then takes the per-user places for whoever it is now. `head`
 /// is the request head, read for the query and headers only when a hook
@@ -42,34 +47,42 @@ pub(super) async fn decide(
     shared: &Arc<Shared>,
     up: &Upgrade,
     head: &[u8],
-    mut admitted: Admitted,
+    admitted: Admitted,
 ) -> Decided {
-    if up.role == Role::Hub && shared.hooks.armed(HookKind::Connect) {
-        let seq = shared.conns.next_seq();
-        admitted.seq = Some(seq);
-        let (query, headers) = query_and_headers(head);
-        let req = ConnectRequest {
-            connection_id: shared.conns.connection_id(seq),
-            user_id: admitted.user_id.clone(),
-            authenticated: admitted.claims.is_some(),
-            remote_addr: admitted.client,
-            query,
-            headers,
-        };
-        match crate::hooks::run::connect(shared, req).await {
-            ConnectDecision::Allow => {}
-            ConnectDecision::As { user_id, info } => become_user(&mut admitted, user_id, info),
-            ConnectDecision::Deny { close_code, reason } => {
-                return Decided::Close(close_code, reason)
-            }
-        }
-        if admitted.user_id.is_none() && shared.config.auth_required() {
-            return Decided::Close(
-                CloseCode::UNAUTHORIZED,
-                "no token, and the connect hook named no user".into(),
-            );
-        }
+    if hooked(shared, up) {
+        return Box::pin(ask(shared, head, admitted)).await;
     }
+    limit_user(shared, admitted)
+}
+
+/// The connect hook's decision, then the per-user limits.
+pub(super) async fn ask(shared: &Arc<Shared>, head: &[u8], mut admitted: Admitted) -> Decided {
+    let seq = shared.conns.next_seq();
+    admitted.seq = std::num::NonZeroU64::new(seq);
+    let (query, headers) = query_and_headers(head);
+    let req = ConnectRequest {
+        connection_id: shared.conns.connection_id(seq),
+        user_id: admitted.user_id.clone(),
+        authenticated: admitted.claims.is_some(),
+        remote_addr: admitted.client,
+        query,
+        headers,
+    };
+    match crate::hooks::run::connect(shared, req).await {
+        ConnectDecision::Allow => {}
+        ConnectDecision::As { user_id, info } => become_user(&mut admitted, user_id, info),
+        ConnectDecision::Deny { close_code, reason } => return Decided::Close(close_code, reason),
+    }
+    if admitted.user_id.is_none() && shared.config.auth_required() {
+        return Decided::Close(
+            CloseCode::UNAUTHORIZED,
+            "no token, and the connect hook named no user".into(),
+        );
+    }
+    limit_user(shared, admitted)
+}
+
+fn limit_user(shared: &Shared, admitted: Admitted) -> Decided {
     match admit_user(shared, &admitted) {
         Ok(()) => Decided::Admit(admitted),
         Err(r) => Decided::Refuse(r),
@@ -167,7 +180,7 @@ pub(super) async fn linger_close<S: Stream>(stream: &mut S, out: &[u8]) {
         if stream.write_all(out).await.is_err() || stream.shutdown().await.is_err() {
             return;
         }
-        let mut sink = [0u8; 4096];
+        let mut sink = vec![0u8; 4096];
         let mut read = 0;
         while read < 64 << 10 {
             match stream.read(&mut sink).await {

@@ -103,7 +103,9 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, mut req: Request) -> Response {
                 )
                 .await
             }
-            (Ok(upgraded), None) => linger_close(&mut TokioIo::new(upgraded), &closing).await,
+            (Ok(upgraded), None) => {
+                Box::pin(linger_close(&mut TokioIo::new(upgraded), &closing)).await
+            }
             (Err(e), admitted) => {
                 tracing::debug!(error = %e, "upgrade failed");
                 if let Some(a) = &admitted {
