@@ -5,7 +5,8 @@
 //! The API is the facade: [`Node`] (build from a [`Config`], mount its
 //! routers into an axum application or [`Node::serve`] it, publish, send,
 //! read and [`Node::subscribe`] from Rust, shut down), the typed
-//! [`JobUpdates`] and [`TaskUpdates`], the [`engine`] traits a networked
+//! [`JobUpdates`] and [`TaskUpdates`], [`rpc`] methods and the decision
+//! [`hooks`] (connect, subscribe, publish), the [`engine`] traits a networked
 //! engine implements, [`auth`] for applications that check tokens their
 //! own way, and [`config`]. Everything else is the node's own business and
 //! private to this crate; `docs/architecture.md` is its map.
@@ -25,6 +26,9 @@
 //! * `session`: the protocol session each connection task owns, kept apart
 //!   from the transport so that a later one (SSE) reuses it whole: commands
 //!   and replies, subscriptions, claims and token expiry, the rate budget.
+//! * [`hooks`]: the application's decisions, asked from `transport`
+//!   (connect, before `connected`) and `session` (subscribe, publish),
+//!   answered by Rust closures or HTTP backends.
 //! * `events`: the one path every event takes: stamped by the node, then
 //!   the engine's broker.
 //! * `hub`: local delivery: the sharded channel registry, where each event
@@ -45,6 +49,7 @@ mod conns;
 pub mod engine;
 mod events;
 mod history;
+pub mod hooks;
 mod http;
 mod http_conns;
 mod hub;

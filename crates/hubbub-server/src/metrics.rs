@@ -69,6 +69,8 @@ pub struct Metrics {
     pub rpc_backend_failures: AtomicU64,
     /// Time from a call's start to its answer being queued.
     pub rpc_latency: Histogram,
+    /// The decision hooks, by kind (connect, subscribe, publish).
+    pub hooks: [HookMetrics; 3],
     /// Peers dropped for not finishing their request head in time.
     pub handshake_timeouts: AtomicU64,
     /// Handshakes refused with 401 (missing, malformed, expired or wrongly
@@ -116,6 +118,26 @@ impl Metrics {
     }
 }
 
+/// One decision hook's counters (docs/hooks.md).
+#[derive(Default)]
+pub struct HookMetrics {
+    /// Decisions asked for, however they ended.
+    pub calls: AtomicU64,
+    /// Decisions that refused (a deny answered by the hook; failures are
+    /// counted in `failures` alone, whatever `on_failure` made of them).
+    pub denials: AtomicU64,
+    /// Failures by reason, indexed as [`HOOK_FAILURES`].
+    pub failures: [AtomicU64; HOOK_FAILURES.len()],
+    /// Time the hook took to decide, failures included.
+    pub latency: Histogram,
+}
+
+/// Why a hook failed, as the `reason` label of
+/// `hubbub_hook_failures_total`: no answer within the timeout; the backend
+/// could not be reached or answered another status than 200; the answer
+/// was not a decision; a Rust hook panicked.
+pub const HOOK_FAILURES: [&str; 4] = ["timeout", "unavailable", "bad_answer", "panic"];
+
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_US: [u64; 14] = [
     10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 2_000_000,
@@ -152,19 +174,32 @@ impl Histogram {
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.samples(out, name, "");
+    }
+
+    /// The samples of one series; `labels` (`k="v",` each, ending in a
+    /// comma) go before `le`.
+    fn samples(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
         for (i, b) in BUCKETS_US.iter().enumerate() {
             cumulative += self.buckets[i].load(Relaxed);
             let _ = writeln!(
                 out,
-                "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                "{name}_bucket{{{labels}le=\"{}\"}} {cumulative}",
                 *b as f64 / 1e6
             );
         }
         let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {count}");
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let labels = labels.trim_end_matches(',');
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let sum = self.sum_us.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
     }
 }
 
@@ -198,6 +233,23 @@ impl Exposition {
         h.render(&mut self.0, name, help);
     }
 
+    /// A counter family with one sample per label set (`k="v"`, several
+    /// joined by commas).
+    pub fn labeled_counters(&mut self, name: &str, help: &str, samples: &[(String, u64)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, value) in samples {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    /// A histogram family with one series per label set.
+    pub fn labeled_histograms(&mut self, name: &str, help: &str, series: &[(String, &Histogram)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (labels, h) in series {
+            h.samples(&mut self.0, name, &format!("{labels},"));
+        }
+    }
+
     /// The finished text.
     pub fn finish(self) -> String {
         self.0
@@ -227,5 +279,10 @@ mod tests {
         assert!(t.contains("x_bucket{le=\"0.001\"} 2"), "{t}");
         assert!(t.contains("x_bucket{le=\"+Inf\"} 3"), "{t}");
         assert!(t.contains("x_count 3"));
+        let mut e = Exposition::new();
+        e.labeled_histograms("y", "z", &[("k=\"a\"".into(), &h)]);
+        let t = e.finish();
+        assert!(t.contains("y_bucket{k=\"a\",le=\"+Inf\"} 3"), "{t}");
+        assert!(t.contains("y_count{k=\"a\"} 3"), "{t}");
     }
 }

@@ -32,6 +32,8 @@ pub struct Shared {
     pub(crate) rpc: crate::rpc::Registry,
     /// HTTP backends for `rpc`, longest prefix first.
     pub(crate) rpc_backends: Vec<crate::rpc::proxy::Backend>,
+    /// Decision hooks: registered Rust hooks and configured backends.
+    pub(crate) hooks: crate::hooks::Hooks,
     /// HTTP connections, bounded by `server.max_http_connections`.
     pub http: HttpConns,
     /// Counters.
@@ -107,6 +109,7 @@ impl Shared {
             rooms: crate::rooms::Rooms::default(),
             rpc: crate::rpc::Registry::default(),
             rpc_backends: crate::rpc::proxy::backends(&config.rpc),
+            hooks: crate::hooks::Hooks::new(&config.hooks),
             http: HttpConns::new(config.server.max_http_connections),
             metrics,
             auth,

@@ -29,6 +29,10 @@
 
 pub use hubbub_protocol as protocol;
 pub use hubbub_server::engine;
+/// Decision hooks on connect, subscribe and publish (`Node::on_connect`
+/// and the others take these types).
+pub use hubbub_server::hooks;
+/// RPC handlers (`Node::rpc` takes these types).
 pub use hubbub_server::rpc;
 pub use hubbub_server::{
     Config, Error, Event, HistoryPage, JobUpdates, Mode, Node, NodeBuilder, NodeStats, Preset,

@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod hooks;
 mod rpc;
 
+pub use hooks::{ConnectHookConfig, HookConfig, HooksConfig, OnFailure};
 pub use rpc::{RpcConfig, RpcProxy};
 
 /// The whole configuration of one hub node.
@@ -47,6 +49,9 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Methods clients call with `rpc`: timeouts, bounds, HTTP backends.
     pub rpc: RpcConfig,
+    /// Decision hooks on connect, subscribe and publish: Rust or HTTP,
+    /// their timeouts and failure policies.
+    pub hooks: HooksConfig,
 }
 
 /// Which engine a node runs on. The library reads this section only for
@@ -676,6 +681,7 @@ impl Config {
             return bad("engine.presence_ttl_s, heartbeat_ms and timeout_ms must be positive");
         }
         self.rpc.validate()?;
+        self.hooks.validate()?;
         self.validate_exposure()?;
         for ns in self.namespaces.keys() {
             if ns.is_empty() || ns.contains(':') || hubbub_protocol::validate_channel(ns).is_err() {

@@ -138,6 +138,7 @@ pub(super) fn render(api: &ApiState) -> String {
         "Time from an rpc call's start to its answer being queued.",
         &m.rpc_latency,
     );
+    hooks(&mut e, m);
     e.counter(
         "hubbub_slow_consumer_disconnects_total",
         "Connections closed with 4009 because their outbound queue overflowed.",
@@ -334,4 +335,55 @@ fn transport(e: &mut Exposition, shared: &crate::state::Shared) {
 /// `GET /metrics` (open to everyone).
 pub(super) async fn metrics(State(api): State<Arc<ApiState>>) -> impl IntoResponse {
     ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], render(&api))
+}
+
+/// The decision hooks' families, one series per hook kind.
+fn hooks(e: &mut Exposition, m: &crate::metrics::Metrics) {
+    let kinds = crate::hooks::HookKind::ALL;
+    let per_kind = |f: &dyn Fn(&crate::metrics::HookMetrics) -> u64| -> Vec<(String, u64)> {
+        kinds
+            .iter()
+            .map(|k| (format!("hook=\"{}\"", k.name()), f(&m.hooks[*k as usize])))
+            .collect()
+    };
+    e.labeled_counters(
+        "hubbub_hook_calls_total",
+        "Decisions asked of a hook (Rust or HTTP), however they ended.",
+        &per_kind(&|h| h.calls.load(Relaxed)),
+    );
+    e.labeled_counters(
+        "hubbub_hook_denials_total",
+        "Decisions a hook answered with deny.",
+        &per_kind(&|h| h.denials.load(Relaxed)),
+    );
+    let mut failures = Vec::new();
+    for k in kinds {
+        let h = &m.hooks[k as usize];
+        for (i, reason) in crate::metrics::HOOK_FAILURES.iter().enumerate() {
+            failures.push((
+                format!("hook=\"{}\",reason=\"{reason}\"", k.name()),
+                h.failures[i].load(Relaxed),
+            ));
+        }
+    }
+    e.labeled_counters(
+        "hubbub_hook_failures_total",
+        "Hooks that failed (timeout, backend unreachable or another status, an answer that \
+         is not a decision, a panic); on_failure decided instead.",
+        &failures,
+    );
+    let latency: Vec<(String, &crate::metrics::Histogram)> = kinds
+        .iter()
+        .map(|k| {
+            (
+                format!("hook=\"{}\"", k.name()),
+                &m.hooks[*k as usize].latency,
+            )
+        })
+        .collect();
+    e.labeled_histograms(
+        "hubbub_hook_latency_seconds",
+        "Time a hook took to decide, failures included.",
+        &latency,
+    );
 }

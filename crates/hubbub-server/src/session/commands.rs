@@ -306,6 +306,8 @@ impl Session {
                 ));
             }
         }
+        // The application's say, per channel, before anything is applied.
+        let infos = self.ask_subscribe(&wanted).await?;
         for ch in &wanted {
             let name = self
                 .shared
@@ -323,10 +325,11 @@ impl Session {
         let mut positions = Vec::with_capacity(wanted.len());
         let mut recovered_frames = Vec::new();
         let mut release = Vec::with_capacity(wanted.len());
-        for ch in &wanted {
+        for (i, ch) in wanted.iter().enumerate() {
             let since = s.since.as_ref().and_then(|m| m.get(ch.as_str()));
+            let info = infos.get(i).and_then(Option::as_ref);
             let opened = match self.shared.open_channel(ch, since.map(|p| p.offset)).await {
-                Ok(read) => self.enter_presence(ch).await.map(|()| read),
+                Ok(read) => self.enter_presence(ch, info).await.map(|()| read),
                 Err(e) => Err(e),
             };
             let read = match opened {
@@ -471,13 +474,14 @@ impl Session {
                 format!("{}: {why}", quote(&p.channel)),
             )
         })?;
+        let data = self.ask_publish(&p.channel, &p.event_type, p.data).await?;
         let publisher = Publisher {
             user_id: self.handle.user_id.as_deref().map(str::to_owned),
             connection_id: self.shared.conns.connection_id(self.handle.seq),
         };
         let outcome = self
             .shared
-            .publish(&p.channel, &p.event_type, p.data, Some(publisher))
+            .publish(&p.channel, &p.event_type, data, Some(publisher))
             .await
             .map_err(|_| {
                 (

@@ -20,6 +20,7 @@
 //! them: the transport boxes each command's future.
 
 mod commands;
+mod hooks;
 mod presence;
 mod ratelimit;
 mod rooms;

@@ -12,23 +12,30 @@ type Reply = Result<ServerMessage, (ErrorCode, String)>;
 
 impl Session {
     /// Adds this connection to `channel`'s presence where its namespace
-    /// keeps presence (rooms are joined with `join_room`, not here).
+    /// keeps presence (rooms are joined with `join_room`, not here). Its
+    /// info is the token's `info` claim with what the subscribe hook
+    /// attached (`extra`) merged over it.
     pub(super) async fn enter_presence(
         &self,
         channel: &str,
+        extra: Option<&crate::hooks::Info>,
     ) -> Result<(), crate::engine::EngineError> {
         let class = crate::channel::classify(&self.shared.config, channel);
         if !class.ns.presence || matches!(class.kind, crate::channel::Kind::Room(_)) {
             return Ok(());
         }
+        let mut info = self
+            .claims
+            .as_ref()
+            .and_then(|c| c.info.clone())
+            .unwrap_or_default();
+        if let Some(extra) = extra {
+            info.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let entry = PresenceEntry {
             user_id: self.handle.user_id.as_deref().map(str::to_owned),
             connection_id: self.shared.conns.connection_id(self.handle.seq),
-            info: self
-                .claims
-                .as_ref()
-                .and_then(|c| c.info.clone())
-                .unwrap_or_default(),
+            info,
             joined_at: crate::util::now_ms(),
         };
         self.shared.engine.presence.add(channel, entry).await

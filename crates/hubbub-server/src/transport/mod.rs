@@ -8,6 +8,7 @@
 //! takes plain TCP sockets and TLS streams; admission (origin, rates,
 //! tokens) is decided here, before the upgrade is answered.
 
+mod connect_hook;
 mod handshake;
 mod mounted;
 mod request;

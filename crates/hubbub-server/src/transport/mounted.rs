@@ -17,6 +17,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 
+use super::connect_hook::{closing_frames, decide, linger_close, Decided};
 use super::handshake::{admit, reserve, start, unreserve};
 use super::request::{parse_upgrade, Refusal};
 use crate::metrics::Metrics;
@@ -52,11 +53,25 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, mut req: Request) -> Response {
             return refusal(r);
         }
     };
-    if let Err(r) = reserve(&shared, &admitted) {
-        return refusal(r);
+    // Admitted, or refused by the connect hook: then the upgrade is
+    // answered and closed at once with these frames (see `connect_hook`).
+    let (admitted, closing) = match decide(&shared, &up, &head, admitted).await {
+        Decided::Admit(a) => (Some(a), Vec::new()),
+        Decided::Refuse(r) => {
+            Metrics::inc(&shared.metrics.handshakes_refused);
+            return refusal(r);
+        }
+        Decided::Close(code, reason) => (None, closing_frames(&up, code, &reason)),
+    };
+    if let Some(a) = &admitted {
+        if let Err(r) = reserve(&shared, a) {
+            return refusal(r);
+        }
     }
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
-        unreserve(&shared, &admitted);
+        if let Some(a) = &admitted {
+            unreserve(&shared, a);
+        }
         return refusal(Refusal::new(
             400,
             "bad_request",
@@ -76,8 +91,8 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, mut req: Request) -> Response {
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
     }
     tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
+        match (on_upgrade.await, admitted) {
+            (Ok(upgraded), Some(admitted)) => {
                 start(
                     TokioIo::new(upgraded),
                     shared,
@@ -88,9 +103,14 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, mut req: Request) -> Response {
                 )
                 .await
             }
-            Err(e) => {
+            (Ok(upgraded), None) => {
+                Box::pin(linger_close(&mut TokioIo::new(upgraded), &closing)).await
+            }
+            (Err(e), admitted) => {
                 tracing::debug!(error = %e, "upgrade failed");
-                unreserve(&shared, &admitted);
+                if let Some(a) = &admitted {
+                    unreserve(&shared, a);
+                }
             }
         }
     });
