@@ -115,9 +115,28 @@ impl Histogram {
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
     }
 
+    /// How many values were recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The largest value recorded, in microseconds (exact).
+    pub(crate) fn max_us(&self) -> u64 {
+        self.max_us
+    }
+
+    /// The mean, in microseconds (exact); 0 when empty.
+    pub(crate) fn mean_us(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum_us as f64 / self.count as f64
+        }
+    }
+
     /// The value at quantile `q` (0..=1), in microseconds: the middle of
     /// the bucket holding it, clamped to the exact extremes.
-    fn quantile_us(&self, q: f64) -> f64 {
+    pub(crate) fn quantile_us(&self, q: f64) -> f64 {
         if self.count == 0 {
             return 0.0;
         }

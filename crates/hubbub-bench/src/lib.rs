@@ -16,6 +16,9 @@
 //!   timestamps inside the payloads, deliveries/s, nothing missing.
 //! * `sweep` ([`load::SweepArgs`]): `fanout` at a list of rates with one
 //!   set of subscribers, up to the highest rate kept up within a p99 limit.
+//! * `rpc` ([`rpc`]): calls of one method over many connections, round
+//!   trip and calls/s, answered in the hub or through its RPC proxy (with
+//!   a backend the bench serves itself).
 //! * `raw-server` ([`raw`]): not a scenario but the floor they are compared
 //!   with: pre-built frames written to plain sockets, no protocol logic.
 //!
@@ -31,6 +34,7 @@ pub mod load;
 mod nodes;
 mod procfs;
 pub mod raw;
+pub mod rpc;
 mod target;
 mod workers;
 
@@ -51,6 +55,12 @@ pub struct BenchArgs {
 /// with `bench`), for the scenarios' unit tests of their flags.
 #[cfg(test)]
 pub(crate) fn parse_scenario<S: AsRef<str>>(argv: &[S]) -> Scenario {
+    try_parse_scenario(argv).unwrap()
+}
+
+/// [`parse_scenario`], the refusal kept, for tests of bad flags.
+#[cfg(test)]
+pub(crate) fn try_parse_scenario<S: AsRef<str>>(argv: &[S]) -> Result<Scenario, clap::Error> {
     use clap::Parser as _;
     #[derive(clap::Parser)]
     struct Cli {
@@ -62,8 +72,8 @@ pub(crate) fn parse_scenario<S: AsRef<str>>(argv: &[S]) -> Scenario {
         Bench(BenchArgs),
     }
     let argv = std::iter::once("hubbub").chain(argv.iter().map(AsRef::as_ref));
-    let Top::Bench(b) = Cli::try_parse_from(argv).unwrap().cmd;
-    b.scenario
+    let Top::Bench(b) = Cli::try_parse_from(argv)?.cmd;
+    Ok(b.scenario)
 }
 
 /// The scenarios. Non-exhaustive because more may come; callers just hand
@@ -89,6 +99,9 @@ pub enum Scenario {
     /// Publish requests per second the HTTP API sustains (concurrency
     /// `--publishers`, with or without subscribers).
     HttpPublish(load::LoadArgs),
+    /// Calls of one method (`rpc`) over C connections, closed loop with N
+    /// in flight each or open loop at a rate: round trip and calls/s.
+    Rpc(rpc::RpcArgs),
     /// A raw baseline server: answers the upgrade and writes one pre-built
     /// frame per publication to every socket, with no protocol logic.
     RawServer(raw::RawArgs),
@@ -107,6 +120,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         Scenario::Churn(a) => load::run_cli(load::Kind::Churn, a),
         Scenario::HttpPublish(a) => load::run_cli(load::Kind::HttpPublish, a),
         Scenario::Sweep(a) => load::run_sweep_cli(*a),
+        Scenario::Rpc(a) => rpc::run_cli(a),
         Scenario::RawServer(a) => raw::run(a),
     }
 }

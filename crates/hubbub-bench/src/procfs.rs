@@ -133,6 +133,27 @@ pub(crate) fn cpu_seconds(pid: u32) -> std::io::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
+/// The machine's CPU time so far, in clock ticks summed over every CPU:
+/// (busy, total), from the first line of `/proc/stat`. Exists so a run can
+/// say how busy the whole machine was (the hub, the bench, and anything
+/// else running), which is what bounds a saturation figure on a small host.
+pub(crate) fn host_cpu_ticks() -> Option<(u64, u64)> {
+    parse_host_cpu(&fs::read_to_string("/proc/stat").ok()?)
+}
+
+fn parse_host_cpu(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice],
+    // guest time being already inside user and nice.
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +171,15 @@ mod tests {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5371 1 0 100 0 0 10 0\n   1: 0100007F:1F40 0200007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 6804 1 0 100 0 0 10 0\n";
         assert_eq!(parse_listeners(text, 8000), vec![5371]);
         assert!(parse_listeners(text, 8001).is_empty());
+    }
+
+    #[test]
+    fn host_cpu() {
+        let t = "cpu  100 5 50 800 40 1 4 0 7 0\ncpu0 50 2 25 400 20 0 2 0 3 0\n";
+        assert_eq!(parse_host_cpu(t), Some((160, 1000)));
+        assert_eq!(parse_host_cpu("intr 1 2\n"), None);
+        let (busy, total) = host_cpu_ticks().unwrap();
+        assert!(busy <= total && total > 0);
     }
 
     #[test]

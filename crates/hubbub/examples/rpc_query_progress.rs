@@ -7,7 +7,9 @@
 //! cargo run --example rpc_query_progress -- 127.0.0.1:0 50
 //! ```
 //!
-//! Arguments: listen address, milliseconds per stage. A client sends
+//! Arguments: listen address, milliseconds per stage; `HUBBUB_*`
+//! environment variables configure the node as they do `hubbub serve`.
+//! A client sends
 //! `{"type": "rpc", "id": 1, "method": "query.run", "data": {"sql": "..."}}`
 //! and receives, carrying its correlation id, one `event` per stage on
 //! `rpc:query.run` (`query_progress` with `{stage, progress}`; `completed`
@@ -66,7 +68,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:3002".into());
     let step = Duration::from_millis(args.next().map_or(Ok(20), |s| s.parse())?);
+    // `HUBBUB_*` variables apply as for `hubbub serve` (a bench raises
+    // HUBBUB_CONNECTION__RATE_LIMIT_PER_SECOND this way).
     let node = Node::from_sources(&Sources {
+        env: std::env::vars().collect(),
         overrides: vec![("server.listen".into(), listen)],
         ..Sources::default()
     })?;

@@ -353,13 +353,22 @@ pub(crate) fn client_decoder() -> Decoder {
     })
 }
 
-/// TCP connect from the worker's source address, upgrade, `connected`,
-/// `subscribe`, `subscribed`.
-pub(crate) async fn handshake(
-    plan: &Plan,
-    rnd: (u64, u64),
-    started: Instant,
-) -> Result<Ready, String> {
+/// A connection past its upgrade and the hub's `connected`, ready for
+/// commands: what both the subscribers' handshake and the `rpc` callers
+/// start from.
+pub(crate) struct Opened {
+    pub stream: TcpStream,
+    pub decoder: Decoder,
+    /// Bytes read past the `connected` message (usually none).
+    pub buf: Vec<u8>,
+    pub mask: [u8; 4],
+    /// From `started` to the 101.
+    pub upgraded: Duration,
+}
+
+/// TCP connect from the plan's source address, upgrade, `connected`, all
+/// within `plan.handshake_timeout` of `started`.
+pub(crate) async fn open(plan: &Plan, rnd: (u64, u64), started: Instant) -> Result<Opened, String> {
     let deadline = started + plan.handshake_timeout;
     let mut stream = connect_from(plan, deadline).await?;
     let (request, key, mask) = upgrade_request(plan, rnd);
@@ -404,6 +413,30 @@ pub(crate) async fn handshake(
     if kind.0 != "connected" {
         return Err(format!("expected connected, got {}", kind.0));
     }
+    Ok(Opened {
+        stream,
+        decoder,
+        buf,
+        mask,
+        upgraded,
+    })
+}
+
+/// TCP connect from the worker's source address, upgrade, `connected`,
+/// `subscribe`, `subscribed`.
+pub(crate) async fn handshake(
+    plan: &Plan,
+    rnd: (u64, u64),
+    started: Instant,
+) -> Result<Ready, String> {
+    let deadline = started + plan.handshake_timeout;
+    let Opened {
+        mut stream,
+        mut decoder,
+        mut buf,
+        mask,
+        upgraded,
+    } = open(plan, rnd, started).await?;
 
     let subscribe = Command::Subscribe(Subscribe {
         channels: vec![plan.channel.clone()],

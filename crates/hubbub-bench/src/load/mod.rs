@@ -29,7 +29,7 @@ mod coordinate;
 mod parent;
 mod payload;
 mod publish;
-mod report;
+pub(crate) mod report;
 mod setup;
 mod socketio;
 mod sweep;

@@ -304,7 +304,7 @@ pub(super) fn print_cpu_by_pid(servers: &[ServerProcess], windows: &[WindowRepor
 /// The exit status of a finished scenario: 130 when Ctrl-C ended it (after
 /// its partial results were printed), 1 when subscribers or workers
 /// failed, 0 otherwise.
-pub(super) fn exit_status(interrupted: bool, clean: bool) -> std::process::ExitCode {
+pub(crate) fn exit_status(interrupted: bool, clean: bool) -> std::process::ExitCode {
     if interrupted {
         std::process::ExitCode::from(130)
     } else if clean {
@@ -315,7 +315,7 @@ pub(super) fn exit_status(interrupted: bool, clean: bool) -> std::process::ExitC
 }
 
 /// Writes any report as pretty JSON (`--out`).
-pub(super) fn write_report<T: Serialize>(path: &std::path::Path, r: &T) -> anyhow::Result<()> {
+pub(crate) fn write_report<T: Serialize>(path: &std::path::Path, r: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(r)?;
     text.push('\n');
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))

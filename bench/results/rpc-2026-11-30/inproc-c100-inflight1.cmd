@@ -1,0 +1,2 @@
+# server: HUBBUB_CONNECTION__RATE_LIMIT_PER_SECOND=1000000 HUBBUB_CONNECTION__RATE_LIMIT_BURST=1000000 /work/benchrpc/target/release/examples/rpc_query_progress 127.0.0.1:9400 0
+/work/benchrpc/target/release/hubbub bench rpc --method query.echo -c 100 --in-flight 1 --url ws://127.0.0.1:9400/ws --server-pid 26627 -d 10 --repetitions 3 --warmup 3 --out bench/results/rpc-2026-11-30/inproc-c100-inflight1.json

@@ -1,0 +1,2 @@
+# server: HUBBUB_CONNECTION__RATE_LIMIT_PER_SECOND=1000000 HUBBUB_CONNECTION__RATE_LIMIT_BURST=1000000 /work/benchrpc/target/release/hubbub serve --config bench/results/rpc-2026-11-30/proxy-hub.toml
+/work/benchrpc/target/release/hubbub bench rpc --method bench.echo -c 1 --in-flight 1 --url ws://127.0.0.1:9401/ws --server-pid 26810 --backend-listen 127.0.0.1:9402 -d 10 --repetitions 3 --warmup 3 --out bench/results/rpc-2026-11-30/proxy-c1-inflight1.json
