@@ -39,15 +39,6 @@ async fn refused(srv: &TestServer, query: &str, headers: &str) -> (Option<Value>
     raw.until_close().await
 }
 
-async fn metrics(srv: &TestServer) -> String {
-    reqwest::get(srv.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// A hub configured from `toml`, then `overrides`.
 async fn with_file(name: &str, toml: &str, overrides: &[(&str, &str)]) -> TestServer {
     let dir = std::env::temp_dir().join(format!("hubbub-hooks-{}-{name}", std::process::id()));
@@ -95,7 +86,7 @@ async fn a_rust_connect_hook_denies_with_its_close_code_and_sees_the_request() {
     assert!(last.remote_addr.ip().is_loopback());
     assert_eq!(last.query, "pass=yes&user_id=ann");
     assert!(last.header("host").is_some());
-    let m = metrics(&srv).await;
+    let m = srv.metrics().await;
     assert!(
         m.contains("hubbub_hook_calls_total{hook=\"connect\"} 3"),
         "{m}"
@@ -296,7 +287,7 @@ async fn rust_subscribe_and_publish_hooks_deny_attach_info_and_rewrite() {
     )
     .await;
     assert_eq!(recv(&mut ann).await["event_type"], "shout");
-    let m = metrics(&srv).await;
+    let m = srv.metrics().await;
     assert!(
         m.contains("hubbub_hook_denials_total{hook=\"subscribe\"} 1"),
         "{m}"
@@ -561,7 +552,7 @@ async fn failing_backends_follow_on_failure_for_every_hook() {
                 Broken::Slow => "timeout",
                 Broken::Garbage => "bad_answer",
             };
-            let m = metrics(&srv).await;
+            let m = srv.metrics().await;
             for hook in ["connect", "subscribe", "publish"] {
                 let line =
                     format!("hubbub_hook_failures_total{{hook=\"{hook}\",reason=\"{reason}\"}} 1");
@@ -627,7 +618,7 @@ async fn answers_that_are_not_decisions_are_failures() {
     assert_eq!(r["code"], "unavailable", "{r}");
     let r = call(&mut ws, publish("p", "news", "x", json!(1))).await;
     assert_eq!(r["code"], "unavailable", "an unknown error code: {r}");
-    let m = metrics(&srv).await;
+    let m = srv.metrics().await;
     for hook in ["connect", "subscribe", "publish"] {
         let line = format!("hubbub_hook_failures_total{{hook=\"{hook}\",reason=\"bad_answer\"}} 1");
         assert!(m.contains(&line), "{line}\n{m}");
@@ -647,7 +638,7 @@ async fn answers_that_are_not_decisions_are_failures() {
     assert_eq!(r["code"], "unavailable", "{r}");
     let r = call(&mut ws, publish("p", "news", "x", json!(1))).await;
     assert_eq!(r["code"], "unavailable", "{r}");
-    let m = metrics(&srv).await;
+    let m = srv.metrics().await;
     assert!(
         m.contains("hubbub_hook_failures_total{hook=\"subscribe\",reason=\"unavailable\"} 1"),
         "{m}"
@@ -693,7 +684,7 @@ async fn a_rust_hook_that_panics_or_stalls_fails_by_its_policy() {
     );
     let r = call(&mut ws, publish("p", "news", "x", json!(1))).await;
     assert_eq!(r["type"], "published", "on_failure = allow: {r}");
-    let m = metrics(&srv).await;
+    let m = srv.metrics().await;
     assert!(
         m.contains("hubbub_hook_failures_total{hook=\"publish\",reason=\"panic\"} 1"),
         "{m}"
