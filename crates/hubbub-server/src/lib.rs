@@ -42,6 +42,7 @@
 //! * `node`: the facade.
 
 pub mod auth;
+mod backend;
 mod channel;
 pub mod config;
 mod conn;

@@ -102,14 +102,16 @@ impl Shared {
         engine
             .broker
             .start(hub.clone() as Arc<dyn EventSink>, &node_id);
+        // One client, one connection pool, for every backend the node asks.
+        let http = crate::backend::client();
         let shared = Arc::new(Shared {
             hub,
             engine,
             conns,
             rooms: crate::rooms::Rooms::default(),
             rpc: crate::rpc::Registry::default(),
-            rpc_backends: crate::rpc::proxy::backends(&config.rpc),
-            hooks: crate::hooks::Hooks::new(&config.hooks),
+            rpc_backends: crate::rpc::proxy::backends(&config.rpc, &http),
+            hooks: crate::hooks::Hooks::new(&config.hooks, &http),
             http: HttpConns::new(config.server.max_http_connections),
             metrics,
             auth,

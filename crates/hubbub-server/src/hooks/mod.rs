@@ -227,8 +227,8 @@ pub(crate) struct Hooks {
 }
 
 impl Hooks {
-    pub(crate) fn new(config: &crate::config::HooksConfig) -> Self {
-        let backends = proxy::Backends::new(config);
+    pub(crate) fn new(config: &crate::config::HooksConfig, http: &reqwest::Client) -> Self {
+        let backends = proxy::Backends::new(config, http);
         let armed = HookKind::ALL
             .iter()
             .filter(|k| backends.get(**k).is_some())

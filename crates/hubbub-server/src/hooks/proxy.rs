@@ -21,11 +21,8 @@ use super::{
     ConnectDecision, ConnectRequest, HookKind, Info, PublishRequest, SubscribeDecision,
     SubscribeRequest,
 };
+use crate::backend::{post_json, PostError};
 use crate::config::HooksConfig;
-
-/// Largest answer read at all (a replaced publication is bounded again,
-/// by `connection.max_message_size`).
-const MAX_ANSWER: usize = 16 << 20;
 
 /// One configured backend.
 pub(crate) struct Backend {
@@ -39,11 +36,9 @@ pub(crate) struct Backend {
 pub(crate) struct Backends([Option<Backend>; 3]);
 
 impl Backends {
-    pub(crate) fn new(config: &HooksConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
+    /// The backends `config` names, all asked through `http` (the node's
+    /// client).
+    pub(crate) fn new(config: &HooksConfig, http: &reqwest::Client) -> Self {
         let backend = |url: &Option<String>, headers: &[String]| {
             url.as_ref().map(|url| Backend {
                 url: url.clone(),
@@ -157,23 +152,12 @@ impl Answer {
 impl Backend {
     /// POSTs `body` and reads the answer (time bounded by the caller).
     async fn ask<T: Serialize>(&self, body: &T) -> Result<Answer, Failed> {
-        let sent = self.http.post(&self.url).json(body).send().await;
-        let mut resp = match sent {
-            Ok(r) if r.status() == reqwest::StatusCode::OK => r,
-            Ok(r) => return Err(Failed::Unavailable(format!("answered {}", r.status()))),
-            Err(e) => return Err(Failed::Unavailable(e.to_string())),
-        };
-        let mut bytes = Vec::new();
-        while let Some(c) = resp
-            .chunk()
+        let bytes = post_json(&self.http, &self.url, body)
             .await
-            .map_err(|e| Failed::Unavailable(e.to_string()))?
-        {
-            if bytes.len() + c.len() > MAX_ANSWER {
-                return Err(bad("answer too large"));
-            }
-            bytes.extend_from_slice(&c);
-        }
+            .map_err(|e| match e {
+                PostError::Unavailable(why) => Failed::Unavailable(why),
+                PostError::TooLarge => bad(e.to_string()),
+            })?;
         serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a decision: {e}")))
     }
 

@@ -13,33 +13,11 @@ use hubbub_protocol::message::Rpc;
 use hubbub_protocol::{CorrelationId, ErrorCode, JsonData, ServerMessage};
 
 use super::{Method, RpcCall, RpcError, RpcReply, MAX_METHOD_LEN};
-use crate::conn::handle::{ConnHandle, Push};
-use crate::hub::encode_frame;
+use crate::conn::handle::ConnHandle;
 use crate::metrics::Metrics;
 use crate::node::Node;
+use crate::session::send_to;
 use crate::state::Shared;
-use crate::util::now_ms;
-
-/// Queues `msg` for `handle`; false when it could not be (closed, or the
-/// queue overflowed and the connection is being closed as slow).
-pub(crate) fn push<T: serde::Serialize>(
-    shared: &Shared,
-    handle: &ConnHandle,
-    msg: &T,
-    id: Option<&CorrelationId>,
-) -> bool {
-    let Some(frame) = encode_frame(msg, id, now_ms(), handle.wire) else {
-        return false;
-    };
-    match handle.push(&frame, shared.queue_limits()) {
-        Push::Queued => true,
-        Push::Overflow => {
-            Metrics::inc(&shared.metrics.slow_consumer_disconnects);
-            false
-        }
-        Push::Closed => false,
-    }
-}
 
 /// What answers a method.
 enum Target {
@@ -150,7 +128,7 @@ pub(crate) fn start(
             }
         };
         Metrics::inc(&shared.metrics.rpc_calls);
-        push(&shared, &caller, &msg, id.as_ref());
+        send_to(&shared, &caller, shared.queue_limits(), &msg, id.as_ref());
     });
     Ok(())
 }

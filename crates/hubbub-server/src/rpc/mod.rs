@@ -126,9 +126,10 @@ impl RpcCall {
             epoch: None,
             publisher: None,
         };
-        Ok(dispatch::push(
+        Ok(crate::session::send_to(
             shared,
             &self.caller,
+            shared.queue_limits(),
             &event,
             self.correlation.as_ref(),
         ))

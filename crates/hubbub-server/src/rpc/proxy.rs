@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{RpcError, RpcReply};
+use crate::backend::post_json;
 use crate::config::RpcProxy;
 
 /// One configured backend.
@@ -39,10 +40,6 @@ struct AnswerError {
     #[serde(default)]
     message: String,
 }
-
-/// Largest answer a backend may give (the caller's frame limit is the
-/// hub's `max_message_size`; this bounds what is read at all).
-const MAX_ANSWER: usize = 16 << 20;
 
 impl Backend {
     pub(crate) fn new(p: &RpcProxy, default_timeout: Duration, http: reqwest::Client) -> Self {
@@ -77,33 +74,15 @@ impl Backend {
             user_id,
             connection_id,
         };
-        let sent = self
-            .http
-            .post(&self.url)
-            .timeout(self.timeout)
-            .json(&body)
-            .send()
-            .await;
-        let mut resp = match sent {
-            Ok(r) if r.status() == reqwest::StatusCode::OK => r,
-            Ok(r) => return Err(self.unavailable(format!("answered {}", r.status()))),
-            Err(e) if e.is_timeout() => {
-                return Err(self.unavailable(format!("no answer within {:?}", self.timeout)))
-            }
-            Err(e) => return Err(self.unavailable(e)),
-        };
-        let mut bytes = Vec::new();
-        loop {
-            match tokio::time::timeout(self.timeout, resp.chunk()).await {
-                Ok(Ok(Some(c))) if bytes.len() + c.len() <= MAX_ANSWER => {
-                    bytes.extend_from_slice(&c)
-                }
-                Ok(Ok(Some(_))) => return Err(self.unavailable("answer too large")),
-                Ok(Ok(None)) => break,
+        let bytes =
+            match tokio::time::timeout(self.timeout, post_json(&self.http, &self.url, &body)).await
+            {
+                Ok(Ok(bytes)) => bytes,
                 Ok(Err(e)) => return Err(self.unavailable(e)),
-                Err(_) => return Err(self.unavailable("answer not finished in time")),
-            }
-        }
+                Err(_) => {
+                    return Err(self.unavailable(format!("no answer within {:?}", self.timeout)))
+                }
+            };
         parse_answer(&bytes).map_err(|why| self.unavailable(why))?
     }
 }
@@ -147,11 +126,7 @@ pub fn fuzz_rpc_answer(bytes: &[u8]) {
 }
 
 /// The backends of `[[rpc.proxy]]`, longest prefix first.
-pub(crate) fn backends(config: &crate::config::RpcConfig) -> Vec<Backend> {
-    let http = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_default();
+pub(crate) fn backends(config: &crate::config::RpcConfig, http: &reqwest::Client) -> Vec<Backend> {
     let default = Duration::from_millis(config.timeout_ms);
     let mut all: Vec<Backend> = config
         .proxy

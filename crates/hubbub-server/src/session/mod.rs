@@ -134,24 +134,12 @@ impl Session {
     /// pongs) through the same bounded outbox as publications, so a client
     /// that sends without reading is a slow consumer like any other.
     pub(crate) fn push(&self, frame: &Bytes) {
-        if self.handle.push(frame, self.limits) == Push::Overflow {
-            Metrics::inc(&self.shared.metrics.slow_consumer_disconnects);
-        }
+        push_frame(&self.shared, &self.handle, self.limits, frame);
     }
 
     /// Encodes a reply for the connection's wire and queues it.
     pub(crate) fn send(&self, msg: &ServerMessage, id: Option<&CorrelationId>) {
-        let now = now_ms();
-        let wire = self.handle.wire;
-        // Every command is answered: a reply that cannot be encoded (a bug;
-        // payloads are checked at publish) becomes an `internal` error.
-        let frame = encode_frame(msg, id, now, wire).or_else(|| {
-            let e = ServerMessage::error(ErrorCode::Internal, "the reply could not be encoded");
-            encode_frame(&e, id, now, wire)
-        });
-        if let Some(frame) = frame {
-            self.push(&frame);
-        }
+        send_to(&self.shared, &self.handle, self.limits, msg, id);
     }
 
     /// Takes one inbound message (data, or the transport's control
@@ -185,6 +173,40 @@ impl Session {
             self.shared.unsubscribe(ch, seq);
         }
     }
+}
+
+/// Queues `frame` for `handle` within `limits`; false when it was not
+/// queued (closed, or overflowed: the connection is being closed as slow).
+fn push_frame(shared: &Shared, handle: &ConnHandle, limits: QueueLimits, frame: &Bytes) -> bool {
+    match handle.push(frame, limits) {
+        Push::Queued => true,
+        Push::Overflow => {
+            Metrics::inc(&shared.metrics.slow_consumer_disconnects);
+            false
+        }
+        Push::Closed => false,
+    }
+}
+
+/// Encodes `msg` for `handle`'s wire and queues it: every message a
+/// connection is sent for itself, by its session or by an `rpc` call
+/// finishing in a task of its own. Every command is answered: a message
+/// that cannot be encoded (a bug; payloads are checked at publish)
+/// becomes an `internal` error. False when nothing was queued.
+pub(crate) fn send_to<T: serde::Serialize>(
+    shared: &Shared,
+    handle: &ConnHandle,
+    limits: QueueLimits,
+    msg: &T,
+    id: Option<&CorrelationId>,
+) -> bool {
+    let now = now_ms();
+    let wire = handle.wire;
+    let frame = encode_frame(msg, id, now, wire).or_else(|| {
+        let e = ServerMessage::error(ErrorCode::Internal, "the reply could not be encoded");
+        encode_frame(&e, id, now, wire)
+    });
+    frame.is_some_and(|f| push_frame(shared, handle, limits, &f))
 }
 
 /// When a token whose `exp` is `exp_s` (seconds since the epoch) stops
