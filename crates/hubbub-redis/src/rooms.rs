@@ -122,21 +122,25 @@ impl RedisRooms {
         create: Option<usize>,
     ) -> Result<Admission, EngineError> {
         let json = to_json(&entry)?;
-        let made = RoomSettings {
-            room: room.to_owned(),
-            capacity: create.unwrap_or(1),
-            private: false,
-            owner: None,
-            metadata: Default::default(),
-            created_at: 0,
-            made_by_join: true,
+        // The settings of a room to make, only where joining makes one.
+        let made = match create {
+            Some(capacity) => to_json(&RoomSettings {
+                room: room.to_owned(),
+                capacity,
+                private: false,
+                owner: None,
+                metadata: Default::default(),
+                created_at: 0,
+                made_by_join: true,
+            })?,
+            None => String::new(),
         };
         let mut inv = self.invoke(&ROOM_ADMIT, room);
         inv.arg(&entry.connection_id)
             .arg(&json)
             .arg(self.presence.ttl_ms())
             .arg(create.map(|c| c.to_string()).unwrap_or_default())
-            .arg(to_json(&made)?);
+            .arg(made);
         let value: redis::Value = self.run("room admit", room, &inv).await?;
         let bad = |e| EngineError(format!("room admit: {e}"));
         let (verdict, rest): (String, Vec<redis::Value>) = match value {
