@@ -41,7 +41,7 @@ pub(crate) async fn engine(config: &hubbub_server::Config) -> Result<Engine, Eng
             "engine.prefix must be letters, digits, '_' or '-'".into(),
         ));
     }
-    let redis = hubbub_redis::engine(config).await?;
+    let redis = hubbub_redis::store(config).await?;
     let link = link::connect(
         &e.nats_url,
         &e.prefix,
@@ -113,8 +113,8 @@ impl RelayBroker {
             subscribers: 0,
         };
         if history.is_some() {
-            // Numbered and kept in Redis first; the Redis broker's own
-            // PUBLISH reaches no one (no node subscribes there).
+            // Numbered and kept in Redis first (the store publishes
+            // nothing on Redis pub/sub: NATS carries it).
             outcome = self.store.publish(publication, history).await?;
             timed.event.offset = outcome.offset;
             timed.event.epoch = outcome.epoch.clone();

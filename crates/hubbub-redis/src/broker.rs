@@ -51,7 +51,12 @@ impl RedisBroker {
         let core = &self.core;
         let channel = publication.event.channel.clone();
         let body = wire::body(&publication)?;
-        let topic = core.keys.topic(&channel);
+        // A store for another broker publishes nothing on pub/sub.
+        let topic = if core.fanout {
+            core.keys.topic(&channel)
+        } else {
+            String::new()
+        };
         let mut conn = core.conn(&channel);
         let (offset, epoch) = match history {
             Some(opts) => {
@@ -71,6 +76,7 @@ impl RedisBroker {
                     .await?;
                 (Some(offset), Some(Arc::from(epoch)))
             }
+            None if !core.fanout => (None, None),
             None => {
                 let line = wire::unnumbered(&body);
                 core.call::<u64>(

@@ -82,6 +82,9 @@ pub(crate) struct Core {
     pub(crate) node_id: OnceLock<String>,
     pub(crate) sink: OnceLock<Arc<dyn EventSink>>,
     pub(crate) dropped_for_users: AtomicU64,
+    /// Whether publications go out on pub/sub ([`store`] leaves that to
+    /// another broker).
+    pub(crate) fanout: bool,
 }
 
 impl Core {
@@ -136,6 +139,18 @@ pub(crate) fn now_ms() -> u64 {
 /// without its engine would only refuse every client); once running, the
 /// engine rides out Redis outages by itself.
 pub async fn engine(config: &Config) -> Result<Engine, EngineError> {
+    build(config, true).await
+}
+
+/// The engine as a store for a broker that carries events between nodes
+/// itself (`hubbub-nats` with `nats_store = "redis"`): history, presence,
+/// rooms, user queues and the node registry as [`engine`] keeps them, but
+/// a publish only numbers and keeps, with no pub/sub message nobody reads.
+pub async fn store(config: &Config) -> Result<Engine, EngineError> {
+    build(config, false).await
+}
+
+async fn build(config: &Config, fanout: bool) -> Result<Engine, EngineError> {
     let e = &config.engine;
     let timeout = Duration::from_millis(e.timeout_ms);
     let mut shards = Vec::new();
@@ -169,6 +184,7 @@ pub async fn engine(config: &Config) -> Result<Engine, EngineError> {
         node_id: OnceLock::new(),
         sink: OnceLock::new(),
         dropped_for_users: AtomicU64::new(0),
+        fanout,
     });
     let presence = RedisPresence::new(core.clone());
     Ok(Engine {

@@ -136,7 +136,7 @@ return r
 /// order.
 ///
 /// KEYS: history list, meta hash. ARGV: body, size, ttl ms, new epoch,
-/// pub/sub channel. Returns `{offset, epoch}`.
+/// pub/sub channel (`''`: kept, not published). Returns `{offset, epoch}`.
 pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     with_clock(
         r#"
@@ -154,7 +154,7 @@ redis.call('RPUSH', KEYS[1], msg)
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[5], msg)
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], msg) end
 return {off, epoch}
 "#,
     )
