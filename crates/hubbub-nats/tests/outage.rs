@@ -62,11 +62,25 @@ impl Proxy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_link_is_unhealthy_then_resyncs_and_catches_up() {
-    let Some(url) = common::nats().await else {
-        return;
-    };
+type Started = (
+    hubbub_nats::NatsEngine,
+    hubbub_server::engine::Engine,
+    Arc<common::Sink>,
+);
+
+/// Node A reaching NATS through a proxy the test cuts, node B directly,
+/// on a prefix of their own.
+struct Cut {
+    url: String,
+    prefix: String,
+    proxy: Proxy,
+    a: Started,
+    b: Started,
+}
+
+/// The two nodes of [`Cut`]; `None` (loudly) without a NATS.
+async fn cut_setup() -> Option<Cut> {
+    let url = common::nats().await?;
     let prefix = common::prefix();
     let upstream = url
         .trim_start_matches("nats://")
@@ -78,8 +92,29 @@ async fn a_cut_link_is_unhealthy_then_resyncs_and_catches_up() {
     let config = common::config(&url, &prefix);
     let mut via_proxy = config.clone();
     via_proxy.engine.nats_url = format!("nats://127.0.0.1:{}", proxy.port);
-    let (_ha, a, sa) = started(&via_proxy, "node-a").await;
-    let (_hb, b, _sb) = started(&config, "node-b").await;
+    let a = started(&via_proxy, "node-a").await;
+    let b = started(&config, "node-b").await;
+    Some(Cut {
+        url,
+        prefix,
+        proxy,
+        a,
+        b,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_link_is_unhealthy_then_resyncs_and_catches_up() {
+    let Some(Cut {
+        url,
+        prefix,
+        proxy,
+        a: (_ha, a, sa),
+        b: (_hb, b, _sb),
+    }) = cut_setup().await
+    else {
+        return;
+    };
     let ch = "through-a-cut";
     a.broker.subscribe(ch).await.expect("subscribe");
     a.history.open(ch, OPTS).await.expect("open");
@@ -177,22 +212,16 @@ async fn within<F: std::future::Future<Output = bool>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_member_cut_off_past_the_ttl_comes_back_only_into_a_free_place() {
-    let Some(url) = common::nats().await else {
+    let Some(Cut {
+        url,
+        prefix,
+        proxy,
+        a: (_ha, a, sa),
+        b: (_hb, b, _sb),
+    }) = cut_setup().await
+    else {
         return;
     };
-    let prefix = common::prefix();
-    let upstream = url
-        .trim_start_matches("nats://")
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let proxy = Proxy::start(upstream).await;
-    let config = common::config(&url, &prefix);
-    let mut via_proxy = config.clone();
-    via_proxy.engine.nats_url = format!("nats://127.0.0.1:{}", proxy.port);
-    let (_ha, a, sa) = started(&via_proxy, "node-a").await;
-    let (_hb, b, _sb) = started(&config, "node-b").await;
     let (full, free) = ("full", "free");
     for (room, capacity) in [(full, 1), (free, 2)] {
         let made = b.rooms.create(api_room(room, capacity)).await;

@@ -38,13 +38,19 @@ pub(crate) fn users_stream_config(
 }
 
 impl Inner {
-    pub(super) async fn user_state(&self, user: &str) -> Result<(u64, UserState), EngineError> {
+    /// The stream of every user's records and queued events (a handle;
+    /// no request).
+    async fn users_stream(&self) -> Result<async_nats::jetstream::stream::Stream<()>, EngineError> {
         let link = &self.link;
-        let stream = link
-            .js
+        link.js
             .get_stream_no_info(link.names.users_stream())
             .await
-            .map_err(|e| failed("users", e))?;
+            .map_err(|e| failed("users", e))
+    }
+
+    pub(super) async fn user_state(&self, user: &str) -> Result<(u64, UserState), EngineError> {
+        let link = &self.link;
+        let stream = self.users_stream().await?;
         let subject = link.names.user_subject(user);
         match link
             .within(
@@ -115,11 +121,7 @@ impl Inner {
             return Ok(Vec::new());
         }
         let link = &self.link;
-        let stream = link
-            .js
-            .get_stream_no_info(link.names.users_stream())
-            .await
-            .map_err(|e| failed("users", e))?;
+        let stream = self.users_stream().await?;
         let subject = link.names.user_subject(user);
         let oldest = now_ms().saturating_sub(self.settings.queue_ttl.as_millis() as u64);
         let mut out = Vec::new();
