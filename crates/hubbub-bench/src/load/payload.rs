@@ -56,6 +56,24 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// Percentiles of the crate's own log-linear histogram (the rpc
+    /// scenario's round trips), in ms to the µs.
+    pub(crate) fn of_rounds(h: &crate::hist::Histogram) -> Latency {
+        let ms = |us: f64| us.round() / 1000.0;
+        if h.count() == 0 {
+            return Latency::default();
+        }
+        Latency {
+            count: h.count(),
+            p50_ms: ms(h.quantile_us(0.50)),
+            p90_ms: ms(h.quantile_us(0.90)),
+            p99_ms: ms(h.quantile_us(0.99)),
+            p999_ms: ms(h.quantile_us(0.999)),
+            max_ms: ms(h.max_us() as f64),
+            mean_ms: ms(h.mean_us()),
+        }
+    }
+
     pub(super) fn of(h: &Histogram<u64>) -> Latency {
         if h.is_empty() {
             return Latency::default();

@@ -128,16 +128,27 @@ impl LoadReport {
     }
 }
 
-pub(super) fn median_spread(mut v: Vec<f64>) -> String {
+/// `median (lowest..highest)` of a window figure, with two decimals.
+pub(super) fn median_spread(v: Vec<f64>) -> String {
+    median_spread_to(v, 2)
+}
+
+/// `median (lowest..highest)` of a window figure, with the decimals the
+/// figure needs (an rpc round trip is a fraction of a millisecond).
+pub(crate) fn median_spread_to(mut v: Vec<f64>, decimals: usize) -> String {
     if v.is_empty() {
         return "n/a".into();
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let m = v[v.len() / 2];
     if v.len() == 1 {
-        format!("{m:.2}")
+        format!("{m:.decimals$}")
     } else {
-        format!("{m:.2} ({:.2}..{:.2})", v[0], v[v.len() - 1])
+        format!(
+            "{m:.decimals$} ({:.decimals$}..{:.decimals$})",
+            v[0],
+            v[v.len() - 1]
+        )
     }
 }
 

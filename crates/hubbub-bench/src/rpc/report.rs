@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::hist::Histogram;
+use crate::load::report::median_spread_to;
 use crate::load::Latency;
 use crate::nodes::{PidCpu, ServerProcess};
 use crate::workers::HostInfo;
@@ -175,23 +175,6 @@ impl RpcReport {
     }
 }
 
-/// Percentiles of a round-trip histogram, in ms to the µs.
-pub(super) fn latency_of(h: &Histogram) -> Latency {
-    let ms = |us: f64| us.round() / 1000.0;
-    if h.count() == 0 {
-        return Latency::default();
-    }
-    Latency {
-        count: h.count(),
-        p50_ms: ms(h.quantile_us(0.50)),
-        p90_ms: ms(h.quantile_us(0.90)),
-        p99_ms: ms(h.quantile_us(0.99)),
-        p999_ms: ms(h.quantile_us(0.999)),
-        max_ms: ms(h.max_us() as f64),
-        mean_ms: ms(h.mean_us()),
-    }
-}
-
 /// The median of some values (the upper one of an even count, as the
 /// other scenarios' tables take it); `None` when any is missing.
 fn median(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -218,26 +201,6 @@ pub(super) fn medians(windows: &[RpcWindow]) -> RpcMedians {
         server_cpu_us_per_call: o(&|w| w.server_cpu_us_per_call),
         bench_cpu_us_per_call: o(&|w| w.bench_cpu_us_per_call),
         host_cpu_busy: o(&|w| w.host_cpu_busy),
-    }
-}
-
-/// `median (lowest..highest)` of a window figure, as the publish
-/// scenarios print it, with the decimals the figure needs (round trips
-/// are a fraction of a millisecond).
-fn median_spread(mut v: Vec<f64>, decimals: usize) -> String {
-    if v.is_empty() {
-        return "n/a".into();
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v[v.len() / 2];
-    if v.len() == 1 {
-        format!("{m:.decimals$}")
-    } else {
-        format!(
-            "{m:.decimals$} ({:.decimals$}..{:.decimals$})",
-            v[0],
-            v[v.len() - 1]
-        )
     }
 }
 
@@ -345,7 +308,7 @@ pub(super) fn print_table(r: &RpcReport) {
     }
     if r.windows.len() > 1 {
         let f = |g: &dyn Fn(&RpcWindow) -> f64, decimals: usize| {
-            median_spread(r.windows.iter().map(g).collect(), decimals)
+            median_spread_to(r.windows.iter().map(g).collect(), decimals)
         };
         println!(
             "  median: calls/s {}, p50 {} ms, p99 {} ms, p99.9 {} ms, hub cpu us/call {}",
@@ -381,6 +344,7 @@ pub(super) fn print_table(r: &RpcReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hist::Histogram;
     use std::time::Duration;
 
     #[test]
@@ -389,12 +353,15 @@ mod tests {
         for us in [100u64, 110, 120, 130, 2_000] {
             h.record(Duration::from_micros(us));
         }
-        let l = latency_of(&h);
+        let l = Latency::of_rounds(&h);
         assert_eq!(l.count, 5);
         assert!((l.p50_ms - 0.12).abs() < 0.004, "{l:?}");
         assert_eq!(l.max_ms, 2.0);
         assert_eq!(l.p999_ms, 2.0);
-        assert_eq!(latency_of(&Histogram::default()), Latency::default());
+        assert_eq!(
+            Latency::of_rounds(&Histogram::default()),
+            Latency::default()
+        );
     }
 
     #[test]

@@ -15,8 +15,9 @@ use tokio::time::Instant;
 
 use super::backend::Backend;
 use super::client::{self, ConnStats, Ctx, Slot, STOP};
-use super::report::{latency_of, medians, BackendReport, RpcReport, RpcWindow};
+use super::report::{medians, BackendReport, RpcReport, RpcWindow};
 use super::RpcArgs;
+use crate::load::Latency;
 use crate::nodes::{node_of, ws_targets, ServerProcs};
 use crate::procfs;
 use crate::workers::HostInfo;
@@ -230,9 +231,9 @@ pub(super) async fn run(args: RpcArgs, cli: bool) -> anyhow::Result<RpcReport> {
             calls_answered: slot.answered,
             calls_per_second: (slot.answered as f64 / seconds).round(),
             errors: slot.errors.clone(),
-            latency: latency_of(&slot.latency),
-            latency_from_due: schedule.map(|_| latency_of(&slot.from_due)),
-            send_lag: schedule.map(|_| latency_of(&slot.lag)),
+            latency: Latency::of_rounds(&slot.latency),
+            latency_from_due: schedule.map(|_| Latency::of_rounds(&slot.from_due)),
+            send_lag: schedule.map(|_| Latency::of_rounds(&slot.lag)),
             server_cpu_seconds: server_cpu,
             server_cpu_by_pid: by_pid,
             server_cpu_us_per_call: per_call(server_cpu, handled),
