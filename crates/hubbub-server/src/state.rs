@@ -99,6 +99,7 @@ impl Shared {
             metrics.clone(),
             started,
         ));
+        hub.set_delivers_late(engine.broker.delivers_late());
         engine
             .broker
             .start(hub.clone() as Arc<dyn EventSink>, &node_id);

@@ -126,4 +126,10 @@ impl Broker for MemoryBroker {
     fn sweep(&self) {
         self.users.sweep();
     }
+
+    /// Numbering and delivery are one step under the channel's history
+    /// lock: nothing a read included arrives after it.
+    fn delivers_late(&self) -> bool {
+        false
+    }
 }

@@ -211,6 +211,16 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Housekeeping: drops expired state.
     fn sweep(&self);
+
+    /// Whether a publication a history read already included can still
+    /// reach the sink after the read: true for a broker that delivers from
+    /// its own subscription, which may lag the read. The hub then keeps,
+    /// per subscriber whose sync ended, the offset it was given, and skips
+    /// such late copies; a broker that numbers and delivers in one step
+    /// says false and spares it that.
+    fn delivers_late(&self) -> bool {
+        true
+    }
 }
 
 /// The parts of an engine, chosen once per node.

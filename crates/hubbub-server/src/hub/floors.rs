@@ -3,8 +3,9 @@
 //!
 //! A sync ends at the newest offset its history read named. With the
 //! memory engine nothing at or below it can arrive afterwards (numbering
-//! and delivery are one step), but a networked engine delivers from its
-//! own subscription, which may lag the read: a publication the read
+//! and delivery are one step; its broker says so, `delivers_late`, and
+//! no floor is kept), but a networked engine delivers from its own
+//! subscription, which may lag the read: a publication the read
 //! already included can reach the hub after the sync ended. Each
 //! subscriber whose sync ended keeps its floor (offset and epoch) here
 //! until the first newer publication of the channel passes it; a

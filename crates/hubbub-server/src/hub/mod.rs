@@ -143,6 +143,9 @@ pub struct Hub {
     /// Told the room of every `room_deleted` delivered here, so members
     /// of a room deleted through another node leave it here too.
     room_deleted: std::sync::OnceLock<RoomHook>,
+    /// Whether the broker may hand back late what a sync's history read
+    /// included, so finished syncs keep floors (`floors.rs`).
+    late: std::sync::atomic::AtomicBool,
 }
 
 /// What the hub calls with a room's name when its deletion arrives.
@@ -169,6 +172,7 @@ impl Hub {
             started,
             address: std::sync::OnceLock::new(),
             room_deleted: std::sync::OnceLock::new(),
+            late: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -180,6 +184,12 @@ impl Hub {
     /// Where clients reach this node (set once, when it is bound).
     pub(crate) fn set_address(&self, address: String) {
         let _ = self.address.set(address);
+    }
+
+    /// Whether the broker can deliver late what a history read included
+    /// ([`Broker::delivers_late`](crate::engine::Broker::delivers_late)).
+    pub(crate) fn set_delivers_late(&self, late: bool) {
+        self.late.store(late, Relaxed);
     }
 
     /// Sets what a delivered `room_deleted` calls (once, by the node).
@@ -315,7 +325,9 @@ impl Hub {
             }
         }
         if let (Some((_, epoch)), Some(floor)) = (after, newest) {
-            ch.floors.get_or_insert_default().set(seq, floor, epoch);
+            if self.late.load(Relaxed) {
+                ch.floors.get_or_insert_default().set(seq, floor, epoch);
+            }
         }
     }
 
