@@ -208,6 +208,15 @@ async fn query(c: &mut net::Client, data: Value) -> (Vec<Value>, Value) {
     }
 }
 
+/// A query's stages, as both RPC examples report them.
+const EVERY_STAGE: [&str; 5] = [
+    "parsing",
+    "validating",
+    "executing",
+    "formatting",
+    "completed",
+];
+
 fn stages(progress: &[Value]) -> Vec<&str> {
     progress
         .iter()
@@ -225,16 +234,7 @@ async fn rpc_query_progress_reports_each_stage_then_answers() {
     let mut c = net::Client::connect(&addr, "ann").await.unwrap();
     let sql = "select n, n * n from numbers";
     let (progress, r) = query(&mut c, serde_json::json!({"sql": sql})).await;
-    assert_eq!(
-        stages(&progress),
-        [
-            "parsing",
-            "validating",
-            "executing",
-            "formatting",
-            "completed"
-        ]
-    );
+    assert_eq!(stages(&progress), EVERY_STAGE);
     for m in &progress {
         assert_eq!(
             (m["channel"].as_str(), m["correlation_id"].as_str()),
@@ -316,16 +316,7 @@ async fn rpc_proxy_is_answered_by_a_python_backend() {
         .into_iter()
         .filter(|m| m["channel"] == "query:7")
         .collect();
-    assert_eq!(
-        stages(&progress),
-        [
-            "parsing",
-            "validating",
-            "executing",
-            "formatting",
-            "completed"
-        ]
-    );
+    assert_eq!(stages(&progress), EVERY_STAGE);
     let r = c
         .call(
             serde_json::json!({"type": "rpc", "method": "query.run", "data": {"sql": "drop it", "query_id": "7"}}),
