@@ -302,48 +302,147 @@ async fn rust_subscribe_and_publish_hooks_deny_attach_info_and_rewrite() {
     );
 }
 
+/// A hook's stand-in for a slow backend: it tells the test it was asked,
+/// then holds its decision until the test lets it go.
+#[derive(Clone)]
+struct Gate {
+    asked: Arc<tokio::sync::Notify>,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            asked: Arc::default(),
+            open: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+}
+
+impl Gate {
+    async fn hold(&self) {
+        self.asked.notify_one();
+        self.open.acquire().await.unwrap().forget();
+    }
+
+    async fn asked(&self) {
+        tokio::time::timeout(Duration::from_secs(10), self.asked.notified())
+            .await
+            .expect("the hook was asked");
+    }
+
+    fn release(&self) {
+        self.open.add_permits(1);
+    }
+}
+
 #[tokio::test]
 async fn a_slow_hook_delays_its_own_command_and_no_one_elses() {
     let srv = TestServer::start(&[
-        ("hooks.connect.timeout_ms", "5000"),
-        ("hooks.publish.timeout_ms", "5000"),
+        ("hooks.connect.timeout_ms", "10000"),
+        ("hooks.publish.timeout_ms", "10000"),
         ("channels.publish", "true"),
     ])
     .await;
-    srv.node.on_connect(|req: ConnectRequest| async move {
-        if req.query_param("slow").is_some() {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (connect_gate, publish_gate) = (Gate::default(), Gate::default());
+    let g = connect_gate.clone();
+    srv.node.on_connect(move |req: ConnectRequest| {
+        let g = g.clone();
+        async move {
+            if req.query_param("slow").is_some() {
+                g.hold().await;
+            }
+            ConnectDecision::Allow
         }
-        ConnectDecision::Allow
     });
-    srv.node.on_publish(|req: PublishRequest| async move {
-        if req.channel == "slow" {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+    let g = publish_gate.clone();
+    srv.node.on_publish(move |req: PublishRequest| {
+        let g = g.clone();
+        async move {
+            if req.channel == "slow" {
+                g.hold().await;
+            }
+            PublishDecision::Allow
         }
-        PublishDecision::Allow
     });
+    // A handshake held by its connect hook holds no other handshake.
     let url = srv.ws_url("?slow=1");
     let slow = tokio::spawn(async move { connect(&url, None).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
+    connect_gate.asked().await;
     let (mut fast, _) = connect(&srv.ws_url(""), None).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(1000),
-        "another handshake waited for a slow hook: {:?}",
-        started.elapsed()
-    );
+    connect_gate.release();
     let (mut slow, _) = slow.await.unwrap();
+    // A publish held by its hook holds no other connection's publish.
     send(&mut slow, publish("s", "slow", "x", json!(1))).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
+    publish_gate.asked().await;
     let r = call(&mut fast, publish("f", "fast", "x", json!(1))).await;
     assert_eq!(r["type"], "published", "{r}");
-    assert!(started.elapsed() < Duration::from_millis(1000));
+    publish_gate.release();
     let r = recv(&mut slow).await;
     assert_eq!(
         (r["type"].as_str(), r["correlation_id"].as_str()),
         (Some("published"), Some("s"))
     );
+}
+
+#[tokio::test]
+async fn a_subscribe_waiting_on_its_hook_goes_on_receiving_its_other_channels() {
+    // A small outbound queue: were deliveries held while the hook waits,
+    // the connection would be closed as a slow consumer.
+    let srv = TestServer::start(&[
+        ("hooks.subscribe.timeout_ms", "10000"),
+        ("connection.outbound_queue_messages", "8"),
+    ])
+    .await;
+    let gate = Gate::default();
+    let g = gate.clone();
+    srv.node.on_subscribe(move |req: SubscribeRequest| {
+        let g = g.clone();
+        async move {
+            if req.channel == "gated" {
+                g.hold().await;
+            }
+            SubscribeDecision::Allow
+        }
+    });
+    let (mut ws, _) = connect(&srv.ws_url(""), None).await;
+    subscribe(&mut ws, &["busy"]).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "g", "channels": ["gated"]}),
+    )
+    .await;
+    send(&mut ws, json!({"type": "ping", "id": "p"})).await;
+    gate.asked().await;
+    // Many times the queue's bound, each delivered while the hook waits.
+    for n in 1..=64u64 {
+        srv.node.publish("busy", "tick", &n).await.unwrap();
+        let e = recv(&mut ws).await;
+        assert_eq!(
+            (
+                e["type"].as_str(),
+                e["channel"].as_str(),
+                e["offset"].as_u64()
+            ),
+            (Some("event"), Some("busy"), Some(n)),
+            "{e}"
+        );
+    }
+    gate.release();
+    // Commands are answered in the order they came.
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["type"].as_str(), r["correlation_id"].as_str()),
+        (Some("subscribed"), Some("g")),
+        "{r}"
+    );
+    let r = recv(&mut ws).await;
+    assert_eq!(
+        (r["type"].as_str(), r["correlation_id"].as_str()),
+        (Some("pong"), Some("p")),
+        "{r}"
+    );
+    assert_eq!(srv.slow_consumer_disconnects(), 0);
 }
 
 /// A backend of the test's own, over a real socket.

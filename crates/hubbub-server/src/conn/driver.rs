@@ -11,11 +11,14 @@
 //! This task does framing, control frames (ping, pong, close), heartbeats
 //! and I/O. What the data messages mean is the [`Session`]'s: the task owns
 //! one inline and hands it each data message's payload; the session
-//! answers through the connection's outbox. The testing echo role never
-//! reaches the session.
+//! answers through the connection's outbox. While a command waits (on a
+//! decision hook, on the engine) the task goes on writing what the outbox
+//! receives, but reads no further command, so commands are answered in
+//! order and a slow one delays only what the same client sent after it.
+//! The testing echo role never reaches the session.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::sync::Arc;
 use std::task::Poll;
@@ -30,13 +33,15 @@ use tokio::time::Instant;
 use super::handle::{CloseRequest, ConnHandle, ConnState, QueueLimits};
 use crate::auth::Claims;
 use crate::metrics::Metrics;
-use crate::session::{Session, Transport, Verdict};
+use crate::session::{Session, Verdict};
 use crate::state::Shared;
 
 mod close;
+mod outgoing;
 mod socket;
 
 use close::Closing;
+use outgoing::Outgoing;
 
 /// Writes per timer period after which an emptied write queue keeps its
 /// allocation until the next timer: below it the connection is idle enough
@@ -63,23 +68,6 @@ pub(crate) enum Role {
     Echo,
 }
 
-/// What a session may reach of the write side: the write queue, and
-/// whether the connection is closing.
-struct Ahead<'a> {
-    wq: &'a mut VecDeque<Bytes>,
-    closing: bool,
-}
-
-impl Transport for Ahead<'_> {
-    fn send_ahead(&mut self, outbox: &ConnHandle, frames: &mut dyn Iterator<Item = Bytes>) {
-        if self.closing {
-            return;
-        }
-        outbox.drain_into(self.wq);
-        self.wq.extend(frames);
-    }
-}
-
 /// The task-owned half of a connection: its socket and its session.
 pub(crate) struct Conn<S> {
     io: S,
@@ -91,10 +79,7 @@ pub(crate) struct Conn<S> {
     rbuf: BytesMut,
     inbox: Vec<Message>,
     failed: Option<WsError>,
-    wq: VecDeque<Bytes>,
-    wpos: usize,
-    /// Writes since the timer last fired (see `KEEP_WQ_AFTER_WRITES`).
-    recent_writes: u32,
+    out: Outgoing,
     last_inbound: Instant,
     next_ping: Instant,
     closing: Option<Closing>,
@@ -137,9 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             rbuf: BytesMut::from(leftover),
             inbox: Vec::new(),
             failed: None,
-            wq: VecDeque::new(),
-            wpos: 0,
-            recent_writes: 0,
+            out: Outgoing::default(),
             last_inbound: now,
             closing: None,
             read_eof: false,
@@ -181,8 +164,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             };
             match event {
                 Event::Inbound => {
+                    let mut broken = None;
                     for msg in std::mem::take(&mut self.inbox) {
-                        self.on_message(msg).await;
+                        if let Err(e) = self.on_message(msg).await {
+                            broken = Some(e);
+                            break;
+                        }
+                    }
+                    if let Some(e) = broken {
+                        self.note_failure(e);
+                        break;
                     }
                     if self.inbox.capacity() > 16 {
                         self.inbox = Vec::new();
@@ -212,20 +203,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 Event::Flushed | Event::Eof => break,
                 Event::Failed(e) => {
-                    if self.closing.is_none() {
-                        tracing::debug!(error = %e, "connection failed");
-                        Metrics::inc(&self.session.shared.metrics.connection_errors);
-                    }
+                    self.note_failure(e);
                     break;
                 }
             }
-            if self.closing.as_ref().is_some_and(|c| c.when_flushed) && self.wq.is_empty() {
+            if self.closing.as_ref().is_some_and(|c| c.when_flushed) && self.out.wq.is_empty() {
                 // Give the final frames one more chance to go out.
                 let _ = poll_fn(|cx| Poll::Ready(self.poll_flush_all(cx))).await;
-                if self.wq.is_empty() {
+                if self.out.wq.is_empty() {
                     break;
                 }
             }
+        }
+    }
+
+    /// Counts a socket that failed while the connection was serving.
+    fn note_failure(&self, e: io::Error) {
+        if self.closing.is_none() {
+            tracing::debug!(error = %e, "connection failed");
+            Metrics::inc(&self.session.shared.metrics.connection_errors);
         }
     }
 
@@ -248,12 +244,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Returns true when the connection must end now.
     fn on_timer(&mut self) -> bool {
         let now = Instant::now();
-        if self.recent_writes >= KEEP_WQ_AFTER_WRITES {
+        if self.out.recent_writes >= KEEP_WQ_AFTER_WRITES {
             self.session.handle.release_idle_capacity();
         }
-        self.recent_writes = 0;
-        if self.wq.is_empty() {
-            self.wq = VecDeque::new();
+        self.out.recent_writes = 0;
+        if self.out.wq.is_empty() {
+            self.out.wq = VecDeque::new();
         }
         if let Some(c) = &self.closing {
             return now >= c.deadline;
@@ -283,22 +279,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// joined with `connected`, so both leave in the connection's first
     /// write and nothing published meanwhile can overtake them.
     pub(crate) fn queue_head(&mut self, head: Bytes) {
-        self.wq.push_front(head);
+        self.out.wq.push_front(head);
     }
 
     /// Queues frames ahead of anything published later but after
     /// everything already queued, without counting against the outbox bound:
-    /// used for the offline queue a user's connection starts with (the
-    /// session queues recovered events the same way, see [`Transport`]).
+    /// used for the offline queue a user's connection starts with (see
+    /// [`ConnHandle::push_ahead`]).
     pub(crate) fn send_direct(&mut self, frames: impl IntoIterator<Item = Bytes>) {
-        let mut ahead = Ahead {
-            wq: &mut self.wq,
-            closing: self.closing.is_some(),
-        };
-        ahead.send_ahead(&self.session.handle, &mut frames.into_iter());
+        self.session.handle.push_ahead(&mut frames.into_iter());
     }
 
-    async fn on_message(&mut self, msg: Message) {
+    /// Handles one inbound message; an error is the socket failing while
+    /// a command ran.
+    async fn on_message(&mut self, msg: Message) -> io::Result<()> {
         if self.closing.is_some() {
             if let Message::Close(_) = msg {
                 // The peer answered our close: the handshake is complete.
@@ -307,7 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     when_flushed: true,
                 });
             }
-            return;
+            return Ok(());
         }
         match msg {
             Message::Ping(payload) => {
@@ -320,15 +314,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             Message::Close(frame) => {
                 let code = frame.map(|f| f.code).unwrap_or(1000);
-                self.wq.push_back(close_frame(code, ""));
+                // Nothing may follow our close frame: the outbox takes no
+                // more, and what it holds goes out first.
+                self.session.handle.close(CloseRequest {
+                    reason: "".into(),
+                    reconnect: false,
+                    ..CloseRequest::new(CloseCode(code))
+                });
+                self.session.handle.drain_into(&mut self.out.wq);
+                self.out.wq.push_back(close_frame(code, ""));
                 self.closing = Some(Closing {
                     deadline: Instant::now() + self.close_timeout(),
                     when_flushed: true,
                 });
             }
-            Message::Text(payload) => self.on_data(payload, false).await,
-            Message::Binary(payload) => self.on_data(payload, true).await,
+            Message::Text(payload) => return self.on_data(payload, false).await,
+            Message::Binary(payload) => return self.on_data(payload, true).await,
         }
+        Ok(())
     }
 
     /// Control frames spend the session's rate budget like data messages
@@ -346,7 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.session.spend_rate_budget() == Verdict::Allow
     }
 
-    async fn on_data(&mut self, payload: Bytes, binary: bool) {
+    async fn on_data(&mut self, payload: Bytes, binary: bool) -> io::Result<()> {
         self.session
             .handle
             .stats
@@ -356,22 +359,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Role::Echo => {
                 let op = if binary { OpCode::Binary } else { OpCode::Text };
                 self.session.push(&server_frame(op, &payload));
+                Ok(())
             }
-            // Boxed: the state of the deepest command (a history read) would
-            // otherwise sit inline in every idle connection's future. The
-            // payload and the session's view of the write side move into
-            // the box too.
             Role::Hub => {
-                let session = &mut self.session;
-                let ahead = Ahead {
-                    wq: &mut self.wq,
-                    closing: self.closing.is_some(),
-                };
-                Box::pin(async move {
-                    let mut ahead = ahead;
-                    session.on_message(&payload, binary, &mut ahead).await
+                // Boxed: the state of the deepest command (a history read)
+                // would otherwise sit inline in every idle connection's
+                // future. While it runs (waiting on a hook, on the engine)
+                // the connection goes on writing what is published to it;
+                // it reads no further command until this one is done, so
+                // commands are answered in the order they came.
+                let handle = Arc::clone(&self.session.handle);
+                let mut command = Box::pin(self.session.on_message(&payload, binary));
+                let (io, out) = (&mut self.io, &mut self.out);
+                let mut failed = None;
+                poll_fn(|cx| {
+                    if command.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(());
+                    }
+                    if failed.is_none() {
+                        failed = out.poll_keep_writing(io, &handle, cx).err();
+                    }
+                    Poll::Pending
                 })
-                .await
+                .await;
+                failed.map_or(Ok(()), Err)
             }
         }
     }

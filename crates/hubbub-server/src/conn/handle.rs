@@ -81,7 +81,11 @@ pub enum Push {
 #[derive(Default)]
 struct Outbox {
     frames: VecDeque<Bytes>,
+    /// Bytes of the frames that count against the bound.
     bytes: usize,
+    /// How many of `frames` were queued ahead ([`ConnHandle::push_ahead`])
+    /// and so do not count against the bound.
+    ahead: usize,
     waker: Option<Waker>,
     close: Option<CloseRequest>,
 }
@@ -201,9 +205,12 @@ impl ConnHandle {
             if ob.close.is_some() {
                 return Push::Closed;
             }
-            if ob.frames.len() >= limits.max_messages || ob.bytes + frame.len() > limits.max_bytes {
+            if ob.frames.len() - ob.ahead >= limits.max_messages
+                || ob.bytes + frame.len() > limits.max_bytes
+            {
                 ob.frames = VecDeque::new();
                 ob.bytes = 0;
+                ob.ahead = 0;
                 ob.close = Some(CloseRequest {
                     drop_queued: true,
                     ..CloseRequest::new(CloseCode::SLOW_CONSUMER)
@@ -226,6 +233,31 @@ impl ConnHandle {
         Push::Queued
     }
 
+    /// Queues the connection's own frames behind everything already queued
+    /// and ahead of anything pushed later, outside the bound: a command's
+    /// reply followed by the events it recovered, or the offline queue a
+    /// user's connection starts with, whose size history and the queue
+    /// limits bound already. Going through the outbox rather than the
+    /// transport lets the transport keep writing while a command waits.
+    /// Nothing is queued once a close dropped the queue (slow consumer);
+    /// after any other close request the frames still go out, ahead of
+    /// `disconnect`.
+    pub(crate) fn push_ahead(&self, frames: &mut dyn Iterator<Item = Bytes>) {
+        let waker = {
+            let mut ob = self.outbox.lock();
+            if ob.close.as_ref().is_some_and(|c| c.drop_queued) {
+                return;
+            }
+            let before = ob.frames.len();
+            ob.frames.extend(frames);
+            ob.ahead += ob.frames.len() - before;
+            ob.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// Asks the connection to close. The first request wins; later ones are
     /// ignored so a slow-consumer close is not turned into something else.
     pub fn close(&self, request: CloseRequest) -> bool {
@@ -237,6 +269,7 @@ impl ConnHandle {
             if request.drop_queued {
                 ob.frames = VecDeque::new();
                 ob.bytes = 0;
+                ob.ahead = 0;
             }
             ob.close = Some(request);
             ob.waker.take()
@@ -272,6 +305,7 @@ impl ConnHandle {
         let n = ob.frames.len();
         ob.frames.clear();
         ob.bytes = 0;
+        ob.ahead = 0;
         n
     }
 
@@ -282,6 +316,7 @@ impl ConnHandle {
         let mut ob = self.outbox.lock();
         into.extend(ob.frames.drain(..));
         ob.bytes = 0;
+        ob.ahead = 0;
     }
 
     /// For the connection task: moves queued frames into `into`. Returns the
@@ -301,6 +336,7 @@ impl ConnHandle {
                 into.extend(ob.frames.drain(..));
             }
             ob.bytes = 0;
+            ob.ahead = 0;
             return None;
         }
         if let Some(c) = &ob.close {
@@ -352,6 +388,44 @@ mod tests {
         };
         assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Queued);
         assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Overflow);
+    }
+
+    #[test]
+    fn frames_queued_ahead_keep_their_place_outside_the_bound() {
+        let h = handle();
+        let limits = QueueLimits {
+            max_messages: 2,
+            max_bytes: 10,
+        };
+        let live = Bytes::from_static(b"live");
+        assert_eq!(h.push(&live, limits), Push::Queued);
+        let reply = Bytes::from_static(b"a reply longer than the byte bound");
+        h.push_ahead(&mut [reply.clone(), reply.clone(), reply].into_iter());
+        // Three frames ahead count for neither bound: one more live frame fits.
+        assert_eq!(h.push(&live, limits), Push::Queued);
+        let mut q = VecDeque::new();
+        assert!(h.take(&mut q, futures_noop_waker()).is_none());
+        assert_eq!(q.len(), 5);
+        assert_eq!((&q[0], &q[4]), (&live, &live));
+        // A slow-consumer close drops the queue and everything after it.
+        h.close(CloseRequest {
+            drop_queued: true,
+            ..CloseRequest::new(CloseCode::SLOW_CONSUMER)
+        });
+        h.push_ahead(&mut std::iter::once(live.clone()));
+        let mut q = VecDeque::new();
+        assert!(h.take(&mut q, futures_noop_waker()).is_some());
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn frames_queued_ahead_go_out_before_a_disconnect() {
+        let h = handle();
+        h.close(CloseRequest::api_disconnect(None, true));
+        h.push_ahead(&mut std::iter::once(Bytes::from_static(b"reply")));
+        let mut q = VecDeque::new();
+        assert!(h.take(&mut q, futures_noop_waker()).is_none());
+        assert_eq!(q.len(), 1);
     }
 
     fn futures_noop_waker() -> &'static Waker {

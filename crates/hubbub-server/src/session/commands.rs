@@ -10,7 +10,7 @@ use hubbub_protocol::{
     SubscribedChannel,
 };
 
-use super::{Session, Transport, Verdict};
+use super::{Session, Verdict};
 use crate::auth::AuthError;
 use crate::events::MAX_EVENT_TYPE_LEN;
 use crate::metrics::Metrics;
@@ -25,12 +25,7 @@ impl Session {
     /// One data message of the hubbub protocol: rate limit, decode, run,
     /// reply. `binary` says whether the transport carried it as binary
     /// (MessagePack) or text (JSON).
-    pub(crate) async fn on_message(
-        &mut self,
-        payload: &[u8],
-        binary: bool,
-        transport: &mut dyn Transport,
-    ) {
+    pub(crate) async fn on_message(&mut self, payload: &[u8], binary: bool) {
         let decoded = decode_command(payload, binary);
         let ephemeral = matches!(&decoded, Ok(i) if matches!(&i.command,
             Command::Publish(p) if self.shared.config.is_ephemeral(&p.event_type)));
@@ -71,7 +66,7 @@ impl Session {
         };
         let id = inbound.id;
         let reply = match inbound.command {
-            Command::Subscribe(s) => match self.subscribe(s, id.as_ref(), transport).await {
+            Command::Subscribe(s) => match self.subscribe(s, id.as_ref()).await {
                 // The reply went out with the recovered events.
                 Ok(()) => return,
                 Err(e) => Err(e),
@@ -81,7 +76,7 @@ impl Session {
             Command::Publish(p) => self.publish(p).await,
             Command::Auth(a) => self.auth(a),
             Command::Ping(_) => Ok(ServerMessage::Pong {}),
-            Command::JoinRoom(j) => match self.join_room(j, id.as_ref(), transport).await {
+            Command::JoinRoom(j) => match self.join_room(j, id.as_ref()).await {
                 // The reply went out ahead of the room's later events.
                 Ok(()) => return,
                 Err(e) => Err(e),
@@ -253,12 +248,13 @@ impl Session {
     /// `subscribe`, with recovery: every channel is registered syncing
     /// first, then history is read; the reply, the missed events and then
     /// the live ones follow in that order, each offset once: the reply and
-    /// the missed events go ahead of the outbox through `transport`.
+    /// the missed events are queued ahead ([`ConnHandle::push_ahead`]).
+    ///
+    /// [`ConnHandle::push_ahead`]: crate::conn::handle::ConnHandle::push_ahead
     async fn subscribe(
         &mut self,
         s: Subscribe,
         id: Option<&CorrelationId>,
-        transport: &mut dyn Transport,
     ) -> Result<(), (ErrorCode, String)> {
         if s.channels.is_empty() {
             return Err((ErrorCode::BadRequest, "channels must not be empty".into()));
@@ -390,7 +386,7 @@ impl Session {
             crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.wire)
         {
             let mut frames = std::iter::once(frame).chain(recovered_frames);
-            transport.send_ahead(&self.handle, &mut frames);
+            self.handle.push_ahead(&mut frames);
         }
         for (ch, after) in release {
             let after = after.as_ref().map(|(o, e)| (*o, e.as_str()));

@@ -10,9 +10,10 @@
 //! the connection ends, and lets it spend the rate budget on whatever else
 //! the transport reads (WebSocket pings and pongs). The session answers
 //! through the connection's [`ConnHandle`], in frames built for the
-//! handle's [`Wire`](crate::hub::Wire); the one thing it needs of the
-//! transport itself, queueing recovered events ahead of later ones, goes
-//! through the [`Transport`] trait.
+//! handle's [`Wire`](crate::hub::Wire), queueing a reply and the events it
+//! recovered ahead of later ones with [`ConnHandle::push_ahead`]. It needs
+//! nothing of the transport itself, so a transport can keep writing while
+//! a command waits (on a hook, on the engine).
 //!
 //! The transport task owns its session inline (the WebSocket one is
 //! `conn::driver`): no allocation of its own, and an idle connection pays
@@ -41,17 +42,6 @@ use crate::hub::encode_frame;
 use crate::metrics::Metrics;
 use crate::state::Shared;
 use crate::util::now_ms;
-
-/// What a session needs of the transport carrying it, beyond the
-/// connection's outbox.
-pub(crate) trait Transport: Send {
-    /// Queues `frames` behind everything already queued for the connection
-    /// (what waits in `outbox` included) and ahead of anything pushed
-    /// later, outside the outbox bound: recovered events and offline
-    /// queues, whose size history and the queue limits bound already.
-    /// Does nothing once the connection is closing.
-    fn send_ahead(&mut self, outbox: &ConnHandle, frames: &mut dyn Iterator<Item = Bytes>);
-}
 
 /// The protocol half of one connection.
 pub(crate) struct Session {
@@ -227,25 +217,6 @@ mod tests {
 
     use super::*;
 
-    /// A transport that only records what the session queues ahead.
-    #[derive(Default)]
-    struct Recorder {
-        ahead: Vec<Bytes>,
-        closing: bool,
-    }
-
-    impl Transport for Recorder {
-        fn send_ahead(&mut self, outbox: &ConnHandle, frames: &mut dyn Iterator<Item = Bytes>) {
-            if self.closing {
-                return;
-            }
-            let mut queued = VecDeque::new();
-            outbox.drain_into(&mut queued);
-            self.ahead.extend(queued);
-            self.ahead.extend(frames);
-        }
-    }
-
     fn session() -> Session {
         let shared = Shared::new(crate::Config::default());
         let handle = Arc::new(ConnHandle::new(
@@ -275,34 +246,30 @@ mod tests {
     #[tokio::test]
     async fn replies_go_to_the_outbox_in_the_handles_wire() {
         let mut s = session();
-        let mut t = Recorder::default();
-        s.on_message(br#"{"type":"ping","id":7}"#, false, &mut t)
-            .await;
+        s.on_message(br#"{"type":"ping","id":7}"#, false).await;
         let out = outbox(&s);
         assert_eq!(out.len(), 1);
         let reply = message(&out[0]);
         assert_eq!(reply["type"], "pong");
         assert_eq!(reply["correlation_id"], 7);
-        assert!(t.ahead.is_empty());
     }
 
     #[tokio::test]
-    async fn subscribe_answers_ahead_through_the_transport() {
+    async fn subscribe_answers_ahead_of_live_events() {
         let mut s = session();
-        let mut t = Recorder::default();
+        let live = Bytes::from_static(b"live");
+        s.push(&live);
         let cmd = br#"{"type":"subscribe","id":1,"channels":["news"]}"#;
-        s.on_message(cmd, false, &mut t).await;
-        assert!(outbox(&s).is_empty());
-        assert_eq!(t.ahead.len(), 1);
-        assert_eq!(message(&t.ahead[0])["type"], "subscribed");
+        s.on_message(cmd, false).await;
+        // Fills the bound: the reply, queued ahead, does not count.
+        for _ in 1..s.limits.max_messages {
+            s.push(&live);
+        }
+        let out = outbox(&s);
+        assert_eq!(out.len(), s.limits.max_messages + 1);
+        assert_eq!(out[0], live);
+        assert_eq!(message(&out[1])["type"], "subscribed");
         assert_eq!(*s.handle.subscriptions.lock(), [Arc::from("news")]);
-        // A closing transport takes nothing more.
-        let mut closing = Recorder {
-            closing: true,
-            ..Recorder::default()
-        };
-        s.on_message(cmd, false, &mut closing).await;
-        assert!(closing.ahead.is_empty());
         s.end();
         assert!(s.handle.subscriptions.lock().is_empty());
         assert_eq!(s.shared.hub.subscriber_count("news"), None);

@@ -15,7 +15,7 @@ use hubbub_protocol::rooms::{PresenceEntry, UserJoined};
 use hubbub_protocol::EventPayload;
 use hubbub_protocol::{CorrelationId, ErrorCode, ServerMessage};
 
-use super::{Session, Transport};
+use super::Session;
 use crate::engine::{Admission, EngineError, RoomSettings};
 use crate::metrics::Metrics;
 use crate::rooms::ops::{Change, Member as Who};
@@ -84,13 +84,12 @@ impl Session {
         )
     }
 
-    /// `join_room`: the reply (`room_joined`) goes out through the
-    /// transport, ahead of the room's later events.
+    /// `join_room`: the reply (`room_joined`) is queued ahead of the room's
+    /// later events.
     pub(super) async fn join_room(
         &mut self,
         j: JoinRoom,
         id: Option<&CorrelationId>,
-        transport: &mut dyn Transport,
     ) -> Result<(), Failure> {
         crate::rooms::valid_name(&j.room)
             .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(&j.room))))?;
@@ -254,7 +253,7 @@ impl Session {
         if let Some(frame) =
             crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.wire)
         {
-            transport.send_ahead(&self.handle, &mut std::iter::once(frame));
+            self.handle.push_ahead(&mut std::iter::once(frame));
         }
         let after =
             (!read.top.epoch.is_empty()).then_some((read.top.offset, read.top.epoch.as_str()));

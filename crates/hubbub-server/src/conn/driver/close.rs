@@ -52,16 +52,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.session.handle.close(req.clone());
         if req.drop_queued {
             // A partly written frame must be finished or the stream breaks.
-            self.wq.truncate(usize::from(self.wpos > 0));
+            self.out.wq.truncate(usize::from(self.out.wpos > 0));
         } else {
-            self.session.handle.drain_into(&mut self.wq);
+            self.session.handle.drain_into(&mut self.out.wq);
         }
         if self.role == Role::Hub {
             if let Some(frame) = self.session.disconnect_frame(&req) {
-                self.wq.push_back(frame);
+                self.out.wq.push_back(frame);
             }
         }
-        self.wq.push_back(close_frame(req.code.0, &req.reason));
+        self.out.wq.push_back(close_frame(req.code.0, &req.reason));
         self.closing = Some(Closing {
             deadline: Instant::now() + self.close_timeout(),
             when_flushed: false,

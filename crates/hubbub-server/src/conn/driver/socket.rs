@@ -1,11 +1,10 @@
-//! The connection task's socket I/O: reading into the per-thread scratch
-//! buffer and parsing frames out of it, and writing what is queued with
-//! one plain or vectored write.
+//! The connection task's socket I/O: what it waits for between commands
+//! (the write side in [`super::outgoing`]), and reading into the
+//! per-thread scratch buffer and parsing frames out of it.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -13,10 +12,9 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::{Conn, Event, KEEP_WQ_AFTER_WRITES};
+use super::{Conn, Event};
 
 const SCRATCH_LEN: usize = 64 * 1024;
-const MAX_IOVECS: usize = 128;
 /// Keep at most this much capacity in an emptied read buffer.
 const KEEP_RBUF: usize = 4096;
 
@@ -32,20 +30,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     ) -> Poll<Event> {
         // Write side: drain the outbox into the socket until it would block.
         loop {
-            if self.wq.is_empty() {
-                if let Some(req) = self.session.handle.take(&mut self.wq, cx.waker()) {
+            if self.out.wq.is_empty() {
+                if let Some(req) = self.session.handle.take(&mut self.out.wq, cx.waker()) {
                     if self.closing.is_none() {
                         return Poll::Ready(Event::CloseRequested(req));
                     }
                 }
-                if self.wq.is_empty() {
+                if self.out.wq.is_empty() {
                     if self.closing.as_ref().is_some_and(|c| c.when_flushed) {
                         return Poll::Ready(Event::Flushed);
                     }
                     break;
                 }
             }
-            match self.poll_write_some(cx) {
+            match self
+                .out
+                .poll_write_some(&mut self.io, &self.session.handle.stats, cx)
+            {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(e)),
                 Poll::Pending => break,
@@ -78,60 +79,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     pub(super) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        while !self.wq.is_empty() {
-            match self.poll_write_some(cx) {
+        while !self.out.wq.is_empty() {
+            match self
+                .out
+                .poll_write_some(&mut self.io, &self.session.handle.stats, cx)
+            {
                 Poll::Ready(r) => r?,
                 Poll::Pending => break,
             }
         }
         Ok(())
-    }
-
-    /// One write of as many queued frames as fit: a plain `write` for a
-    /// single frame (the common case at low rates, where `writev`'s iovec
-    /// import is measurable), a vectored write for several.
-    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let written = if self.wq.len() == 1 {
-            let frame = &self.wq[0][self.wpos..];
-            ready!(Pin::new(&mut self.io).poll_write(cx, frame))?
-        } else {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut n = 0;
-            for (i, frame) in self.wq.iter().take(MAX_IOVECS).enumerate() {
-                slices[i] = IoSlice::new(if i == 0 { &frame[self.wpos..] } else { frame });
-                n = i + 1;
-            }
-            ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]))?
-        };
-        if written == 0 {
-            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-        }
-        self.recent_writes = self.recent_writes.saturating_add(1);
-        self.session.handle.stats.add_sent_bytes(written);
-        let mut left = written;
-        let mut frames = 0u64;
-        while left > 0 {
-            let Some(front) = self.wq.front() else { break };
-            let rem = front.len() - self.wpos;
-            if left >= rem {
-                left -= rem;
-                self.wq.pop_front();
-                self.wpos = 0;
-                frames += 1;
-            } else {
-                self.wpos += left;
-                left = 0;
-            }
-        }
-        self.session.handle.stats.add_sent_frames(frames);
-        if self.wq.is_empty() && self.recent_writes < KEEP_WQ_AFTER_WRITES {
-            // An idle connection keeps no queue allocation.
-            self.wq = VecDeque::new();
-        }
-        if self.wq.is_empty() {
-            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-        }
-        Poll::Ready(Ok(()))
     }
 
     /// Reads once into the thread's scratch buffer and parses what arrived.
