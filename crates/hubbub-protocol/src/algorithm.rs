@@ -269,14 +269,26 @@ pub struct AlgorithmFailed {
     pub error: String,
 }
 
-/// A finished job's work counts. The spec leaves `statistics` open; these
-/// are the counts `algorithm_progress` already reports, final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A job's work counts, final in its terminal event (and as far as they
+/// go in `GET /api/algorithms`). The spec leaves `statistics` open; fields
+/// beyond the two counts `algorithm_progress` reports default to 0 when a
+/// sender leaves them out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlgorithmStatistics {
     /// Nodes processed.
     pub nodes_processed: u64,
     /// Edges processed.
     pub edges_processed: u64,
+    /// Events the job published (the `graph` and terminal events included).
+    #[serde(default)]
+    pub events_emitted: u64,
+    /// Activations folded into a later one by `max_events_per_second`
+    /// (the latest level per node per tick is what is sent).
+    #[serde(default)]
+    pub events_coalesced: u64,
+    /// Wall time of the run, ms.
+    #[serde(default)]
+    pub wall_time_ms: u64,
 }
 
 /// `algorithm_complete.result`, one shape per algorithm. The event does not

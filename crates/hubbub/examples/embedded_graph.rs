@@ -156,6 +156,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             statistics: AlgorithmStatistics {
                 nodes_processed: n as u64,
                 edges_processed,
+                wall_time_ms: started.elapsed().as_millis() as u64,
+                ..AlgorithmStatistics::default()
             },
         })
         .await?;
