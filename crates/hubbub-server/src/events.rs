@@ -51,8 +51,22 @@ impl Shared {
         data: JsonData,
         publisher: Option<Publisher>,
     ) -> Result<PublishOutcome, EngineError> {
-        let started = Instant::now();
         let history = self.config.history_options(channel, event_type);
+        self.publish_kept(channel, event_type, data, publisher, history)
+            .await
+    }
+
+    /// As [`Shared::publish`], kept as `history` says (`None`: not kept,
+    /// no offset) instead of as the namespace says.
+    pub(crate) async fn publish_kept(
+        &self,
+        channel: &str,
+        event_type: &str,
+        data: JsonData,
+        publisher: Option<Publisher>,
+        history: Option<crate::history::HistoryOptions>,
+    ) -> Result<PublishOutcome, EngineError> {
+        let started = Instant::now();
         let publication = self.stamp(channel.to_owned(), event_type, data, publisher);
         let out = self.engine.broker.publish(publication, history).await;
         match &out {

@@ -54,6 +54,7 @@ pub mod hooks;
 mod http;
 mod http_conns;
 mod hub;
+mod jobs;
 mod limits;
 mod metrics;
 mod net;
@@ -68,9 +69,11 @@ mod users;
 mod util;
 
 pub use config::{Config, Mode, Preset, Sources};
+pub use jobs::{JobCaller, JobHandler, JobStarted};
 pub use node::{
-    Error, Event, HistoryPage, JobUpdates, Node, NodeBuilder, NodeStats, Subscription,
-    SubscriptionError, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
+    ApiExtension, Disconnected, Error, Event, HistoryPage, JobUpdates, Node, NodeBuilder,
+    NodeStats, Retention, Subscription, SubscriptionError, TaskUpdates, NODE_ACTIVATIONS_CHANNEL,
+    TASKS_CHANNEL,
 };
 pub use server::Server;
 pub use util::now_ms;

@@ -34,6 +34,12 @@ pub struct Shared {
     pub(crate) rpc_backends: Vec<crate::rpc::proxy::Backend>,
     /// Decision hooks: registered Rust hooks and configured backends.
     pub(crate) hooks: crate::hooks::Hooks,
+    /// What answers `algorithm_start` and `algorithm_stop`.
+    pub(crate) jobs: crate::jobs::Jobs,
+    /// Told when a connection ends ([`crate::Node::on_disconnect`]).
+    pub(crate) on_disconnect: crate::node::DisconnectHook,
+    /// Routes applications add to the HTTP API ([`crate::Node::extend_api`]).
+    pub(crate) api_extensions: parking_lot::Mutex<Vec<crate::ApiExtension>>,
     /// HTTP connections, bounded by `server.max_http_connections`.
     pub http: HttpConns,
     /// Counters.
@@ -113,6 +119,9 @@ impl Shared {
             rpc: crate::rpc::Registry::default(),
             rpc_backends: crate::rpc::proxy::backends(&config.rpc, &http),
             hooks: crate::hooks::Hooks::new(&config.hooks, &http),
+            jobs: Default::default(),
+            on_disconnect: Default::default(),
+            api_extensions: Default::default(),
             http: HttpConns::new(config.server.max_http_connections),
             metrics,
             auth,

@@ -269,10 +269,17 @@ async fn build_node(config: Config) -> Result<Node, ExitCode> {
     if let Some(e) = engine {
         builder = builder.engine(e);
     }
-    builder.build().map_err(|e| {
+    let node = builder.build().map_err(|e| {
         eprintln!("hubbub serve: {}", e.message);
         ExitCode::from(2)
-    })
+    })?;
+    // The applications the binary carries, on the library's public API.
+    let jobs = hubbub_graph::JobsConfig::from_config(node.config()).map_err(|e| {
+        eprintln!("hubbub serve: {e}");
+        ExitCode::from(2)
+    })?;
+    hubbub_graph::install(&node, jobs);
+    Ok(node)
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once, for

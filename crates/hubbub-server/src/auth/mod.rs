@@ -137,6 +137,9 @@ pub struct Claims {
     pub rooms: Vec<String>,
     /// Admin rights: the `connections` and `logs` streams, and the HTTP API.
     pub admin: bool,
+    /// The right to start and stop jobs (`algorithm_start`), whatever the
+    /// namespaces allow (docs/algorithms.md).
+    pub jobs: bool,
     /// Shown to others in presence (a JSON object).
     pub info: Option<serde_json::Map<String, serde_json::Value>>,
     /// `exp`, seconds since the Unix epoch.
@@ -152,6 +155,7 @@ impl Claims {
             publish: None,
             rooms: Vec::new(),
             admin: false,
+            jobs: false,
             info: None,
             expires_at: None,
         }
@@ -179,6 +183,7 @@ impl Claims {
             publish: raw.publish.map(PatternList::into_patterns),
             rooms: raw.rooms.map(PatternList::into_strings).unwrap_or_default(),
             admin: raw.admin.unwrap_or(false),
+            jobs: raw.jobs.unwrap_or(false),
             info,
             expires_at: match raw.exp {
                 None => None,
@@ -206,6 +211,7 @@ struct RawClaims {
     publish: Option<PatternList>,
     rooms: Option<PatternList>,
     admin: Option<bool>,
+    jobs: Option<bool>,
     info: Option<serde_json::Value>,
 }
 

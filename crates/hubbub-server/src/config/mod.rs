@@ -52,6 +52,10 @@ pub struct Config {
     /// Decision hooks on connect, subscribe and publish: Rust or HTTP,
     /// their timeouts and failure policies.
     pub hooks: HooksConfig,
+    /// Sections of applications built on the node (`[apps.algorithms]`,
+    /// read by `hubbub-graph`), set like any other key. The node keeps
+    /// them for the application, which checks them when it starts.
+    pub apps: BTreeMap<String, toml::Value>,
 }
 
 /// Which engine a node runs on. The library reads this section only for

@@ -205,8 +205,12 @@ impl ConnHandle {
             if ob.close.is_some() {
                 return Push::Closed;
             }
-            if ob.frames.len() - ob.ahead >= limits.max_messages
-                || ob.bytes + frame.len() > limits.max_bytes
+            // One frame into an empty queue always fits, however large (a
+            // job's `graph` event): the bound is on a backlog, and a
+            // single frame is none.
+            let counted = ob.frames.len() - ob.ahead;
+            if counted > 0
+                && (counted >= limits.max_messages || ob.bytes + frame.len() > limits.max_bytes)
             {
                 ob.frames = VecDeque::new();
                 ob.bytes = 0;
@@ -388,6 +392,18 @@ mod tests {
         };
         assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Queued);
         assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Overflow);
+    }
+
+    #[test]
+    fn one_frame_larger_than_the_bound_fits_an_empty_queue() {
+        let h = handle();
+        let limits = QueueLimits {
+            max_messages: 100,
+            max_bytes: 5,
+        };
+        let big = Bytes::from_static(b"a frame far over the byte bound");
+        assert_eq!(h.push(&big, limits), Push::Queued);
+        assert_eq!(h.push(&Bytes::from_static(b"x"), limits), Push::Overflow);
     }
 
     #[test]

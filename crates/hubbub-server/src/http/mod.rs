@@ -76,7 +76,11 @@ pub fn app(shared: Arc<Shared>) -> Router {
     let body_limit = shared.config.connection.max_message_size + BODY_ENVELOPE;
     let started = shared.started;
     let table = routes::routes();
-    let openapi = openapi::document(&table.iter().map(|r| r.info).collect::<Vec<_>>());
+    let mut openapi = openapi::document(&table.iter().map(|r| r.info).collect::<Vec<_>>());
+    let extensions = std::mem::take(&mut *shared.api_extensions.lock());
+    for ext in &extensions {
+        openapi::extend(&mut openapi, ext);
+    }
     let api = Arc::new(ApiState {
         shared,
         key,
@@ -88,10 +92,13 @@ pub fn app(shared: Arc<Shared>) -> Router {
     for r in table {
         router = router.route(r.info.path, r.handler);
     }
+    let mut router = router.with_state(api.clone());
+    for ext in extensions {
+        router = router.merge(ext.router);
+    }
     router
         .fallback(error::no_route)
         .layer(from_fn_with_state(api.clone(), auth::access))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(map_response(error::json_errors))
-        .with_state(api)
 }

@@ -667,6 +667,22 @@ pub fn document(routes: &[RouteInfo]) -> Value {
     })
 }
 
+/// Adds an application's routes ([`crate::ApiExtension`]) to `doc`.
+pub(super) fn extend(doc: &mut Value, ext: &crate::ApiExtension) {
+    let merge = |into: &mut Value, from: &Value| {
+        if let (Value::Object(into), Value::Object(from)) = (into, from) {
+            for (k, v) in from {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    };
+    merge(&mut doc["paths"], &ext.openapi_paths);
+    merge(&mut doc["components"]["schemas"], &ext.openapi_schemas);
+    if let Value::Array(tags) = &mut doc["tags"] {
+        tags.push(json!({"name": ext.tag.0, "description": ext.tag.1}));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod extend;
 mod ops;
 mod subscription;
 mod typed;
@@ -34,6 +35,9 @@ use std::sync::Arc;
 use axum::Router;
 use hubbub_protocol::ErrorCode;
 
+pub(crate) use extend::DisconnectHook;
+pub use extend::{ApiExtension, Disconnected, Retention};
+use ops::{check_event, to_data};
 pub use ops::{HistoryPage, NodeStats};
 pub use subscription::{Event, Subscription, SubscriptionError};
 pub use typed::{JobUpdates, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL};

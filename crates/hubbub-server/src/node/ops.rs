@@ -27,7 +27,7 @@ pub(crate) fn check_event(channel: &str, event_type: &str, data: &JsonData) -> R
     data.check().map_err(|e| Error::bad_request(e.to_string()))
 }
 
-fn to_data<T: Serialize + ?Sized>(data: &T) -> Result<JsonData, Error> {
+pub(crate) fn to_data<T: Serialize + ?Sized>(data: &T) -> Result<JsonData, Error> {
     let text = serde_json::to_string(data)
         .map_err(|e| Error::bad_request(format!("data does not serialize to JSON: {e}")))?;
     JsonData::from_json(&text).map_err(|e| Error::bad_request(e.to_string()))

@@ -82,6 +82,12 @@ impl Session {
                 Err(e) => Err(e),
             },
             Command::LeaveRoom(l) => self.leave_room(l).await,
+            Command::AlgorithmStart(a) => match self.start_job(a, id.as_ref()).await {
+                // The reply went out ahead of the job's first event.
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
+            Command::AlgorithmStop(s) => self.stop_job(s).await,
             Command::Rpc(r) => {
                 let in_flight = self.rpc_in_flight.get_or_insert_with(Default::default);
                 match crate::rpc::dispatch::start(
@@ -107,10 +113,6 @@ impl Session {
                     .map(|c| c.to_string())
                     .collect(),
             }),
-            other => err(
-                ErrorCode::Unavailable,
-                format!("{} is not offered by this hub", other.type_name()),
-            ),
         };
         match reply {
             Ok(msg) => self.send(&msg, id.as_ref()),

@@ -22,6 +22,7 @@
 
 mod commands;
 mod hooks;
+mod jobs;
 mod presence;
 mod ratelimit;
 mod rooms;

@@ -79,6 +79,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if let Some(user) = handle.user_id.as_deref() {
             shared.engine.broker.detach_user(user);
         }
+        shared.on_disconnect.tell(
+            || shared.conns.connection_id(handle.seq),
+            handle.user_id.as_deref(),
+        );
         let m = &shared.metrics;
         let s = &handle.stats;
         use std::sync::atomic::Ordering::Relaxed;

@@ -1,0 +1,316 @@
+//! What a running job tells its watchers: the [`Observer`] that turns an
+//! algorithm's steps into events, paced and capped, on the job's own
+//! thread (so encoding costs the job, not the hub's async workers).
+//!
+//! - Every activation and traversal is an event of its own, unless the job
+//!   set `max_events_per_second`. Then each tick (100 ms) may carry a
+//!   tenth of that rate as events of their own; what is over goes into one
+//!   `node_activation_batch` event at the tick's end: the latest level per
+//!   node, and how many traversals were folded in. The stream is then about
+//!   `max_events_per_second` plus the batches and progress (at most 10 of
+//!   each per second), however large the graph.
+//! - `algorithm_progress` at least every `progress_interval_ms` and at
+//!   every 1% of the work.
+//! - `step_delay_ms` sleeps the job's thread after each step.
+//! - A stop request or the wall-clock limit ends the run at the next step.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hubbub_protocol::algorithm::{
+    Algorithm, AlgorithmProgress, EdgeTraversal, NodeActivation, PathDiscovered,
+};
+use hubbub_protocol::graph::NodeId;
+use hubbub_protocol::JsonData;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::algo::{Flow, Observer, Progress};
+use crate::graph::Graph;
+
+/// How long one tick of the event cap lasts.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Where an event goes besides the job's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Also {
+    /// Nowhere else, and not kept.
+    None,
+    /// Nowhere else, and kept on the job's channel (`graph`).
+    Kept,
+    /// `node_activations`.
+    Activations,
+    /// `all_algorithms`.
+    AllAlgorithms,
+}
+
+/// One event for the job's publisher task, already encoded.
+pub(crate) struct Out {
+    pub event_type: &'static str,
+    pub data: JsonData,
+    pub also: Also,
+}
+
+/// `node_activation_batch`: activations over the cap within one tick,
+/// the latest level per node, and the traversals folded in with them.
+#[derive(Serialize)]
+struct ActivationBatch<'a> {
+    job_id: &'a str,
+    algorithm: &'a Algorithm,
+    timestamp: u64,
+    activations: Vec<BatchEntry<'a>>,
+    edges_traversed: u64,
+}
+
+#[derive(Serialize)]
+struct BatchEntry<'a> {
+    node_id: &'a NodeId,
+    activation_level: f64,
+}
+
+/// Why a run ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Halt {
+    Stopped,
+    OutOfTime,
+    /// Nobody takes the events any more (the node is shutting down).
+    Gone,
+}
+
+/// Counts for `statistics`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    pub nodes: u64,
+    pub edges: u64,
+    pub emitted: u64,
+    pub coalesced: u64,
+}
+
+/// The pace of one run.
+pub(crate) struct Pace {
+    pub max_events_per_second: Option<u64>,
+    pub step_delay: Option<Duration>,
+    pub progress_interval: Duration,
+    pub deadline: Instant,
+}
+
+/// The observer of one run.
+pub(crate) struct Streamer<'g> {
+    graph: &'g Graph,
+    job_id: String,
+    algorithm: Algorithm,
+    tx: mpsc::Sender<Out>,
+    stop: Arc<AtomicBool>,
+    pace: Pace,
+    /// Events of their own per tick under the cap.
+    budget: Option<u64>,
+    tick_started: Instant,
+    sent_in_tick: u64,
+    held: HashMap<u32, f64>,
+    held_edges: u64,
+    last_progress: Instant,
+    last_fraction: f64,
+    pub counts: Counts,
+    pub halt: Option<Halt>,
+}
+
+impl<'g> Streamer<'g> {
+    pub(crate) fn new(
+        graph: &'g Graph,
+        job_id: String,
+        algorithm: Algorithm,
+        tx: mpsc::Sender<Out>,
+        stop: Arc<AtomicBool>,
+        pace: Pace,
+    ) -> Self {
+        let now = Instant::now();
+        Streamer {
+            budget: pace
+                .max_events_per_second
+                .map(|r| (r / (1000 / TICK.as_millis() as u64)).max(1)),
+            graph,
+            job_id,
+            algorithm,
+            tx,
+            stop,
+            pace,
+            tick_started: now,
+            sent_in_tick: 0,
+            held: HashMap::new(),
+            held_edges: 0,
+            last_progress: now,
+            last_fraction: 0.0,
+            counts: Counts::default(),
+            halt: None,
+        }
+    }
+
+    /// Encodes and hands over one event (nothing once nobody takes them).
+    pub(crate) fn emit<T: Serialize>(&mut self, event_type: &'static str, data: &T, also: Also) {
+        if self.halt != Some(Halt::Gone) {
+            self.send(event_type, JsonData::from_serialize(data), also);
+        }
+    }
+
+    fn send(&mut self, event_type: &'static str, data: JsonData, also: Also) {
+        if self.halt == Some(Halt::Gone) {
+            return;
+        }
+        let out = Out {
+            event_type,
+            data,
+            also,
+        };
+        if self.tx.blocking_send(out).is_err() {
+            self.halt = Some(Halt::Gone);
+        } else {
+            self.counts.emitted += 1;
+        }
+    }
+
+    /// Whether the cap lets one more event of its own out now; starts a
+    /// new tick (flushing what the last one held) when it is time.
+    fn admit(&mut self) -> bool {
+        let Some(budget) = self.budget else {
+            return true;
+        };
+        if self.tick_started.elapsed() >= TICK {
+            self.flush();
+        }
+        if self.sent_in_tick < budget {
+            self.sent_in_tick += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sends what the tick held as one batch and starts the next tick.
+    pub(crate) fn flush(&mut self) {
+        self.tick_started = Instant::now();
+        self.sent_in_tick = 0;
+        if self.held.is_empty() && self.held_edges == 0 {
+            return;
+        }
+        let graph = self.graph;
+        let mut held: Vec<(u32, f64)> = self.held.drain().collect();
+        held.sort_unstable_by_key(|(n, _)| *n);
+        let batch = ActivationBatch {
+            job_id: &self.job_id,
+            algorithm: &self.algorithm,
+            timestamp: hubbub_server::now_ms(),
+            activations: held
+                .iter()
+                .map(|(n, level)| BatchEntry {
+                    node_id: graph.id(*n),
+                    activation_level: *level,
+                })
+                .collect(),
+            edges_traversed: std::mem::take(&mut self.held_edges),
+        };
+        let data = JsonData::from_serialize(&batch);
+        drop(batch);
+        self.send("node_activation_batch", data, Also::Activations);
+    }
+
+    /// The progress event at `fraction` (the final one at 1.0).
+    pub(crate) fn progress_event(
+        &mut self,
+        fraction: f64,
+        step: u64,
+        intermediate: Option<serde_json::Value>,
+    ) {
+        let p = AlgorithmProgress {
+            job_id: self.job_id.clone(),
+            progress: fraction.clamp(self.last_fraction, 1.0),
+            current_step: step,
+            nodes_processed: self.counts.nodes,
+            edges_processed: self.counts.edges,
+            intermediate_results: intermediate,
+        };
+        self.last_fraction = p.progress;
+        self.last_progress = Instant::now();
+        self.emit("algorithm_progress", &p, Also::AllAlgorithms);
+    }
+
+    /// The fraction last reported.
+    pub(crate) fn reported(&self) -> f64 {
+        self.last_fraction
+    }
+}
+
+impl Observer for Streamer<'_> {
+    fn activate(&mut self, node: u32, level: f64) {
+        if self.admit() {
+            let a = NodeActivation {
+                node_id: self.graph.id(node).clone(),
+                activation_level: level,
+                timestamp: hubbub_server::now_ms(),
+                algorithm: self.algorithm.clone(),
+            };
+            self.emit("node_activation", &a, Also::Activations);
+        } else {
+            self.held.insert(node, level);
+            self.counts.coalesced += 1;
+        }
+    }
+
+    fn traverse(&mut self, from: u32, to: u32, weight: f64) {
+        if self.admit() {
+            let e = EdgeTraversal {
+                from_node: self.graph.id(from).clone(),
+                to_node: self.graph.id(to).clone(),
+                weight,
+                timestamp: hubbub_server::now_ms(),
+                algorithm: self.algorithm.clone(),
+            };
+            self.emit("edge_traversal", &e, Also::None);
+        } else {
+            self.held_edges += 1;
+            self.counts.coalesced += 1;
+        }
+    }
+
+    fn path(&mut self, path: &[u32], cost: f64, optimal: bool) {
+        let p = PathDiscovered {
+            job_id: self.job_id.clone(),
+            path: path.iter().map(|n| self.graph.id(*n).clone()).collect(),
+            cost,
+            is_optimal: optimal,
+        };
+        self.emit("path_discovered", &p, Also::None);
+    }
+
+    fn step(&mut self, progress: &Progress<'_>) -> Flow {
+        self.counts.nodes = progress.nodes;
+        self.counts.edges = progress.edges;
+        if self.stop.load(Relaxed) {
+            self.halt.get_or_insert(Halt::Stopped);
+        } else if Instant::now() >= self.pace.deadline {
+            self.halt.get_or_insert(Halt::OutOfTime);
+        }
+        if self.halt.is_some() {
+            return Flow::Stop;
+        }
+        if self.budget.is_some() && self.tick_started.elapsed() >= TICK {
+            self.flush();
+        }
+        let fraction = progress.fraction.clamp(0.0, 1.0);
+        if fraction >= self.last_fraction + 0.01
+            || self.last_progress.elapsed() >= self.pace.progress_interval
+        {
+            let intermediate = progress.intermediate.map(|f| f());
+            self.progress_event(fraction, progress.step, intermediate);
+        }
+        if let Some(d) = self.pace.step_delay {
+            std::thread::sleep(d);
+        }
+        if self.halt.is_some() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}

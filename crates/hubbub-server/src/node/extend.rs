@@ -1,0 +1,134 @@
+//! What applications built on the node plug in beside the protocol: routes
+//! of their own under the HTTP API, word of connections ending, and
+//! publications kept as the application (not the namespace) says. Jobs
+//! (`hubbub-graph`) use all three; none of them knows what a job is.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hubbub_protocol::JsonData;
+use parking_lot::RwLock;
+use serde::Serialize;
+
+use super::{check_event, to_data, Error, Node};
+use crate::engine::{HistoryOptions, PublishOutcome};
+
+/// How long a publication is kept, whatever its channel's namespace says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// As the namespace says (what [`Node::publish`] does).
+    Namespace,
+    /// Delivered live, never kept and without an offset: for a stream of
+    /// steps whose first and last events are what a late reader needs.
+    Transient,
+    /// Kept: at most `size` events of the channel, each for `ttl`.
+    Keep {
+        /// Events kept at most (the channel's newest).
+        size: usize,
+        /// How long each is kept.
+        ttl: Duration,
+    },
+}
+
+/// Routes an application adds to the HTTP API, served under the API's
+/// access rule, body limit and error shape, and listed in
+/// `/api/openapi.json`.
+pub struct ApiExtension {
+    /// The routes, their state applied (`Router<()>`).
+    pub router: Router,
+    /// Their OpenAPI `paths` entries (an object keyed by path).
+    pub openapi_paths: serde_json::Value,
+    /// Schemas those entries refer to (`#/components/schemas/...`).
+    pub openapi_schemas: serde_json::Value,
+    /// The tag the entries use, with its description.
+    pub tag: (String, String),
+}
+
+/// A connection that ended, as [`Node::on_disconnect`] tells it.
+#[derive(Debug, Clone)]
+pub struct Disconnected {
+    /// Its id.
+    pub connection_id: String,
+    /// Its user, if any.
+    pub user_id: Option<String>,
+}
+
+type DisconnectFn = Arc<dyn Fn(&Disconnected) + Send + Sync>;
+
+/// The callbacks [`Node::on_disconnect`] registered.
+#[derive(Default)]
+pub(crate) struct DisconnectHook {
+    callbacks: RwLock<Vec<DisconnectFn>>,
+}
+
+impl DisconnectHook {
+    /// Tells every callback; nothing is built when none is registered.
+    pub(crate) fn tell(&self, connection_id: impl FnOnce() -> String, user_id: Option<&str>) {
+        let callbacks = self.callbacks.read();
+        if callbacks.is_empty() {
+            return;
+        }
+        let d = Disconnected {
+            connection_id: connection_id(),
+            user_id: user_id.map(str::to_owned),
+        };
+        for f in callbacks.iter() {
+            f(&d);
+        }
+    }
+}
+
+impl Node {
+    /// As [`Node::publish`], kept as `retention` says.
+    pub async fn publish_with<T: Serialize + ?Sized>(
+        &self,
+        channel: &str,
+        event_type: &str,
+        data: &T,
+        retention: Retention,
+    ) -> Result<PublishOutcome, Error> {
+        self.publish_json_with(channel, event_type, to_data(data)?, retention)
+            .await
+    }
+
+    /// As [`Node::publish_with`], for data that is already JSON text.
+    pub async fn publish_json_with(
+        &self,
+        channel: &str,
+        event_type: &str,
+        data: JsonData,
+        retention: Retention,
+    ) -> Result<PublishOutcome, Error> {
+        check_event(channel, event_type, &data)?;
+        let shared = self.shared();
+        let history = match retention {
+            Retention::Namespace => shared.config.history_options(channel, event_type),
+            Retention::Transient => None,
+            Retention::Keep { size, ttl } => {
+                (size > 0 && !ttl.is_zero()).then_some(HistoryOptions { size, ttl })
+            }
+        };
+        Ok(shared
+            .publish_kept(channel, event_type, data, None, history)
+            .await?)
+    }
+
+    /// Calls `f` whenever one of this node's connections ends (after it
+    /// left its channels). `f` runs on the connection's task: keep it short
+    /// and never block.
+    pub fn on_disconnect(&self, f: impl Fn(&Disconnected) + Send + Sync + 'static) {
+        self.shared()
+            .on_disconnect
+            .callbacks
+            .write()
+            .push(Arc::new(f));
+    }
+
+    /// Adds `ext` to the HTTP API. Call before the node serves (before
+    /// [`Node::api_router`], [`Node::router`], [`Node::serve`] or
+    /// [`Node::bind`]); routes added later are not served.
+    pub fn extend_api(&self, ext: ApiExtension) {
+        self.shared().api_extensions.lock().push(ext);
+    }
+}
