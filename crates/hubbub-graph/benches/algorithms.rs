@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use hubbub_graph::algo::{prepare, run, Flow, Observer, Outcome, Progress};
 use hubbub_graph::graph::{Graph, Limits};
 use hubbub_protocol::algorithm::{Algorithm, AlgorithmParameters};
@@ -72,9 +72,13 @@ fn algorithms(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default().sample_size(10);
-    targets = generators, algorithms
+// `criterion_group!` defines an undocumented `pub fn benches`.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group! {
+        name = benches;
+        config = criterion::Criterion::default().sample_size(10);
+        targets = super::generators, super::algorithms
+    }
 }
-criterion_main!(benches);
+criterion::criterion_main!(group::benches);
