@@ -1,0 +1,150 @@
+//! What streaming costs a job, and what a job delivers: runs Dijkstra on a
+//! generated graph bare (a no-op observer) and as a hub job watched by
+//! `watchers` WebSocket clients over loopback, and prints both.
+//!
+//! ```text
+//! cargo run --release -p hubbub-graph --example job_cost -- [nodes] [watchers] [max_events_per_second]
+//! ```
+//!
+//! Defaults: 100,000 nodes (`random_geometric`, seed 1), 1,000 watchers,
+//! 20,000 events/s. `max_events_per_second` 0 streams every step. Each
+//! watcher counts the events it receives until the terminal one; the
+//! figures are the job's wall time (graph built beforehand in both cases),
+//! events emitted, and events delivered per second over all watchers.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hubbub_graph::algo::{self, Flow, Observer, Progress};
+use hubbub_graph::graph::{Graph, Limits};
+use hubbub_protocol::algorithm::{Algorithm, AlgorithmParameters};
+use hubbub_protocol::graph::{GeneratedGraph, Generator, GraphSpec, NodeId};
+use hubbub_server::{Config, JobCaller, Node, Server, Sources};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::Message;
+
+struct Nothing;
+
+impl Observer for Nothing {
+    fn activate(&mut self, _: u32, _: f64) {}
+    fn traverse(&mut self, _: u32, _: u32, _: f64) {}
+    fn path(&mut self, _: &[u32], _: f64, _: bool) {}
+    fn step(&mut self, _: &Progress<'_>) -> Flow {
+        Flow::Continue
+    }
+}
+
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let nodes = arg(1, 100_000);
+    let watchers = arg(2, 1_000) as usize;
+    let cap = arg(3, 20_000);
+    let spec = GraphSpec::Generated(GeneratedGraph {
+        generator: Generator::RandomGeometric,
+        nodes,
+        seed: 1,
+    });
+    let mut params = AlgorithmParameters::new(spec.clone());
+    params.source = Some(NodeId::Int(0));
+    params.target = Some(NodeId::Int(nodes as i64 - 1));
+    params.max_events_per_second = (cap > 0).then_some(cap);
+
+    // Bare: the algorithm alone, best of three.
+    let graph = Graph::build(&spec, &Limits::default())?;
+    let prepared = algo::prepare(&Algorithm::Dijkstra, &graph, &params)?;
+    let mut bare = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let _ = algo::run(&Algorithm::Dijkstra, &graph, &prepared, &mut Nothing);
+        bare = bare.min(t.elapsed());
+    }
+    println!(
+        "graph: {} nodes, {} edges; bare dijkstra: {:.1} ms",
+        graph.node_count(),
+        graph.edge_count(),
+        bare.as_secs_f64() * 1e3
+    );
+
+    // Streamed: a hub job, watched over loopback.
+    let config = Config::load(&Sources {
+        overrides: vec![("server.listen".into(), "\"127.0.0.1:0\"".into())],
+        ..Sources::default()
+    })?;
+    let node = Node::builder(config).build()?;
+    let jobs = hubbub_graph::install(&node, hubbub_graph::JobsConfig::from_config(node.config())?);
+    let server = Server::bind_node(node.clone()).await?;
+    let addr = server.local_addr()?;
+    tokio::spawn(server.run_until(std::future::pending()));
+    let parameters = hubbub_protocol::JsonData::from_serialize(&params);
+    let job = jobs
+        .prepare(&JobCaller::operator(&node), "dijkstra", parameters)
+        .await?;
+    let channel = job.channel.clone();
+    let mut tasks = Vec::with_capacity(watchers);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(watchers.max(1));
+    for _ in 0..watchers {
+        let url = format!("ws://{addr}/ws");
+        let channel = channel.clone();
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+            let sub = json!({"type": "subscribe", "id": 1, "channels": [channel]});
+            ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+            let mut events = 0u64;
+            let mut ready = Some(ready);
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(t) = msg else { continue };
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "subscribed" {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(()).await;
+                    }
+                    continue;
+                }
+                if v["type"] == "event" {
+                    events += 1;
+                    let t = v["event_type"].as_str().unwrap_or("");
+                    if matches!(t, "algorithm_complete" | "algorithm_stopped" | "algorithm_failed") {
+                        break;
+                    }
+                }
+            }
+            events
+        }));
+    }
+    drop(ready_tx);
+    for _ in 0..watchers {
+        ready_rx.recv().await;
+    }
+    let started = Instant::now();
+    job.start();
+    let mut delivered = 0u64;
+    for t in tasks {
+        delivered += t.await?;
+    }
+    let all_in = started.elapsed();
+    let listed = jobs.list();
+    let stats = listed.last().map(|j| j.statistics).unwrap_or_default();
+    println!(
+        "streamed job (cap {}): wall {} ms ({:.2}x bare), {} events emitted, {} coalesced",
+        if cap > 0 { cap.to_string() } else { "none".into() },
+        stats.wall_time_ms,
+        stats.wall_time_ms as f64 / (bare.as_secs_f64() * 1e3),
+        stats.events_emitted,
+        stats.events_coalesced
+    );
+    println!(
+        "{watchers} watchers: {delivered} events delivered in {:.2} s ({:.0} events/s delivered, {:.0} events/s emitted)",
+        all_in.as_secs_f64(),
+        delivered as f64 / all_in.as_secs_f64(),
+        stats.events_emitted as f64 / all_in.as_secs_f64()
+    );
+    Ok(())
+}
