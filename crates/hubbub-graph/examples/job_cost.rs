@@ -6,7 +6,8 @@
 //! cargo run --release -p hubbub-graph --example job_cost -- [nodes] [watchers] [max_events_per_second]
 //! ```
 //!
-//! Defaults: 100,000 nodes (`random_geometric`, seed 1), 1,000 watchers,
+//! Defaults: 100,000 nodes (`grid`, so that the `graph` event stays a few
+//! MB; a 100,000-node `random_geometric` one is tens of MB), 1,000 watchers,
 //! 20,000 events/s. `max_events_per_second` 0 streams every step. Each
 //! watcher counts the events it receives until the terminal one; the
 //! figures are the job's wall time (graph built beforehand in both cases),
@@ -47,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let watchers = arg(2, 1_000) as usize;
     let cap = arg(3, 20_000);
     let spec = GraphSpec::Generated(GeneratedGraph {
-        generator: Generator::RandomGeometric,
+        generator: Generator::Grid,
         nodes,
         seed: 1,
     });
@@ -94,14 +95,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let channel = channel.clone();
         let ready = ready_tx.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+            // The `graph` event of a large graph is one large frame.
+            let big = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .max_message_size(None)
+                .max_frame_size(None);
+            let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(big), false)
+                .await
+                .expect("connect");
             let sub = json!({"type": "subscribe", "id": 1, "channels": [channel]});
-            ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+            ws.send(Message::Text(sub.to_string().into()))
+                .await
+                .unwrap();
             let mut events = 0u64;
             let mut ready = Some(ready);
             while let Some(Ok(msg)) = ws.next().await {
                 let Message::Text(t) = msg else { continue };
                 let v: Value = serde_json::from_str(&t).unwrap();
+                if std::env::var_os("JOB_COST_DEBUG").is_some() {
+                    eprintln!("{}", &t[..t.len().min(200)]);
+                }
                 if v["type"] == "subscribed" {
                     if let Some(r) = ready.take() {
                         let _ = r.send(()).await;
@@ -111,7 +123,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if v["type"] == "event" {
                     events += 1;
                     let t = v["event_type"].as_str().unwrap_or("");
-                    if matches!(t, "algorithm_complete" | "algorithm_stopped" | "algorithm_failed") {
+                    if matches!(
+                        t,
+                        "algorithm_complete" | "algorithm_stopped" | "algorithm_failed"
+                    ) {
                         break;
                     }
                 }
@@ -134,7 +149,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = listed.last().map(|j| j.statistics).unwrap_or_default();
     println!(
         "streamed job (cap {}): wall {} ms ({:.2}x bare), {} events emitted, {} coalesced",
-        if cap > 0 { cap.to_string() } else { "none".into() },
+        if cap > 0 {
+            cap.to_string()
+        } else {
+            "none".into()
+        },
         stats.wall_time_ms,
         stats.wall_time_ms as f64 / (bare.as_secs_f64() * 1e3),
         stats.events_emitted,

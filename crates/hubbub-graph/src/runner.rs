@@ -427,7 +427,7 @@ impl Jobs {
                     .await;
             }
             live += 1;
-            if live % 4096 == 0 {
+            if live & 4095 == 0 {
                 // Statistics so far, for the job list.
                 self.note_progress(&job_id, live);
             }

@@ -112,6 +112,9 @@ pub(crate) struct Streamer<'g> {
     held_edges: u64,
     last_progress: Instant,
     last_fraction: f64,
+    /// The step last paced: an algorithm may check in several times within
+    /// one step (PageRank inside an iteration); only a new step pauses.
+    last_step: u64,
     pub counts: Counts,
     pub halt: Option<Halt>,
 }
@@ -142,6 +145,7 @@ impl<'g> Streamer<'g> {
             held_edges: 0,
             last_progress: now,
             last_fraction: 0.0,
+            last_step: 0,
             counts: Counts::default(),
             halt: None,
         }
@@ -305,7 +309,10 @@ impl Observer for Streamer<'_> {
             self.progress_event(fraction, progress.step, intermediate);
         }
         if let Some(d) = self.pace.step_delay {
-            std::thread::sleep(d);
+            if progress.step > self.last_step {
+                self.last_step = progress.step;
+                std::thread::sleep(d);
+            }
         }
         if self.halt.is_some() {
             Flow::Stop

@@ -206,8 +206,8 @@ impl ConnHandle {
                 return Push::Closed;
             }
             // One frame into an empty queue always fits, however large (a
-            // job's `graph` event): the bound is on a backlog, and a
-            // single frame is none.
+            // job's `graph` event), and does not count against the byte
+            // bound: the bound is on a backlog, and a single frame is none.
             let counted = ob.frames.len() - ob.ahead;
             if counted > 0
                 && (counted >= limits.max_messages || ob.bytes + frame.len() > limits.max_bytes)
@@ -228,7 +228,9 @@ impl ConnHandle {
                 return Push::Overflow;
             }
             ob.frames.push_back(frame.clone());
-            ob.bytes += frame.len();
+            if counted > 0 || frame.len() <= limits.max_bytes {
+                ob.bytes += frame.len();
+            }
             waker = ob.waker.take();
         }
         if let Some(w) = waker {
@@ -403,7 +405,9 @@ mod tests {
         };
         let big = Bytes::from_static(b"a frame far over the byte bound");
         assert_eq!(h.push(&big, limits), Push::Queued);
-        assert_eq!(h.push(&Bytes::from_static(b"x"), limits), Push::Overflow);
+        // What follows it counts as usual.
+        assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Queued);
+        assert_eq!(h.push(&Bytes::from_static(b"abc"), limits), Push::Overflow);
     }
 
     #[test]
