@@ -66,6 +66,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = algo::run(&Algorithm::Dijkstra, &graph, &prepared, &mut Nothing);
         bare = bare.min(t.elapsed());
     }
+    let t = Instant::now();
+    let encoded = serde_json::to_vec(&graph.to_event())?;
+    println!(
+        "graph event: {:.1} MB, built and encoded in {:.1} ms",
+        encoded.len() as f64 / 1e6,
+        t.elapsed().as_secs_f64() * 1e3
+    );
     println!(
         "graph: {} nodes, {} edges; bare dijkstra: {:.1} ms",
         graph.node_count(),
@@ -90,49 +97,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let channel = job.channel.clone();
     let mut tasks = Vec::with_capacity(watchers);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(watchers.max(1));
-    for _ in 0..watchers {
+    for w in 0..watchers {
         let url = format!("ws://{addr}/ws");
         let channel = channel.clone();
         let ready = ready_tx.clone();
-        tasks.push(tokio::spawn(async move {
-            // The `graph` event of a large graph is one large frame.
-            let big = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-                .max_message_size(None)
-                .max_frame_size(None);
-            let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(big), false)
-                .await
-                .expect("connect");
-            let sub = json!({"type": "subscribe", "id": 1, "channels": [channel]});
-            ws.send(Message::Text(sub.to_string().into()))
-                .await
-                .unwrap();
-            let mut events = 0u64;
-            let mut ready = Some(ready);
-            while let Some(Ok(msg)) = ws.next().await {
-                let Message::Text(t) = msg else { continue };
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if std::env::var_os("JOB_COST_DEBUG").is_some() {
-                    eprintln!("{}", &t[..t.len().min(200)]);
-                }
-                if v["type"] == "subscribed" {
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(()).await;
-                    }
-                    continue;
-                }
-                if v["type"] == "event" {
-                    events += 1;
-                    let t = v["event_type"].as_str().unwrap_or("");
-                    if matches!(
-                        t,
-                        "algorithm_complete" | "algorithm_stopped" | "algorithm_failed"
-                    ) {
-                        break;
-                    }
-                }
-            }
-            events
-        }));
+        // The first watcher takes the `graph` event and times the run from
+        // it to the terminal event; the others take the work events only
+        // (the graph is megabytes: a thousand copies would measure
+        // loopback, not the job).
+        let types = (w > 0).then(|| {
+            json!([
+                "node_activation",
+                "node_activation_batch",
+                "edge_traversal",
+                "path_discovered",
+                "algorithm_progress",
+                "algorithm_complete",
+                "algorithm_stopped",
+                "algorithm_failed"
+            ])
+        });
+        tasks.push(tokio::spawn(watch(url, channel, types, ready)));
     }
     drop(ready_tx);
     for _ in 0..watchers {
@@ -141,12 +126,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     job.start();
     let mut delivered = 0u64;
+    let mut run_phase = None;
     for t in tasks {
-        delivered += t.await?;
+        let (n, phase) = t.await?;
+        delivered += n;
+        run_phase = run_phase.or(phase);
+    }
+    if let Some(p) = run_phase {
+        println!(
+            "run phase seen by a watcher (graph event to terminal event): {:.1} ms ({:.2}x bare)",
+            p.as_secs_f64() * 1e3,
+            p.as_secs_f64() / bare.as_secs_f64()
+        );
     }
     let all_in = started.elapsed();
-    let listed = jobs.list();
-    let stats = listed.last().map(|j| j.statistics).unwrap_or_default();
+    // The job's record is final once its terminal event is out.
+    let stats = loop {
+        let listed = jobs.list();
+        let job = listed.last().expect("the job");
+        if job.status != hubbub_graph::Status::Running {
+            break job.statistics;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     println!(
         "streamed job (cap {}): wall {} ms ({:.2}x bare), {} events emitted, {} coalesced",
         if cap > 0 {
@@ -166,4 +168,51 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.events_emitted as f64 / all_in.as_secs_f64()
     );
     Ok(())
+}
+
+/// One watcher: subscribes (to `types` only, when given), says when it is
+/// ready, and counts events up to the terminal one; also how long after
+/// the `graph` event that came, if it took the `graph` event.
+async fn watch(
+    url: String,
+    channel: String,
+    types: Option<Value>,
+    ready: tokio::sync::mpsc::Sender<()>,
+) -> (u64, Option<Duration>) {
+    // The `graph` event of a large graph is one large frame.
+    let big = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(big), false)
+        .await
+        .expect("connect");
+    let mut sub = json!({"type": "subscribe", "id": 1, "channels": [channel]});
+    if let Some(t) = types {
+        sub["event_types"] = t;
+    }
+    ws.send(Message::Text(sub.to_string().into()))
+        .await
+        .unwrap();
+    let (mut events, mut graph_at) = (0u64, None);
+    let mut ready = Some(ready);
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(t) = msg else { continue };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["type"] == "subscribed" {
+            if let Some(r) = ready.take() {
+                let _ = r.send(()).await;
+            }
+            continue;
+        }
+        if v["type"] != "event" {
+            continue;
+        }
+        events += 1;
+        match v["event_type"].as_str().unwrap_or("") {
+            "graph" => graph_at = Some(Instant::now()),
+            "algorithm_complete" | "algorithm_stopped" | "algorithm_failed" => break,
+            _ => {}
+        }
+    }
+    (events, graph_at.map(|g| g.elapsed()))
 }

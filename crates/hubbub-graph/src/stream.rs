@@ -14,7 +14,6 @@
 //! - `step_delay_ms` sleeps the job's thread after each step.
 //! - A stop request or the wall-clock limit ends the run at the next step.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +31,11 @@ use crate::graph::Graph;
 
 /// How long one tick of the event cap lasts.
 const TICK: Duration = Duration::from_millis(100);
+
+/// Calls between two readings of the clock: a step can take tens of
+/// nanoseconds, less than reading the clock. Ticks, progress and the time
+/// limit are seen that much later (microseconds).
+const CLOCK_EVERY: u32 = 256;
 
 /// Where an event goes besides the job's channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,9 +110,15 @@ pub(crate) struct Streamer<'g> {
     pace: Pace,
     /// Events of their own per tick under the cap.
     budget: Option<u64>,
+    /// The clock as last read (see `CLOCK_EVERY`).
+    now: Instant,
+    calls: u32,
     tick_started: Instant,
     sent_in_tick: u64,
-    held: HashMap<u32, f64>,
+    /// Activations held this tick: the latest level per node (NaN: none),
+    /// made on the first one held, and which nodes have one.
+    held: Vec<f64>,
+    held_nodes: Vec<u32>,
     held_edges: u64,
     last_progress: Instant,
     last_fraction: f64,
@@ -139,9 +149,12 @@ impl<'g> Streamer<'g> {
             tx,
             stop,
             pace,
+            now,
+            calls: 0,
             tick_started: now,
             sent_in_tick: 0,
-            held: HashMap::new(),
+            held: Vec::new(),
+            held_nodes: Vec::new(),
             held_edges: 0,
             last_progress: now,
             last_fraction: 0.0,
@@ -174,13 +187,25 @@ impl<'g> Streamer<'g> {
         }
     }
 
+    /// Reads the clock every `CLOCK_EVERY` calls (every call when steps
+    /// are paced: the pause costs more); true when it was read.
+    fn clock(&mut self) -> bool {
+        self.calls += 1;
+        if self.calls < CLOCK_EVERY && self.pace.step_delay.is_none() {
+            return false;
+        }
+        self.calls = 0;
+        self.now = Instant::now();
+        true
+    }
+
     /// Whether the cap lets one more event of its own out now; starts a
     /// new tick (flushing what the last one held) when it is time.
     fn admit(&mut self) -> bool {
         let Some(budget) = self.budget else {
             return true;
         };
-        if self.tick_started.elapsed() >= TICK {
+        if self.clock() && self.now.duration_since(self.tick_started) >= TICK {
             self.flush();
         }
         if self.sent_in_tick < budget {
@@ -191,27 +216,45 @@ impl<'g> Streamer<'g> {
         }
     }
 
+    /// Holds `level` as `node`'s latest in this tick.
+    fn hold(&mut self, node: u32, level: f64) {
+        if self.held.is_empty() {
+            self.held = vec![f64::NAN; self.graph.node_count()];
+        }
+        let slot = &mut self.held[node as usize];
+        if slot.is_nan() {
+            self.held_nodes.push(node);
+        }
+        *slot = level;
+        self.counts.coalesced += 1;
+    }
+
     /// Sends what the tick held as one batch and starts the next tick.
     pub(crate) fn flush(&mut self) {
-        self.tick_started = Instant::now();
+        self.now = Instant::now();
+        self.tick_started = self.now;
         self.sent_in_tick = 0;
-        if self.held.is_empty() && self.held_edges == 0 {
+        if self.held_nodes.is_empty() && self.held_edges == 0 {
             return;
         }
         let graph = self.graph;
-        let mut held: Vec<(u32, f64)> = self.held.drain().collect();
-        held.sort_unstable_by_key(|(n, _)| *n);
+        let mut nodes = std::mem::take(&mut self.held_nodes);
+        nodes.sort_unstable();
+        let mut activations = Vec::with_capacity(nodes.len());
+        for n in nodes.drain(..) {
+            let slot = &mut self.held[n as usize];
+            activations.push(BatchEntry {
+                node_id: graph.id(n),
+                activation_level: *slot,
+            });
+            *slot = f64::NAN;
+        }
+        self.held_nodes = nodes;
         let batch = ActivationBatch {
             job_id: &self.job_id,
             algorithm: &self.algorithm,
             timestamp: hubbub_server::now_ms(),
-            activations: held
-                .iter()
-                .map(|(n, level)| BatchEntry {
-                    node_id: graph.id(*n),
-                    activation_level: *level,
-                })
-                .collect(),
+            activations,
             edges_traversed: std::mem::take(&mut self.held_edges),
         };
         let data = JsonData::from_serialize(&batch);
@@ -235,7 +278,7 @@ impl<'g> Streamer<'g> {
             intermediate_results: intermediate,
         };
         self.last_fraction = p.progress;
-        self.last_progress = Instant::now();
+        self.last_progress = self.now;
         self.emit("algorithm_progress", &p, Also::AllAlgorithms);
     }
 
@@ -256,8 +299,7 @@ impl Observer for Streamer<'_> {
             };
             self.emit("node_activation", &a, Also::Activations);
         } else {
-            self.held.insert(node, level);
-            self.counts.coalesced += 1;
+            self.hold(node, level);
         }
     }
 
@@ -290,20 +332,21 @@ impl Observer for Streamer<'_> {
     fn step(&mut self, progress: &Progress<'_>) -> Flow {
         self.counts.nodes = progress.nodes;
         self.counts.edges = progress.edges;
+        let read = self.clock();
         if self.stop.load(Relaxed) {
             self.halt.get_or_insert(Halt::Stopped);
-        } else if Instant::now() >= self.pace.deadline {
+        } else if read && self.now >= self.pace.deadline {
             self.halt.get_or_insert(Halt::OutOfTime);
         }
         if self.halt.is_some() {
             return Flow::Stop;
         }
-        if self.budget.is_some() && self.tick_started.elapsed() >= TICK {
+        if read && self.budget.is_some() && self.now.duration_since(self.tick_started) >= TICK {
             self.flush();
         }
         let fraction = progress.fraction.clamp(0.0, 1.0);
         if fraction >= self.last_fraction + 0.01
-            || self.last_progress.elapsed() >= self.pace.progress_interval
+            || (read && self.now.duration_since(self.last_progress) >= self.pace.progress_interval)
         {
             let intermediate = progress.intermediate.map(|f| f());
             self.progress_event(fraction, progress.step, intermediate);

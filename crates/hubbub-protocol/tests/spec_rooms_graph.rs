@@ -201,7 +201,8 @@ fn results_per_algorithm() {
     let complete = |result: &str| {
         round_trip::<AlgorithmComplete>(&format!(
             r#"{{"job_id":"j1","result":{result},"execution_time_ms":12,
-                "statistics":{{"nodes_processed":4,"edges_processed":5}}}}"#
+                "statistics":{{"nodes_processed":4,"edges_processed":5,"events_emitted":9,
+                "events_coalesced":2,"wall_time_ms":12}}}}"#
         ))
         .result
     };

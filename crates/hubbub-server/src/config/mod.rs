@@ -410,7 +410,8 @@ pub struct ConnectionConfig {
     pub max_message_size: usize,
     /// Outbound queue bound in messages; overflow closes with 4009.
     pub outbound_queue_messages: usize,
-    /// Outbound queue bound in bytes; overflow closes with 4009.
+    /// Outbound queue bound in bytes (at most 4 GiB - 1); overflow closes
+    /// with 4009.
     pub outbound_queue_bytes: usize,
     /// How long a closing peer has to read the close frame before TCP is cut.
     pub close_timeout_ms: u64,
@@ -646,6 +647,9 @@ impl Config {
         if c.outbound_queue_messages == 0 || c.outbound_queue_bytes < c.max_message_size.min(65_536)
         {
             return bad("connection.outbound_queue_* too small");
+        }
+        if c.outbound_queue_bytes > u32::MAX as usize {
+            return bad("connection.outbound_queue_bytes must be under 4 GiB");
         }
         if c.rate_limit_per_second <= 0.0 || c.rate_limit_burst < 1.0 {
             return bad("connection.rate_limit_per_second and rate_limit_burst must be positive");

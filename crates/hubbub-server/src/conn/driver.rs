@@ -80,6 +80,8 @@ pub(crate) struct Conn<S> {
     inbox: Vec<Message>,
     failed: Option<WsError>,
     out: Outgoing,
+    /// Writes since the timer last fired (see `KEEP_WQ_AFTER_WRITES`).
+    recent_writes: u32,
     last_inbound: Instant,
     next_ping: Instant,
     closing: Option<Closing>,
@@ -123,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             inbox: Vec::new(),
             failed: None,
             out: Outgoing::default(),
+            recent_writes: 0,
             last_inbound: now,
             closing: None,
             read_eof: false,
@@ -244,10 +247,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Returns true when the connection must end now.
     fn on_timer(&mut self) -> bool {
         let now = Instant::now();
-        if self.out.recent_writes >= KEEP_WQ_AFTER_WRITES {
+        if self.recent_writes >= KEEP_WQ_AFTER_WRITES {
             self.session.handle.release_idle_capacity();
         }
-        self.out.recent_writes = 0;
+        self.recent_writes = 0;
         if self.out.wq.is_empty() {
             self.out.wq = VecDeque::new();
         }
@@ -362,27 +365,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Ok(())
             }
             Role::Hub => {
-                // Boxed: the state of the deepest command (a history read)
-                // would otherwise sit inline in every idle connection's
-                // future. While it runs (waiting on a hook, on the engine)
-                // the connection goes on writing what is published to it;
-                // it reads no further command until this one is done, so
+                // Boxed, all of it: the command's state (a history read is
+                // the deepest) and what the waiting needs would otherwise
+                // sit inline in every idle connection's future. While the
+                // command runs (waiting on a hook, on the engine) the
+                // connection goes on writing what is published to it; it
+                // reads no further command until this one is done, so
                 // commands are answered in the order they came.
-                let handle = Arc::clone(&self.session.handle);
-                let mut command = Box::pin(self.session.on_message(&payload, binary));
-                let (io, out) = (&mut self.io, &mut self.out);
-                let mut failed = None;
-                poll_fn(|cx| {
-                    if command.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(());
-                    }
-                    if failed.is_none() {
-                        failed = out.poll_keep_writing(io, &handle, cx).err();
-                    }
-                    Poll::Pending
+                let session = &mut self.session;
+                let (io, out, recent) = (&mut self.io, &mut self.out, &mut self.recent_writes);
+                Box::pin(async move {
+                    let handle = Arc::clone(&session.handle);
+                    let mut command = std::pin::pin!(session.on_message(&payload, binary));
+                    let mut failed = None;
+                    poll_fn(|cx| {
+                        if command.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        if failed.is_none() {
+                            failed = out.poll_keep_writing(io, &handle, recent, cx).err();
+                        }
+                        Poll::Pending
+                    })
+                    .await;
+                    failed.map_or(Ok(()), Err)
                 })
-                .await;
-                failed.map_or(Ok(()), Err)
+                .await
             }
         }
     }
@@ -391,6 +399,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection that subscribed and went idle owns no queue
+    /// allocation (idle cost per connection).
+    #[tokio::test]
+    async fn a_subscribed_idle_connection_keeps_no_queue() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (_server_side, _) = listener.accept().await.unwrap();
+        let shared = Shared::new(crate::Config::default());
+        let handle = Arc::new(ConnHandle::new(
+            1,
+            None,
+            hubbub_protocol::Encoding::Json,
+            client.local_addr().unwrap(),
+            0,
+        ));
+        let mut conn = Conn::new(client, shared, handle.clone(), Role::Hub, &[]);
+        conn.queue_head(Bytes::from_static(b"head"));
+        conn.send_direct(std::iter::empty());
+        let sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(sleep);
+        let step = |conn: &mut Conn<tokio::net::TcpStream>,
+                    sleep: std::pin::Pin<&mut tokio::time::Sleep>| {
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            let _ = conn.poll_event(&mut cx, sleep);
+        };
+        step(&mut conn, sleep.as_mut());
+        let cmd = Bytes::from_static(br#"{"type":"subscribe","id":1,"channels":["news"]}"#);
+        conn.on_message(Message::Text(cmd)).await.unwrap();
+        step(&mut conn, sleep.as_mut());
+        assert_eq!((conn.out.wq.capacity(), handle.outbox_capacity()), (0, 0));
+    }
+
+    /// As above, over a real socket and the real handshake.
+    #[tokio::test]
+    async fn an_idle_subscriber_over_a_socket_keeps_no_outbox() {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message as T;
+        let mut config = crate::Config::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        let server = crate::Server::bind(config).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let shared = server.shared();
+        tokio::spawn(server.run_until(std::future::pending()));
+        let mut clients = Vec::new();
+        for _ in 0..50 {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .unwrap();
+            let _connected = ws.next().await;
+            ws.send(T::Text(
+                r#"{"type":"subscribe","id":1,"channels":["news"]}"#.into(),
+            ))
+            .await
+            .unwrap();
+            let _subscribed = ws.next().await;
+            clients.push(ws);
+        }
+        let mut caps = Vec::new();
+        for seq in 1..=50u64 {
+            let id = shared.conns.connection_id(seq);
+            if let Some(h) = shared.conns.by_id(&id) {
+                caps.push(h.outbox_capacity());
+            }
+        }
+        assert!(caps.iter().all(|c| *c == 0), "{caps:?}");
+    }
 
     /// The connection future is allocated once per connection and lives as
     /// long as it does: keep an eye on its size (idle cost per connection).
@@ -408,7 +486,11 @@ mod tests {
             client.local_addr().unwrap(),
             0,
         ));
-        let conn = Conn::new(client, shared, handle, Role::Hub, &[]);
+        let mut conn = Conn::new(client, shared, handle, Role::Hub, &[]);
+        {
+            let command = conn.session.on_message(b"", false);
+            println!("command future: {} bytes", std::mem::size_of_val(&command));
+        }
         let size = std::mem::size_of_val(&conn);
         let fut = conn.run();
         let fut_size = std::mem::size_of_val(&fut);

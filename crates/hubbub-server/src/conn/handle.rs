@@ -81,11 +81,13 @@ pub enum Push {
 #[derive(Default)]
 struct Outbox {
     frames: VecDeque<Bytes>,
-    /// Bytes of the frames that count against the bound.
-    bytes: usize,
+    /// Bytes of the frames that count against the bound (at most
+    /// `outbound_queue_bytes`, which configuration keeps under 4 GiB; 32
+    /// bits keep the handle as small as it was before `ahead`).
+    bytes: u32,
     /// How many of `frames` were queued ahead ([`ConnHandle::push_ahead`])
     /// and so do not count against the bound.
-    ahead: usize,
+    ahead: u32,
     waker: Option<Waker>,
     close: Option<CloseRequest>,
 }
@@ -208,9 +210,10 @@ impl ConnHandle {
             // One frame into an empty queue always fits, however large (a
             // job's `graph` event), and does not count against the byte
             // bound: the bound is on a backlog, and a single frame is none.
-            let counted = ob.frames.len() - ob.ahead;
+            let counted = ob.frames.len() - ob.ahead as usize;
             if counted > 0
-                && (counted >= limits.max_messages || ob.bytes + frame.len() > limits.max_bytes)
+                && (counted >= limits.max_messages
+                    || ob.bytes as usize + frame.len() > limits.max_bytes)
             {
                 ob.frames = VecDeque::new();
                 ob.bytes = 0;
@@ -229,7 +232,8 @@ impl ConnHandle {
             }
             ob.frames.push_back(frame.clone());
             if counted > 0 || frame.len() <= limits.max_bytes {
-                ob.bytes += frame.len();
+                // At most `max_bytes` in all, which fits 32 bits.
+                ob.bytes = ob.bytes.saturating_add(frame.len() as u32);
             }
             waker = ob.waker.take();
         }
@@ -256,7 +260,8 @@ impl ConnHandle {
             }
             let before = ob.frames.len();
             ob.frames.extend(frames);
-            ob.ahead += ob.frames.len() - before;
+            let added = u32::try_from(ob.frames.len() - before).unwrap_or(u32::MAX);
+            ob.ahead = ob.ahead.saturating_add(added);
             ob.waker.take()
         };
         if let Some(w) = waker {
@@ -297,9 +302,16 @@ impl ConnHandle {
         }
     }
 
+    /// Frames the outbox has room for without allocating (an idle
+    /// connection's should be 0).
+    #[cfg(test)]
+    pub(crate) fn outbox_capacity(&self) -> usize {
+        self.outbox.lock().frames.capacity()
+    }
+
     /// Bytes waiting in the outbox.
     pub fn queued_bytes(&self) -> usize {
-        self.outbox.lock().bytes
+        self.outbox.lock().bytes as usize
     }
 
     /// Empties the outbox and returns how many frames it held: lets a

@@ -24,8 +24,6 @@ pub(super) struct Outgoing {
     pub(super) wq: VecDeque<Bytes>,
     /// How much of the front frame is written.
     pub(super) wpos: usize,
-    /// Writes since the timer last fired (see `KEEP_WQ_AFTER_WRITES`).
-    pub(super) recent_writes: u32,
 }
 
 impl Outgoing {
@@ -37,6 +35,7 @@ impl Outgoing {
         &mut self,
         io: &mut S,
         handle: &ConnHandle,
+        recent_writes: &mut u32,
         cx: &mut Context<'_>,
     ) -> io::Result<()> {
         loop {
@@ -46,7 +45,7 @@ impl Outgoing {
                     return Ok(());
                 }
             }
-            match self.poll_write_some(io, &handle.stats, cx) {
+            match self.poll_write_some(io, &handle.stats, recent_writes, cx) {
                 Poll::Ready(r) => r?,
                 Poll::Pending => return Ok(()),
             }
@@ -56,10 +55,14 @@ impl Outgoing {
     /// One write of as many queued frames as fit: a plain `write` for a
     /// single frame (the common case at low rates, where `writev`'s iovec
     /// import is measurable), a vectored write for several.
+    /// `recent_writes` counts writes since the timer last fired (see
+    /// `KEEP_WQ_AFTER_WRITES`); it lives in the task, not here, where it
+    /// would pad this struct.
     pub(super) fn poll_write_some<S: AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
         stats: &ConnStats,
+        recent_writes: &mut u32,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         let written = if self.wq.len() == 1 {
@@ -77,7 +80,7 @@ impl Outgoing {
         if written == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        self.recent_writes = self.recent_writes.saturating_add(1);
+        *recent_writes = recent_writes.saturating_add(1);
         stats.add_sent_bytes(written);
         let mut left = written;
         let mut frames = 0u64;
@@ -95,7 +98,7 @@ impl Outgoing {
             }
         }
         stats.add_sent_frames(frames);
-        if self.wq.is_empty() && self.recent_writes < KEEP_WQ_AFTER_WRITES {
+        if self.wq.is_empty() && *recent_writes < KEEP_WQ_AFTER_WRITES {
             // An idle connection keeps no queue allocation.
             self.wq = VecDeque::new();
         }

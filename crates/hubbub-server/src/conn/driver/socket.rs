@@ -43,10 +43,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     break;
                 }
             }
-            match self
-                .out
-                .poll_write_some(&mut self.io, &self.session.handle.stats, cx)
-            {
+            match self.out.poll_write_some(
+                &mut self.io,
+                &self.session.handle.stats,
+                &mut self.recent_writes,
+                cx,
+            ) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(e)),
                 Poll::Pending => break,
@@ -80,10 +82,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     pub(super) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         while !self.out.wq.is_empty() {
-            match self
-                .out
-                .poll_write_some(&mut self.io, &self.session.handle.stats, cx)
-            {
+            match self.out.poll_write_some(
+                &mut self.io,
+                &self.session.handle.stats,
+                &mut self.recent_writes,
+                cx,
+            ) {
                 Poll::Ready(r) => r?,
                 Poll::Pending => break,
             }
