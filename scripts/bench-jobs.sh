@@ -4,7 +4,9 @@
 # on 127.0.0.1:$PORT, `hubbub bench fanout` with $SUBS subscribers at $RATE
 # publications/s for $DURATION s, twice: alone, then while a loop keeps one
 # job busy at a time ($ALGORITHM on a $NODES-node $GENERATOR graph, capped
-# at $CAP events/s, started over HTTP as soon as the last one ended).
+# at $CAP events/s, with $EXTRA parameters: by default PageRank held to
+# 1,000 iterations, a few seconds of CPU; started over HTTP as soon as the
+# last one ended).
 #
 #   NO_BUILD=1 SUBS=1000 RATE=50 DURATION=20 scripts/bench-jobs.sh
 set -euo pipefail
@@ -18,6 +20,7 @@ ALGORITHM=${ALGORITHM:-pagerank}
 GENERATOR=${GENERATOR:-random_geometric}
 NODES=${NODES:-100000}
 CAP=${CAP:-2000}
+EXTRA=${EXTRA:-'{"tolerance": 1e-300, "max_iterations": 1000}'}
 OUT=${OUT:-reports/bench-jobs}
 
 if [ -z "${NO_BUILD:-}" ]; then
@@ -26,7 +29,7 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 mkdir -p "$OUT"
 log="$OUT/hub.log"
-target/release/hubbub serve --listen "127.0.0.1:$PORT" >"$log" 2>&1 &
+target/release/hubbub serve --listen "127.0.0.1:$PORT" ${HUB_ARGS:-} >"$log" 2>&1 &
 hub=$!
 trap 'kill $hub 2>/dev/null || true; kill ${jobs_loop:-} 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -36,20 +39,21 @@ done
 
 fanout() {
   target/release/hubbub-bench bench fanout --url "ws://127.0.0.1:$PORT/ws" \
-    -s "$SUBS" -r "$RATE" -d "$DURATION" --json "$1" >"$1.txt" 2>&1 || cat "$1.txt"
-  grep -iE "p50|p99|deliver" "$1.txt" | head -5
+    -s "$SUBS" -r "$RATE" -d "$DURATION" --server-pid "$hub" --out "$1" >"$1.txt" 2>&1 || cat "$1.txt"
+  cat "$1.txt"
 }
 
 echo "== fan-out alone"
 fanout "$OUT/alone.json"
 
 echo "== fan-out while $ALGORITHM jobs on $NODES nodes run back to back"
-python3 - "$PORT" "$ALGORITHM" "$GENERATOR" "$NODES" "$CAP" "$((DURATION + 5))" "$OUT/jobs.json" <<'PY' &
+python3 - "$PORT" "$ALGORITHM" "$GENERATOR" "$NODES" "$CAP" "$((DURATION + 5))" "$OUT/jobs.json" "$EXTRA" <<'PY' &
 import json, sys, time, urllib.request
-port, algorithm, generator, nodes, cap, seconds, out = sys.argv[1:]
+port, algorithm, generator, nodes, cap, seconds, out, extra = sys.argv[1:]
 base = f"http://127.0.0.1:{port}/api/algorithms"
 params = {"graph": {"generator": generator, "nodes": int(nodes), "seed": 1},
           "source": 0, "target": int(nodes) - 1, "max_events_per_second": int(cap)}
+params.update(json.loads(extra))
 end = time.time() + float(seconds)
 runs = []
 while time.time() < end:

@@ -16,6 +16,12 @@ pub struct JobsConfig {
     pub max_edges: usize,
     /// Threads that run jobs; 0: one per core. Jobs beyond them wait.
     pub workers: usize,
+    /// Niceness of those threads (Linux), 0 to 19: at 19 a job gets a
+    /// small share of a core the hub also wants, and all of one it does
+    /// not. (The idle scheduling class was tried and rejected: a job
+    /// preempted while holding a lock the hub then waits for stretched the
+    /// fan-out's tail to 100 ms; docs/algorithms.md.)
+    pub nice: i32,
     /// Jobs admitted at once (running or waiting for a thread), in all.
     pub max_running: usize,
     /// Jobs admitted at once per user (an anonymous connection counts as
@@ -32,6 +38,9 @@ pub struct JobsConfig {
     pub keep_finished: usize,
     /// ...and for at most this long, seconds.
     pub keep_finished_s: u64,
+    /// Bytes of `graph` events kept in history for late readers, in all;
+    /// a graph that would go over is delivered live only.
+    pub keep_graph_bytes: usize,
     /// `algorithm_progress` at least this often while a job runs, ms (and
     /// at every 1% of the work).
     pub progress_interval_ms: u64,
@@ -44,6 +53,7 @@ impl Default for JobsConfig {
             max_nodes: 200_000,
             max_edges: 2_000_000,
             workers: 0,
+            nice: 19,
             max_running: 8,
             max_running_per_user: 2,
             max_duration_ms: 300_000,
@@ -51,6 +61,7 @@ impl Default for JobsConfig {
             stop_on_disconnect: false,
             keep_finished: 100,
             keep_finished_s: 3_600,
+            keep_graph_bytes: 256 << 20,
             progress_interval_ms: 100,
         }
     }
@@ -78,6 +89,9 @@ impl JobsConfig {
         ];
         if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("apps.algorithms.{k} must be positive"));
+        }
+        if !(0..=19).contains(&c.nice) {
+            return Err("apps.algorithms.nice must be 0 to 19".into());
         }
         Ok(c)
     }

@@ -29,6 +29,7 @@ pub mod algo;
 mod config;
 pub mod graph;
 mod http;
+mod pool;
 mod runner;
 mod stream;
 

@@ -16,7 +16,7 @@ use hubbub_server::rpc::RpcError;
 use hubbub_server::{JobCaller, Node, Retention};
 use parking_lot::Mutex;
 use serde::Serialize;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::algo::{self, Outcome, Params};
 use crate::config::JobsConfig;
@@ -77,7 +77,9 @@ struct Table {
 pub(crate) struct Inner {
     pub(crate) node: Node,
     config: JobsConfig,
-    workers: Arc<Semaphore>,
+    pool: crate::pool::Pool,
+    /// Graphs kept in history: until when, and their size.
+    kept: Mutex<VecDeque<(Instant, usize)>>,
     table: Mutex<Table>,
 }
 
@@ -135,7 +137,8 @@ impl Jobs {
         Jobs {
             inner: Arc::new(Inner {
                 node: node.clone(),
-                workers: Arc::new(Semaphore::new(config.worker_count())),
+                pool: crate::pool::Pool::new(config.worker_count(), config.nice),
+                kept: Mutex::new(VecDeque::new()),
                 config,
                 table: Mutex::new(Table::default()),
             }),
@@ -364,9 +367,6 @@ impl Jobs {
     /// Runs a job to its end: waits for a thread, runs the algorithm there
     /// while this task publishes what it emits, then the terminal event.
     async fn run(self, job_id: String, run: Run) {
-        let Ok(permit) = self.inner.workers.clone().acquire_owned().await else {
-            return;
-        };
         let node = &self.inner.node;
         let channel = job_channel(&job_id);
         let keep = Retention::Keep {
@@ -374,12 +374,14 @@ impl Jobs {
             ttl: Duration::from_secs(self.inner.config.keep_finished_s),
         };
         let (tx, mut rx) = mpsc::channel::<Out>(EVENT_QUEUE);
-        let started = Instant::now();
-        let deadline = started + Duration::from_millis(self.inner.config.max_duration_ms);
+        let limit = Duration::from_millis(self.inner.config.max_duration_ms);
         let progress_interval = Duration::from_millis(self.inner.config.progress_interval_ms);
         let id = job_id.clone();
-        let thread = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+        let thread = self.inner.pool.run(move || {
+            // The time limit and the wall time count from here: waiting
+            // for a thread is not running.
+            let started = Instant::now();
+            let deadline = started + limit;
             let Run {
                 algorithm,
                 graph,
@@ -401,11 +403,11 @@ impl Jobs {
                 let step = s.counts.nodes;
                 s.progress_event(1.0, step, None);
             }
-            (outcome, s.counts, s.halt)
+            (outcome, s.counts, s.halt, started)
         });
         let mut live = 0u64;
         while let Some(out) = rx.recv().await {
-            let retention = if out.also == Also::Kept {
+            let retention = if out.also == Also::Kept && self.may_keep(out.data.get().len()) {
                 keep
             } else {
                 Retention::Transient
@@ -432,7 +434,7 @@ impl Jobs {
                 self.note_progress(&job_id, live);
             }
         }
-        let (outcome, counts, halt) = match thread.await {
+        let (outcome, counts, halt, started) = match thread.await {
             Ok(r) => r,
             Err(_) => {
                 tracing::error!(job_id, "a job's thread panicked");
@@ -489,6 +491,24 @@ impl Jobs {
             }
         };
         self.end(&job_id, status, Some(statistics));
+    }
+
+    /// Whether a `graph` event of `bytes` may be kept: the graphs kept for
+    /// late readers (each for `keep_finished_s`) stay within
+    /// `keep_graph_bytes` in all. A graph over it is delivered live only.
+    fn may_keep(&self, bytes: usize) -> bool {
+        let cfg = &self.inner.config;
+        let now = Instant::now();
+        let mut kept = self.inner.kept.lock();
+        while kept.front().is_some_and(|(until, _)| *until <= now) {
+            kept.pop_front();
+        }
+        let held: usize = kept.iter().map(|(_, b)| b).sum();
+        if held + bytes > cfg.keep_graph_bytes {
+            return false;
+        }
+        kept.push_back((now + Duration::from_secs(cfg.keep_finished_s), bytes));
+        true
     }
 
     fn note_progress(&self, job_id: &str, emitted: u64) {

@@ -6,7 +6,8 @@
 //!   set `max_events_per_second`. Then each tick (100 ms) may carry a
 //!   tenth of that rate as events of their own; what is over goes into one
 //!   `node_activation_batch` event at the tick's end: the latest level per
-//!   node, and how many traversals were folded in. The stream is then about
+//!   node as `[node_id, level]` pairs, and how many traversals were folded
+//!   in. The stream is then about
 //!   `max_events_per_second` plus the batches and progress (at most 10 of
 //!   each per second), however large the graph.
 //! - `algorithm_progress` at least every `progress_interval_ms` and at
@@ -58,20 +59,17 @@ pub(crate) struct Out {
 }
 
 /// `node_activation_batch`: activations over the cap within one tick,
-/// the latest level per node, and the traversals folded in with them.
+/// the latest level per node (in node order), and the traversals folded in
+/// with them.
 #[derive(Serialize)]
 struct ActivationBatch<'a> {
     job_id: &'a str,
     algorithm: &'a Algorithm,
     timestamp: u64,
-    activations: Vec<BatchEntry<'a>>,
+    /// `[node_id, activation_level]` pairs: a batch can hold every node
+    /// of the graph, and pairs are a third of the bytes of objects.
+    activations: Vec<(&'a NodeId, f64)>,
     edges_traversed: u64,
-}
-
-#[derive(Serialize)]
-struct BatchEntry<'a> {
-    node_id: &'a NodeId,
-    activation_level: f64,
 }
 
 /// Why a run ended early.
@@ -243,10 +241,7 @@ impl<'g> Streamer<'g> {
         let mut activations = Vec::with_capacity(nodes.len());
         for n in nodes.drain(..) {
             let slot = &mut self.held[n as usize];
-            activations.push(BatchEntry {
-                node_id: graph.id(n),
-                activation_level: *slot,
-            });
+            activations.push((graph.id(n), *slot));
             *slot = f64::NAN;
         }
         self.held_nodes = nodes;

@@ -618,3 +618,24 @@ async fn a_job_stops_when_its_starter_leaves_if_so_configured() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn graphs_over_the_kept_budget_are_delivered_live_only() {
+    let hub = hub(&[("apps.algorithms.keep_graph_bytes", "100")]).await;
+    let mut ws = hub.ws("").await;
+    let (job_id, events) = run_job(&mut ws, "bfs", json!({"graph": grid(9), "source": 0})).await;
+    assert_eq!(events[0]["event_type"], "graph");
+    assert!(events[0]["offset"].is_null(), "{}", events[0]);
+    let r = call(
+        &mut ws,
+        json!({"type": "history", "id": "h", "channel": format!("algorithm_{job_id}"), "since_offset": 0}),
+    )
+    .await;
+    let kinds: Vec<&str> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["algorithm_complete"]);
+}
