@@ -76,6 +76,24 @@ impl Hub {
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// The job as `GET /api/algorithms` lists it.
+    async fn listed(&self, http: &reqwest::Client, job_id: &str) -> Value {
+        let list: Value = http
+            .get(self.url("/api/algorithms"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_id"] == job_id)
+            .expect("the job is listed")
+            .clone()
+    }
 }
 
 async fn recv(ws: &mut Ws) -> Value {
@@ -508,21 +526,7 @@ async fn the_http_api_starts_lists_and_stops_jobs() {
     )
     .await;
     assert_eq!(r["type"], "subscribed", "{r}");
-    let list: Value = http
-        .get(hub.url("/api/algorithms"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mine = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job_id"] == job_id.as_str())
-        .unwrap()
-        .clone();
+    let mine = hub.listed(&http, &job_id).await;
     assert_eq!(
         (mine["algorithm"].as_str(), mine["status"].as_str()),
         (Some("bfs"), Some("running")),
@@ -537,21 +541,7 @@ async fn the_http_api_starts_lists_and_stops_jobs() {
     let events = collect(&mut ws, &channel).await;
     assert_eq!(events[0]["event_type"], "graph");
     assert_eq!(events.last().unwrap()["event_type"], "algorithm_stopped");
-    let list: Value = http
-        .get(hub.url("/api/algorithms"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mine = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job_id"] == job_id.as_str())
-        .unwrap()
-        .clone();
+    let mine = hub.listed(&http, &job_id).await;
     assert_eq!(mine["status"], "stopped", "{mine}");
     let r = http
         .delete(hub.url("/api/algorithms/nope"))
@@ -596,21 +586,7 @@ async fn a_job_stops_when_its_starter_leaves_if_so_configured() {
     drop(ws);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let list: Value = http
-            .get(hub.url("/api/algorithms"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let status = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["job_id"] == job_id.as_str())
-            .unwrap()["status"]
-            .clone();
+        let status = hub.listed(&http, &job_id).await["status"].clone();
         if status == "stopped" {
             break;
         }
