@@ -24,7 +24,8 @@ echo "schemathesis: $(schemathesis --version 2>&1 | head -n1) against http://$ad
 status=0
 # Run inside $out: schemathesis keeps its example database in the working
 # directory (.schemathesis/), which belongs under target/, not in the tree.
-(cd "$out" && schemathesis run "http://$addr/api/openapi.json" \
+config="$PWD/scripts/schemathesis.toml"
+(cd "$out" && schemathesis --config-file "$config" run "http://$addr/api/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks all --exclude-checks use_after_free,ensure_resource_availability \
   --max-examples "$examples" --seed "$seed" --workers 1 --request-timeout 10 \
