@@ -51,12 +51,15 @@ impl JsonData {
         RawValue::from_string(text.trim().to_owned()).map(JsonData)
     }
 
-    /// Serializes any value; used for data the hub makes itself.
+    /// Serializes any value; used for data the hub makes itself. The text
+    /// serde_json writes is JSON by construction, so it is kept as written,
+    /// not parsed again (a job's `graph` event is megabytes).
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Self {
-        // Serializing to a string only fails for maps with non-string keys,
-        // which none of the hub's own types have; fall back to null.
-        let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
-        JsonData::from_json(&text).unwrap_or_else(|_| JsonData::null())
+        // Serializing only fails for maps with non-string keys, which none
+        // of the hub's own types have; fall back to null.
+        serde_json::value::to_raw_value(value)
+            .map(JsonData)
+            .unwrap_or_else(|_| JsonData::null())
     }
 
     /// JSON `null`.
