@@ -15,7 +15,12 @@ fn root() -> PathBuf {
 
 /// Runs `scripts/test-all` with the failing `cargo`; (exit code, output).
 fn test_all(target_dir: Option<&Path>) -> (Option<i32>, String) {
-    let fake = std::env::temp_dir().join(format!("hubbub-fake-cargo-{}", std::process::id()));
+    // A directory per call: the tests run in parallel, and rewriting a
+    // script another test is executing fails with "Text file busy".
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fake =
+        std::env::temp_dir().join(format!("hubbub-fake-cargo-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&fake).unwrap();
     let real = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let script = format!(
