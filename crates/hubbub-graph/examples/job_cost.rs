@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bare = bare.min(t.elapsed());
     }
     let t = Instant::now();
-    let encoded = serde_json::to_vec(&graph.to_event())?;
+    let encoded = serde_json::to_vec(&graph.event())?;
     println!(
         "graph event: {:.1} MB, built and encoded in {:.1} ms",
         encoded.len() as f64 / 1e6,

@@ -396,7 +396,7 @@ impl Jobs {
                 deadline,
             };
             let mut s = Streamer::new(&graph, id, algorithm.clone(), tx, stop, pace);
-            s.emit("graph", &graph.to_event(), Also::Kept);
+            s.emit("graph", &graph.event(), Also::Kept);
             let outcome = algo::run(&algorithm, &graph, &params, &mut s);
             s.flush();
             if matches!(outcome, Outcome::Done(_)) && s.reported() < 1.0 {

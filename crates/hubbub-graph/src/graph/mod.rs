@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use hubbub_protocol::graph::{GraphEdge, GraphNode, GraphSpec, NodeId};
 
 mod csr;
+mod event;
 mod explicit;
 mod generate;
 
 pub(crate) use csr::Csr;
+pub use event::GraphEvent;
 
 /// Limits on what a job may ask for (configuration; PROTOCOL.md section 7
 /// defaults: 200,000 nodes, 2,000,000 edges).
@@ -163,6 +165,12 @@ impl Graph {
     }
 
     /// The `graph` event that opens a job's stream.
+    pub fn event(&self) -> GraphEvent<'_> {
+        GraphEvent(self)
+    }
+
+    /// The `graph` event as the protocol's type (a copy of every node and
+    /// edge; [`Graph::event`] writes the same JSON without it).
     pub fn to_event(&self) -> hubbub_protocol::algorithm::Graph {
         let nodes = self
             .ids
