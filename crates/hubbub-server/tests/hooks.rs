@@ -86,15 +86,11 @@ async fn a_rust_connect_hook_denies_with_its_close_code_and_sees_the_request() {
     assert!(last.remote_addr.ip().is_loopback());
     assert_eq!(last.query, "pass=yes&user_id=ann");
     assert!(last.header("host").is_some());
-    let m = srv.metrics().await;
-    assert!(
-        m.contains("hubbub_hook_calls_total{hook=\"connect\"} 3"),
-        "{m}"
-    );
-    assert!(
-        m.contains("hubbub_hook_denials_total{hook=\"connect\"} 2"),
-        "{m}"
-    );
+    srv.assert_metrics(&[
+        "hubbub_hook_calls_total{hook=\"connect\"} 3",
+        "hubbub_hook_denials_total{hook=\"connect\"} 2",
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -287,19 +283,12 @@ async fn rust_subscribe_and_publish_hooks_deny_attach_info_and_rewrite() {
     )
     .await;
     assert_eq!(recv(&mut ann).await["event_type"], "shout");
-    let m = srv.metrics().await;
-    assert!(
-        m.contains("hubbub_hook_denials_total{hook=\"subscribe\"} 1"),
-        "{m}"
-    );
-    assert!(
-        m.contains("hubbub_hook_calls_total{hook=\"publish\"} 2"),
-        "{m}"
-    );
-    assert!(
-        m.contains("hubbub_hook_latency_seconds_count{hook=\"publish\"} 2"),
-        "{m}"
-    );
+    srv.assert_metrics(&[
+        "hubbub_hook_denials_total{hook=\"subscribe\"} 1",
+        "hubbub_hook_calls_total{hook=\"publish\"} 2",
+        "hubbub_hook_latency_seconds_count{hook=\"publish\"} 2",
+    ])
+    .await;
 }
 
 /// A hook's stand-in for a slow backend: it tells the test it was asked,
@@ -717,11 +706,10 @@ async fn answers_that_are_not_decisions_are_failures() {
     assert_eq!(r["code"], "unavailable", "{r}");
     let r = call(&mut ws, publish("p", "news", "x", json!(1))).await;
     assert_eq!(r["code"], "unavailable", "an unknown error code: {r}");
-    let m = srv.metrics().await;
-    for hook in ["connect", "subscribe", "publish"] {
-        let line = format!("hubbub_hook_failures_total{{hook=\"{hook}\",reason=\"bad_answer\"}} 1");
-        assert!(m.contains(&line), "{line}\n{m}");
-    }
+    let lines = ["connect", "subscribe", "publish"].map(|hook| {
+        format!("hubbub_hook_failures_total{{hook=\"{hook}\",reason=\"bad_answer\"}} 1")
+    });
+    srv.assert_metrics(&lines).await;
     // Another status, and replaced data too deep to publish.
     let toml = format!(
         "[hooks.subscribe]\nurl = \"http://{addr}/status\"\n\
@@ -737,11 +725,10 @@ async fn answers_that_are_not_decisions_are_failures() {
     assert_eq!(r["code"], "unavailable", "{r}");
     let r = call(&mut ws, publish("p", "news", "x", json!(1))).await;
     assert_eq!(r["code"], "unavailable", "{r}");
-    let m = srv.metrics().await;
-    assert!(
-        m.contains("hubbub_hook_failures_total{hook=\"subscribe\",reason=\"unavailable\"} 1"),
-        "{m}"
-    );
+    srv.assert_metrics(&[
+        "hubbub_hook_failures_total{hook=\"subscribe\",reason=\"unavailable\"} 1",
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -783,13 +770,9 @@ async fn a_rust_hook_that_panics_or_stalls_fails_by_its_policy() {
     );
     let r = call(&mut ws, publish("p", "news", "x", json!(1))).await;
     assert_eq!(r["type"], "published", "on_failure = allow: {r}");
-    let m = srv.metrics().await;
-    assert!(
-        m.contains("hubbub_hook_failures_total{hook=\"publish\",reason=\"panic\"} 1"),
-        "{m}"
-    );
-    assert!(
-        m.contains("hubbub_hook_failures_total{hook=\"subscribe\",reason=\"timeout\"} 3"),
-        "{m}"
-    );
+    srv.assert_metrics(&[
+        "hubbub_hook_failures_total{hook=\"publish\",reason=\"panic\"} 1",
+        "hubbub_hook_failures_total{hook=\"subscribe\",reason=\"timeout\"} 3",
+    ])
+    .await;
 }

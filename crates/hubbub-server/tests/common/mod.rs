@@ -86,6 +86,14 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Asserts that `/metrics` has each of `lines` (series and value).
+    pub async fn assert_metrics<S: AsRef<str>>(&self, lines: &[S]) {
+        let m = self.metrics().await;
+        for line in lines {
+            assert!(m.contains(line.as_ref()), "{}\n{m}", line.as_ref());
+        }
+    }
+
     pub fn ws_url(&self, query: &str) -> String {
         format!("ws://{}/ws{}", self.addr, query)
     }
