@@ -135,6 +135,11 @@ fn grid(n: u64) -> Value {
     json!({"generator": "grid", "nodes": n, "seed": 1})
 }
 
+/// A BFS paced to last seconds: a job still running when the test acts.
+fn slow_bfs() -> Value {
+    json!({"graph": grid(400), "source": 0, "step_delay_ms": 20})
+}
+
 /// Starts a job and collects its channel's events up to the terminal one.
 async fn run_job(ws: &mut Ws, algorithm: &str, parameters: Value) -> (String, Vec<Value>) {
     let r = call(ws, start(algorithm, parameters)).await;
@@ -296,14 +301,7 @@ async fn a_late_reader_finds_the_graph_and_the_result_in_history() {
 async fn a_job_stops_on_request_and_at_its_time_limit() {
     let hub = hub(&[("apps.algorithms.max_duration_ms", "1500")]).await;
     let mut ws = hub.ws("").await;
-    let r = call(
-        &mut ws,
-        start(
-            "bfs",
-            json!({"graph": grid(400), "source": 0, "step_delay_ms": 20}),
-        ),
-    )
-    .await;
+    let r = call(&mut ws, start("bfs", slow_bfs())).await;
     let job_id = r["job_id"].as_str().unwrap().to_owned();
     let channel = r["channel"].as_str().unwrap().to_owned();
     // Wait for work to be under way, then stop.
@@ -334,12 +332,7 @@ async fn a_job_stops_on_request_and_at_its_time_limit() {
     assert!(replied);
     assert_eq!(events["channel"], channel.as_str());
     // Out of time: the same run, left alone.
-    let (_, events) = run_job(
-        &mut ws,
-        "bfs",
-        json!({"graph": grid(400), "source": 0, "step_delay_ms": 20}),
-    )
-    .await;
+    let (_, events) = run_job(&mut ws, "bfs", slow_bfs()).await;
     let last = events.last().unwrap();
     assert_eq!(last["event_type"], "algorithm_failed", "{last}");
     assert!(last["data"]["error"]
@@ -367,7 +360,7 @@ async fn the_limits_answer_limit_exceeded_and_bad_request() {
         ("apps.algorithms.max_nodes", "1000"),
     ])
     .await;
-    let slow = json!({"graph": grid(400), "source": 0, "step_delay_ms": 50});
+    let slow = slow_bfs();
     let mut cy = hub.ws("?user_id=cy").await;
     let r = call(
         &mut cy,
@@ -511,7 +504,7 @@ async fn the_http_api_starts_lists_and_stops_jobs() {
     let mut ws = hub.ws("").await;
     let r = http
         .post(hub.url("/api/algorithms"))
-        .json(&json!({"algorithm": "bfs", "parameters": {"graph": grid(400), "source": 0, "step_delay_ms": 20}}))
+        .json(&json!({"algorithm": "bfs", "parameters": slow_bfs()}))
         .send()
         .await
         .unwrap();
@@ -574,14 +567,7 @@ async fn a_job_stops_when_its_starter_leaves_if_so_configured() {
     let hub = hub(&[("apps.algorithms.stop_on_disconnect", "true")]).await;
     let http = reqwest::Client::new();
     let mut ws = hub.ws("").await;
-    let r = call(
-        &mut ws,
-        start(
-            "bfs",
-            json!({"graph": grid(400), "source": 0, "step_delay_ms": 20}),
-        ),
-    )
-    .await;
+    let r = call(&mut ws, start("bfs", slow_bfs())).await;
     let job_id = r["job_id"].as_str().unwrap().to_owned();
     drop(ws);
     let deadline = tokio::time::Instant::now() + WAIT;
