@@ -7,9 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use hubbub_protocol::{ErrorCode, JsonData};
-use hubbub_server::rpc::RpcError;
-use hubbub_server::{ApiExtension, JobCaller};
+use hubbub_protocol::JsonData;
+use hubbub_server::{ApiError, ApiExtension, JobCaller};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,56 +22,30 @@ struct StartBody {
     parameters: JsonData,
 }
 
-fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::BadRequest | ErrorCode::InvalidMessage => StatusCode::BAD_REQUEST,
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Conflict | ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-        ErrorCode::LimitExceeded | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-fn failure(e: RpcError) -> Response {
-    let body = json!({"error": {"code": e.code.as_str(), "message": e.message}});
-    (status_of(e.code), Json(body)).into_response()
-}
-
 async fn start(
     State(jobs): State<Jobs>,
     body: Result<Json<StartBody>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return failure(RpcError::bad_request(e.body_text())),
-    };
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let caller = JobCaller::operator(&jobs.inner.node);
-    match jobs
+    let job = jobs
         .prepare(&caller, &body.algorithm, body.parameters)
-        .await
-    {
-        Ok(p) => {
-            let answer = json!({"job_id": p.job_id, "channel": p.channel});
-            p.start();
-            (StatusCode::CREATED, Json(answer)).into_response()
-        }
-        Err(e) => failure(e),
-    }
+        .await?;
+    let answer = json!({"job_id": job.job_id, "channel": job.channel});
+    job.start();
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 async fn list(State(jobs): State<Jobs>) -> Response {
     Json(jobs.list()).into_response()
 }
 
-async fn stop(State(jobs): State<Jobs>, Path(job_id): Path<String>) -> Response {
-    let caller = JobCaller::operator(&jobs.inner.node);
-    match jobs.stop(&caller, &job_id) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => failure(e),
-    }
+async fn stop(
+    State(jobs): State<Jobs>,
+    Path(job_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    jobs.stop(&JobCaller::operator(&jobs.inner.node), &job_id)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The routes and their OpenAPI entries.

@@ -69,6 +69,7 @@ mod users;
 mod util;
 
 pub use config::{Config, Mode, Preset, Sources};
+pub use http::error::ApiError;
 pub use jobs::{JobCaller, JobHandler, JobStarted};
 pub use node::{
     ApiExtension, Disconnected, Error, Event, HistoryPage, JobUpdates, Node, NodeBuilder,

@@ -50,6 +50,14 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
+    /// An error with the code's own status: what an application's
+    /// routes ([`crate::ApiExtension`]) answer for a failure their logic
+    /// names by its protocol code (an [`RpcError`](crate::rpc::RpcError)
+    /// converts too), so they need no table of their own.
+    pub fn for_code(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(status_for_code(code), code, message)
+    }
+
     /// An error for a bare HTTP status (rejections, fallbacks), with the
     /// error code that fits it best.
     pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
@@ -76,6 +84,30 @@ impl IntoResponse for ApiError {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+impl From<crate::rpc::RpcError> for ApiError {
+    fn from(e: crate::rpc::RpcError) -> Self {
+        Self::for_code(e.code, e.message)
+    }
+}
+
+/// The HTTP status of an error code of section 9.
+fn status_for_code(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidMessage | ErrorCode::UnknownType | ErrorCode::BadRequest => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::AlreadyExists | ErrorCode::Conflict | ErrorCode::RoomFull => {
+            StatusCode::CONFLICT
+        }
+        ErrorCode::RateLimited | ErrorCode::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -139,4 +171,26 @@ pub(super) async fn json_errors(resp: Response) -> Response {
 /// Fallback for paths no route matches: JSON 404.
 pub(super) async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_status_and_keeps_its_code() {
+        let cases = [
+            (ErrorCode::BadRequest, StatusCode::BAD_REQUEST),
+            (ErrorCode::Forbidden, StatusCode::FORBIDDEN),
+            (ErrorCode::NotFound, StatusCode::NOT_FOUND),
+            (ErrorCode::Conflict, StatusCode::CONFLICT),
+            (ErrorCode::LimitExceeded, StatusCode::TOO_MANY_REQUESTS),
+            (ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            (ErrorCode::Internal, StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (code, status) in cases {
+            let e = ApiError::from(crate::rpc::RpcError::new(code, "m"));
+            assert_eq!((e.0, e.1), (status, code.as_str()));
+        }
+    }
 }
