@@ -412,21 +412,18 @@ impl Jobs {
             } else {
                 Retention::Transient
             };
-            let published = node
-                .publish_json_with(&channel, out.event_type, out.data.clone(), retention)
-                .await;
-            if let Err(e) = published {
-                tracing::warn!(error = %e, job_id, "a job's event was not published");
-            }
             let also = match out.also {
                 Also::Activations => Some(NODE_ACTIVATIONS_CHANNEL),
                 Also::AllAlgorithms => Some(ALL_ALGORITHMS_CHANNEL),
                 Also::None | Also::Kept => None,
             };
-            if let Some(ch) = also {
-                let _ = node
-                    .publish_json_with(ch, out.event_type, out.data, Retention::Transient)
-                    .await;
+            let mut targets = vec![(channel.as_str(), retention)];
+            targets.extend(also.map(|ch| (ch, Retention::Transient)));
+            let published = node
+                .broadcast_json_with(&targets, out.event_type, out.data)
+                .await;
+            if let Err(e) = published {
+                tracing::warn!(error = %e, job_id, "a job's event was not published");
             }
             live += 1;
             if live & 4095 == 0 {
@@ -526,18 +523,19 @@ impl Jobs {
         data: &T,
         keep: Retention,
     ) {
-        let node = &self.inner.node;
-        if let Err(e) = node.publish_with(channel, event_type, data, keep).await {
+        let targets = [
+            (channel, keep),
+            (ALL_ALGORITHMS_CHANNEL, Retention::Namespace),
+        ];
+        let data = JsonData::from_serialize(data);
+        let published = self
+            .inner
+            .node
+            .broadcast_json_with(&targets, event_type, data)
+            .await;
+        if let Err(e) = published {
             tracing::warn!(error = %e, channel, "a job's terminal event was not published");
         }
-        let _ = node
-            .publish_with(
-                ALL_ALGORITHMS_CHANNEL,
-                event_type,
-                data,
-                Retention::Namespace,
-            )
-            .await;
     }
 }
 

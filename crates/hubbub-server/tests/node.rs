@@ -273,3 +273,38 @@ async fn users_are_reached_and_disconnected_from_rust() {
     assert!(!node.disconnect_connection("nope-1", None, true));
     ws.close(None).await.ok();
 }
+
+#[tokio::test]
+async fn one_event_to_several_channels_is_kept_as_each_says() {
+    use hubbub_server::Retention;
+    let node = Node::new(config(&[])).unwrap();
+    let data = hubbub_protocol::JsonData::from_json(r#"{"step": 1}"#).unwrap();
+    let keep = Retention::Keep {
+        size: 2,
+        ttl: Duration::from_secs(60),
+    };
+    let out = node
+        .broadcast_json_with(
+            &[("job", keep), ("all_jobs", Retention::Transient)],
+            "progress",
+            data,
+        )
+        .await
+        .unwrap();
+    assert_eq!((out[0].offset, out[1].offset), (Some(1), None));
+    assert_eq!(node.history("job", None, 10).await.unwrap().events.len(), 1);
+    assert!(node
+        .history("all_jobs", None, 10)
+        .await
+        .unwrap()
+        .events
+        .is_empty());
+    // A bad name refuses the whole: nothing is published.
+    let data = hubbub_protocol::JsonData::from_json("1").unwrap();
+    let err = node
+        .broadcast_json_with(&[("job", keep), ("bad channel", keep)], "progress", data)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, hubbub_protocol::ErrorCode::BadRequest);
+    assert_eq!(node.history("job", None, 10).await.unwrap().events.len(), 1);
+}

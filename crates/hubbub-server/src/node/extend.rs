@@ -11,7 +11,7 @@ use hubbub_protocol::JsonData;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use super::{check_event, to_data, Error, Node};
+use super::{check_event, check_names, to_data, Error, Node};
 use crate::engine::{HistoryOptions, PublishOutcome};
 
 /// How long a publication is kept, whatever its channel's namespace says.
@@ -101,6 +101,48 @@ impl Node {
         retention: Retention,
     ) -> Result<PublishOutcome, Error> {
         check_event(channel, event_type, &data)?;
+        self.publish_kept(channel, event_type, data, retention)
+            .await
+    }
+
+    /// One event to several channels, each kept as its own `retention`
+    /// says (a job's step on its channel and, unkept, on a channel of all
+    /// jobs): checked once, then published in order; stops at the first
+    /// engine failure. Returns each channel's outcome.
+    pub async fn broadcast_json_with(
+        &self,
+        targets: &[(&str, Retention)],
+        event_type: &str,
+        data: JsonData,
+    ) -> Result<Vec<PublishOutcome>, Error> {
+        for (channel, _) in targets {
+            check_names(channel, event_type)?;
+        }
+        data.check()
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        let mut out = Vec::with_capacity(targets.len());
+        let Some((&(last, retention), first)) = targets.split_last() else {
+            return Ok(out);
+        };
+        for &(channel, retention) in first {
+            out.push(
+                self.publish_kept(channel, event_type, data.clone(), retention)
+                    .await?,
+            );
+        }
+        // The last takes the data itself: a copy less (a job's `graph`
+        // event is megabytes).
+        out.push(self.publish_kept(last, event_type, data, retention).await?);
+        Ok(out)
+    }
+
+    async fn publish_kept(
+        &self,
+        channel: &str,
+        event_type: &str,
+        data: JsonData,
+        retention: Retention,
+    ) -> Result<PublishOutcome, Error> {
         let shared = self.shared();
         let history = match retention {
             Retention::Namespace => shared.config.history_options(channel, event_type),

@@ -37,7 +37,7 @@ use hubbub_protocol::ErrorCode;
 
 pub(crate) use extend::DisconnectHook;
 pub use extend::{ApiExtension, Disconnected, Retention};
-use ops::{check_event, to_data};
+use ops::{check_event, check_names, to_data};
 pub use ops::{HistoryPage, NodeStats};
 pub use subscription::{Event, Subscription, SubscriptionError};
 pub use typed::{JobUpdates, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL};

@@ -18,13 +18,20 @@ use crate::events::MAX_EVENT_TYPE_LEN;
 
 /// Checks what every publisher must get right, whoever it is.
 pub(crate) fn check_event(channel: &str, event_type: &str, data: &JsonData) -> Result<(), Error> {
+    check_names(channel, event_type)?;
+    data.check().map_err(|e| Error::bad_request(e.to_string()))
+}
+
+/// The names half of [`check_event`], for data checked once and sent to
+/// several channels.
+pub(crate) fn check_names(channel: &str, event_type: &str) -> Result<(), Error> {
     validate_channel(channel).map_err(|m| Error::bad_request(format!("channel: {m}")))?;
     if event_type.is_empty() || event_type.len() > MAX_EVENT_TYPE_LEN {
         return Err(Error::bad_request(format!(
             "event_type must be 1 to {MAX_EVENT_TYPE_LEN} characters"
         )));
     }
-    data.check().map_err(|e| Error::bad_request(e.to_string()))
+    Ok(())
 }
 
 pub(crate) fn to_data<T: Serialize + ?Sized>(data: &T) -> Result<JsonData, Error> {
