@@ -63,22 +63,13 @@ impl JobCaller {
         }
     }
 
-    /// Whether the namespace rules (the namespace's `publish` option and
-    /// the token's `publish` claim) would let this caller publish to
-    /// `channel`, were it a channel clients publish to: the rule for
-    /// callers with neither `admin` nor `jobs`. Always true for operators.
+    /// Whether the rules a `publish` command answers to (the namespace's
+    /// `publish` and `private` options, the token's `publish` claim) would
+    /// let this caller publish to `channel`: the rule for callers with
+    /// neither `admin` nor `jobs`. Always true for operators.
     pub fn may_publish_under_namespace(&self, channel: &str) -> bool {
-        if self.admin {
-            return true;
-        }
-        let ns = self.shared.config.namespace(channel);
-        if !ns.publish {
-            return false;
-        }
-        match self.claims.as_ref().and_then(|c| c.publish.as_deref()) {
-            Some(patterns) => patterns.iter().any(|p| p.matches(channel)),
-            None => true,
-        }
+        let class = crate::channel::classify(&self.shared.config, channel);
+        self.admin || crate::auth::may_publish(self.claims.as_deref(), channel, &class).is_ok()
     }
 }
 
