@@ -236,8 +236,7 @@ impl Session {
             .collect();
         if !revoked.is_empty() {
             for ch in &revoked {
-                self.shared.unsubscribe(ch, self.handle.seq);
-                self.handle.subscriptions.lock().retain(|x| **x != **ch);
+                self.unregister(ch);
             }
             self.send(&ServerMessage::Unsubscribed { channels: revoked }, None);
         }
@@ -307,18 +306,7 @@ impl Session {
         // The application's say, per channel, before anything is applied.
         let infos = self.ask_subscribe(&wanted).await?;
         for ch in &wanted {
-            let name = self
-                .shared
-                .hub
-                .subscribe(ch, &self.handle, filter.clone(), true);
-            let mut subs = self.handle.subscriptions.lock();
-            if !subs.iter().any(|x| **x == *name) {
-                if subs.is_empty() {
-                    // Most connections hold one channel: no room for four.
-                    subs.reserve_exact(1);
-                }
-                subs.push(name);
-            }
+            self.register_syncing(ch, filter.clone());
         }
         let mut positions = Vec::with_capacity(wanted.len());
         let mut recovered_frames = Vec::new();
@@ -334,8 +322,7 @@ impl Session {
                 Ok(r) => r,
                 Err(e) => {
                     for c in &wanted {
-                        self.shared.unsubscribe(c, self.handle.seq);
-                        self.handle.subscriptions.lock().retain(|x| **x != ***c);
+                        self.unregister(c);
                     }
                     Metrics::inc(&self.shared.metrics.engine_errors);
                     tracing::warn!(
@@ -370,9 +357,7 @@ impl Session {
                 }
             }
             // Live events from here on: those newer than what the reply names.
-            let after =
-                (!read.top.epoch.is_empty()).then(|| (read.top.offset, read.top.epoch.clone()));
-            release.push((ch.to_string(), after));
+            release.push((ch.as_str(), read.top.clone()));
             positions.push(SubscribedChannel {
                 channel: ch.to_string(),
                 offset: read.top.offset,
@@ -384,15 +369,9 @@ impl Session {
         let reply = ServerMessage::Subscribed {
             channels: positions,
         };
-        if let Some(frame) =
-            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.wire)
-        {
-            let mut frames = std::iter::once(frame).chain(recovered_frames);
-            self.handle.push_ahead(&mut frames);
-        }
-        for (ch, after) in release {
-            let after = after.as_ref().map(|(o, e)| (*o, e.as_str()));
-            self.shared.hub.finish_sync(&ch, self.handle.seq, after);
+        self.reply_ahead(&reply, id, recovered_frames);
+        for (ch, top) in &release {
+            self.release(ch, top);
         }
         Ok(())
     }
@@ -434,8 +413,7 @@ impl Session {
                 .map_err(|m| (ErrorCode::BadRequest, format!("{}: {m}", quote(ch))))?;
         }
         for ch in &u.channels {
-            self.shared.unsubscribe(ch, self.handle.seq);
-            self.handle.subscriptions.lock().retain(|x| **x != **ch);
+            self.unregister(ch);
         }
         Ok(ServerMessage::Unsubscribed {
             channels: u.channels,

@@ -50,25 +50,11 @@ impl Session {
             .start(self.job_caller(), a.algorithm, a.parameters)
             .await
             .map_err(|e| (e.code, e.message))?;
-        let seq = self.handle.seq;
-        let name = self
-            .shared
-            .hub
-            .subscribe(&job.channel, &self.handle, None, true);
-        {
-            let mut subs = self.handle.subscriptions.lock();
-            if !subs.iter().any(|x| **x == *name) {
-                subs.push(name);
-            }
-        }
+        self.register_syncing(&job.channel, None);
         let read = match self.shared.open_channel(&job.channel, None).await {
             Ok(r) => r,
             Err(e) => {
-                self.shared.unsubscribe(&job.channel, seq);
-                self.handle
-                    .subscriptions
-                    .lock()
-                    .retain(|c| **c != *job.channel);
+                self.unregister(&job.channel);
                 Metrics::inc(&self.shared.metrics.engine_errors);
                 tracing::warn!(error = %e, channel = %job.channel, "engine failed during algorithm_start");
                 return Err((
@@ -81,14 +67,8 @@ impl Session {
             job_id: job.job_id,
             channel: job.channel.clone(),
         };
-        if let Some(frame) =
-            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.wire)
-        {
-            self.handle.push_ahead(&mut std::iter::once(frame));
-        }
-        let after =
-            (!read.top.epoch.is_empty()).then_some((read.top.offset, read.top.epoch.as_str()));
-        self.shared.hub.finish_sync(&job.channel, seq, after);
+        self.reply_ahead(&reply, id, []);
+        self.release(&job.channel, &read.top);
         (job.start)();
         Ok(())
     }

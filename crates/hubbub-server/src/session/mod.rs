@@ -20,6 +20,7 @@
 //! only for the fields below. The state of a running command is not among
 //! them: the transport boxes each command's future.
 
+mod channels;
 mod commands;
 mod hooks;
 mod jobs;

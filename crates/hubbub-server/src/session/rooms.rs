@@ -218,16 +218,7 @@ impl Session {
             if !numbered {
                 announce().await?;
             }
-            let name = self
-                .shared
-                .hub
-                .subscribe(&channel, &self.handle, None, true);
-            {
-                let mut subs = self.handle.subscriptions.lock();
-                if !subs.iter().any(|c| **c == *name) {
-                    subs.push(name);
-                }
-            }
+            self.register_syncing(&channel, None);
             let presence = &self.shared.engine.presence;
             if numbered {
                 announce().await?;
@@ -241,8 +232,7 @@ impl Session {
             Err(e) => {
                 // Out of the channel and the room: leaving the channel
                 // gives the place back.
-                self.handle.subscriptions.lock().retain(|c| **c != *channel);
-                self.shared.unsubscribe(&channel, seq);
+                self.unregister(&channel);
                 return Err(self.engine_failed(e, &channel));
             }
         };
@@ -250,14 +240,8 @@ impl Session {
             room: j.room,
             members,
         };
-        if let Some(frame) =
-            crate::hub::encode_frame(&reply, id, crate::util::now_ms(), self.handle.wire)
-        {
-            self.handle.push_ahead(&mut std::iter::once(frame));
-        }
-        let after =
-            (!read.top.epoch.is_empty()).then_some((read.top.offset, read.top.epoch.as_str()));
-        self.shared.hub.finish_sync(&channel, seq, after);
+        self.reply_ahead(&reply, id, []);
+        self.release(&channel, &read.top);
         Ok(())
     }
 
@@ -276,8 +260,7 @@ impl Session {
         // Out of the channel first, so the leaver does not get its own
         // `user_left`.
         let channel = format!("room:{}", l.room);
-        self.handle.subscriptions.lock().retain(|c| **c != *channel);
-        self.shared.unsubscribe(&channel, seq);
+        self.unregister(&channel);
         self.shared.release_and_announce(&l.room, seq, member).await;
         Ok(ServerMessage::RoomLeft { room: l.room })
     }
