@@ -400,15 +400,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 mod tests {
     use super::*;
 
-    /// A connection that subscribed and went idle owns no queue
-    /// allocation (idle cost per connection).
-    #[tokio::test]
-    async fn a_subscribed_idle_connection_keeps_no_queue() {
+    /// A hub connection task's state over a loopback socket, its handle,
+    /// and the socket's other end (kept open by the caller).
+    async fn conn_over_loopback() -> (
+        Conn<tokio::net::TcpStream>,
+        Arc<ConnHandle>,
+        tokio::net::TcpStream,
+    ) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
-        let (_server_side, _) = listener.accept().await.unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
         let shared = Shared::new(crate::Config::default());
         let handle = Arc::new(ConnHandle::new(
             1,
@@ -417,7 +420,15 @@ mod tests {
             client.local_addr().unwrap(),
             0,
         ));
-        let mut conn = Conn::new(client, shared, handle.clone(), Role::Hub, &[]);
+        let conn = Conn::new(client, shared, handle.clone(), Role::Hub, &[]);
+        (conn, handle, peer)
+    }
+
+    /// A connection that subscribed and went idle owns no queue
+    /// allocation (idle cost per connection).
+    #[tokio::test]
+    async fn a_subscribed_idle_connection_keeps_no_queue() {
+        let (mut conn, handle, _peer) = conn_over_loopback().await;
         conn.queue_head(Bytes::from_static(b"head"));
         conn.send_direct(std::iter::empty());
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
@@ -474,19 +485,7 @@ mod tests {
     /// long as it does: keep an eye on its size (idle cost per connection).
     #[tokio::test]
     async fn connection_task_stays_small() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let shared = Shared::new(crate::Config::default());
-        let handle = Arc::new(ConnHandle::new(
-            1,
-            None,
-            hubbub_protocol::Encoding::Json,
-            client.local_addr().unwrap(),
-            0,
-        ));
-        let mut conn = Conn::new(client, shared, handle, Role::Hub, &[]);
+        let (mut conn, _, _peer) = conn_over_loopback().await;
         {
             let command = conn.session.on_message(b"", false);
             println!("command future: {} bytes", std::mem::size_of_val(&command));
