@@ -35,8 +35,9 @@ pub use hubbub_server::hooks;
 /// RPC handlers (`Node::rpc` takes these types).
 pub use hubbub_server::rpc;
 pub use hubbub_server::{
-    Config, Error, Event, HistoryPage, JobUpdates, Mode, Node, NodeBuilder, NodeStats, Preset,
-    Sources, Subscription, SubscriptionError, TaskUpdates,
+    ApiError, ApiExtension, Config, Disconnected, Error, Event, HistoryPage, JobCaller, JobHandler,
+    JobStarted, JobUpdates, Mode, Node, NodeBuilder, NodeStats, Preset, Retention, Sources,
+    Subscription, SubscriptionError, TaskUpdates,
 };
 
 /// The axum the routers are built with, so an application mounts them
