@@ -56,6 +56,7 @@ mod http_conns;
 mod hub;
 mod jobs;
 mod limits;
+mod load;
 mod metrics;
 mod net;
 mod node;
@@ -71,6 +72,7 @@ mod util;
 pub use config::{Config, Mode, Preset, Sources};
 pub use http::error::ApiError;
 pub use jobs::{JobCaller, JobHandler, JobStarted};
+pub use load::Load;
 pub use node::{
     ApiExtension, Disconnected, Error, Event, HistoryPage, JobUpdates, Node, NodeBuilder,
     NodeStats, Retention, Subscription, SubscriptionError, TaskUpdates, NODE_ACTIVATIONS_CHANNEL,

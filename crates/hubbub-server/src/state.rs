@@ -63,6 +63,9 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Set once housekeeping runs (one task per node).
     pub(crate) housekeeping_started: AtomicBool,
+    /// The latest load sample ([`crate::Node::load`]), replaced once per
+    /// `server.load_interval_ms` by the sampling task.
+    pub(crate) load: tokio::sync::watch::Sender<Arc<crate::Load>>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -111,6 +114,7 @@ impl Shared {
             .start(hub.clone() as Arc<dyn EventSink>, &node_id);
         // One client, one connection pool, for every backend the node asks.
         let http = crate::backend::client();
+        let load = tokio::sync::watch::Sender::new(Arc::new(crate::Load::placeholder(&node_id)));
         let shared = Arc::new(Shared {
             hub,
             engine,
@@ -132,6 +136,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             housekeeping_started: AtomicBool::new(false),
+            load,
             shutdown: tokio::sync::watch::Sender::new(false),
             config,
         });

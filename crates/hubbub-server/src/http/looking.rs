@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
@@ -125,13 +124,18 @@ pub(super) struct UserQueueFigures {
 ///   the ages of live ones.
 /// * `average_latency_ms`: mean publish latency (accepting an event to
 ///   having queued it for every local subscriber).
-/// * `messages_per_second`: messages in both directions per second, since
-///   the previous call at least a second ago (or since start).
+/// * `messages_per_second`: messages in both directions per second over
+///   the latest load sample's window.
+///
+/// Counts of connections are current; traffic totals, rates and
+/// `connection_states` come from the latest load sample
+/// ([`crate::Load`], at most `server.load_interval_ms` old), so a call
+/// never walks the connections.
 pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
     let shared = &api.shared;
     let m = &shared.metrics;
-    let snap = Snapshot::take(&api);
-    let rate = api.sampler.lock().rate(Instant::now(), snap.messages());
+    let snap = Snapshot::take(shared);
+    let rate = snap.messages_per_second();
     let channels = shared.hub.channels();
     let closed = m.connections_closed.load(Relaxed);
     let lived_ms = m.closed_connection_ms.load(Relaxed) + snap.live_ms;

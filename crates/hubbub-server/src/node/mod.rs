@@ -31,6 +31,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use hubbub_protocol::ErrorCode;
@@ -193,7 +194,27 @@ impl Node {
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             tokio::spawn(crate::server::housekeeping(self.shared.clone()));
+            let period = Duration::from_millis(self.shared.config.server.load_interval_ms);
+            tokio::spawn(crate::load::run(Arc::downgrade(&self.shared), period));
         }
+    }
+
+    /// The latest load sample: connections, rates, publish latency, CPU,
+    /// memory, descriptors, queued bytes. Taken once per
+    /// `server.load_interval_ms` by one task and shared, so reading it
+    /// costs nothing however often it is read (before the first sample,
+    /// and on a node never run inside a runtime, all zeros).
+    pub fn load(&self) -> Arc<crate::Load> {
+        self.shared.load.borrow().clone()
+    }
+
+    /// Every new load sample as it is taken, for an application that
+    /// records or streams them (a slow reader sees the newest only).
+    pub fn load_updates(&self) -> tokio::sync::watch::Receiver<Arc<crate::Load>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.start_housekeeping();
+        }
+        self.shared.load.subscribe()
     }
 
     /// The configuration the node runs with.
