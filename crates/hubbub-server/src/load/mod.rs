@@ -237,6 +237,12 @@ impl Sampler {
     }
 }
 
+/// One sample from a fresh sampler (rates since the node started): lets a
+/// measurement program time a pass. Not part of the API.
+pub fn sample_once(shared: &Shared) -> Load {
+    Sampler::new(shared).sample(shared)
+}
+
 /// The sampling task: a sample at once, then one per `period`, published
 /// to the node's watch channel. Holds the node weakly and ends with it.
 pub(crate) async fn run(node: Weak<Shared>, period: Duration) {

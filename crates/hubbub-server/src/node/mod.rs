@@ -24,6 +24,7 @@
 
 mod extend;
 mod ops;
+mod status;
 mod subscription;
 mod typed;
 
@@ -36,10 +37,12 @@ use std::time::Duration;
 use axum::Router;
 use hubbub_protocol::ErrorCode;
 
+pub(crate) use extend::ConnectHook;
 pub(crate) use extend::DisconnectHook;
-pub use extend::{ApiExtension, Disconnected, Retention};
+pub use extend::{ApiExtension, Connected, Disconnected, Retention};
 use ops::{check_event, check_names, to_data};
 pub use ops::{HistoryPage, NodeStats};
+pub use status::Readiness;
 pub use subscription::{Event, Subscription, SubscriptionError};
 pub use typed::{JobUpdates, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL};
 
@@ -233,6 +236,7 @@ impl Node {
     /// per-address limits see each client's address.
     pub fn websocket_router(&self) -> Router {
         self.start_housekeeping();
+        self.shared.mark_serving();
         let shared = self.shared.clone();
         Router::new().route(
             "/ws",
