@@ -82,6 +82,11 @@ pub struct Load {
     pub bytes_sent: u64,
     /// Bytes read from clients since start.
     pub bytes_received: u64,
+    /// Publications accepted since start (for a rate over a longer window
+    /// than one sample's).
+    pub publications: u64,
+    /// Events handed to subscribers' queues since start.
+    pub deliveries: u64,
     /// Sum of the ages of the live connections, ms (for the average
     /// connection duration).
     pub live_connection_ms: u64,
@@ -113,6 +118,8 @@ impl Load {
             messages_received: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            publications: 0,
+            deliveries: 0,
             live_connection_ms: 0,
         }
     }
@@ -230,6 +237,8 @@ impl Sampler {
             messages_received: received,
             bytes_sent: bytes_sent.max(last.bytes_sent),
             bytes_received: bytes_received.max(last.bytes_received),
+            publications: mark.publications,
+            deliveries: mark.deliveries,
             live_connection_ms: live_ms,
         };
         self.last = load.clone();
