@@ -21,8 +21,8 @@ pub(crate) struct ProcSample {
 }
 
 impl ProcSample {
-    /// Reads `/proc/self/{stat,status,fd}`: three small reads and one
-    /// directory listing (as long as the descriptor table).
+    /// Reads `/proc/self/{stat,status,fd}`: two small reads and a `stat`
+    /// (a listing of the descriptors on kernels before 6.2).
     pub fn read() -> Self {
         ProcSample {
             cpu_seconds: fs::read_to_string("/proc/self/stat")
@@ -32,11 +32,22 @@ impl ProcSample {
             rss_bytes: fs::read_to_string("/proc/self/status")
                 .ok()
                 .and_then(|s| vm_rss(&s)),
-            // The listing's own descriptor is in it: one less.
-            open_fds: fs::read_dir("/proc/self/fd")
-                .ok()
-                .map(|d| (d.count() as u64).saturating_sub(1)),
+            open_fds: open_fds(),
         }
+    }
+}
+
+/// Open descriptors: the size Linux 6.2 and later give `/proc/self/fd`
+/// (its entry count, for free), else a listing of it (about 0.7 us per
+/// descriptor: 7 ms at 10,000).
+fn open_fds() -> Option<u64> {
+    match fs::metadata("/proc/self/fd") {
+        Ok(m) if m.len() > 0 => Some(m.len()),
+        Ok(_) => fs::read_dir("/proc/self/fd")
+            .ok()
+            // The listing's own descriptor is in it: one less.
+            .map(|d| (d.count() as u64).saturating_sub(1)),
+        Err(_) => None,
     }
 }
 
