@@ -279,6 +279,14 @@ async fn build_node(config: Config) -> Result<Node, ExitCode> {
         ExitCode::from(2)
     })?;
     hubbub_graph::install(&node, jobs);
+    let streams = hubbub_streams::StreamsConfig::from_config(node.config()).map_err(|e| {
+        eprintln!("hubbub serve: {e}");
+        ExitCode::from(2)
+    })?;
+    let streams = hubbub_streams::install(&node, streams);
+    if let Some(feed) = crate::logging::log_feed() {
+        streams.forward_logs(feed);
+    }
     Ok(node)
 }
 
