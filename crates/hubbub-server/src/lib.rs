@@ -72,9 +72,9 @@ pub use config::{Config, Mode, Preset, Sources};
 pub use http::error::ApiError;
 pub use jobs::{JobCaller, JobHandler, JobStarted};
 pub use node::{
-    ApiExtension, Disconnected, Error, Event, HistoryPage, JobUpdates, Node, NodeBuilder,
-    NodeStats, Retention, Subscription, SubscriptionError, TaskUpdates, NODE_ACTIVATIONS_CHANNEL,
-    TASKS_CHANNEL,
+    ApiExtension, CheckedData, Disconnected, Error, Event, HistoryPage, JobUpdates, Node,
+    NodeBuilder, NodeStats, Retention, Subscription, SubscriptionError, TaskUpdates,
+    NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
 };
 pub use server::Server;
 pub use util::now_ms;

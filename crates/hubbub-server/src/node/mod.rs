@@ -36,7 +36,7 @@ use axum::Router;
 use hubbub_protocol::ErrorCode;
 
 pub(crate) use extend::DisconnectHook;
-pub use extend::{ApiExtension, Disconnected, Retention};
+pub use extend::{ApiExtension, CheckedData, Disconnected, Retention};
 use ops::{check_event, check_names, to_data};
 pub use ops::{HistoryPage, NodeStats};
 pub use subscription::{Event, Subscription, SubscriptionError};
