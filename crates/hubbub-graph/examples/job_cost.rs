@@ -3,12 +3,12 @@
 //! `watchers` WebSocket clients over loopback, and prints both.
 //!
 //! ```text
-//! cargo run --release -p hubbub-graph --example job_cost -- [nodes] [watchers] [max_events_per_second]
+//! cargo run --release -p hubbub-graph --example job_cost -- [nodes] [watchers] [max_events_per_second] [generator]
 //! ```
 //!
-//! Defaults: 100,000 nodes (`grid`, so that the `graph` event stays a few
-//! MB; a 100,000-node `random_geometric` one is tens of MB), 1,000 watchers,
-//! 20,000 events/s. `max_events_per_second` 0 streams every step. Each
+//! Defaults: 100,000 nodes, 1,000 watchers, 20,000 events/s, `grid` (whose
+//! `graph` event stays a few MB; a 100,000-node `random_geometric` one is
+//! tens of MB, encoded when the graph is built, before the run). `max_events_per_second` 0 streams every step. Each
 //! watcher counts the events it receives until the terminal one; the
 //! figures are the job's wall time (graph built beforehand in both cases),
 //! events emitted, and events delivered per second over all watchers.
@@ -47,8 +47,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let nodes = arg(1, 100_000);
     let watchers = arg(2, 1_000) as usize;
     let cap = arg(3, 20_000);
+    let generator = match std::env::args().nth(4).as_deref() {
+        None | Some("grid") => Generator::Grid,
+        Some("random_geometric") => Generator::RandomGeometric,
+        Some("barabasi_albert") => Generator::BarabasiAlbert,
+        Some(other) => return Err(format!("unknown generator {other:?}").into()),
+    };
     let spec = GraphSpec::Generated(GeneratedGraph {
-        generator: Generator::Grid,
+        generator,
         nodes,
         seed: 1,
     });

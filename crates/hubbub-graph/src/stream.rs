@@ -199,8 +199,8 @@ impl<'g> Streamer<'g> {
         }
     }
 
-    /// Reads the clock every `CLOCK_EVERY` calls (every call when steps
-    /// are paced: the pause costs more); true when it was read.
+    /// Reads the clock once `CLOCK_EVERY` calls went by (at every step
+    /// when steps are paced: the pause costs more); true when it was read.
     fn clock(&mut self) -> bool {
         self.calls += 1;
         if self.calls < CLOCK_EVERY && self.pace.step_delay.is_none() {
@@ -211,15 +211,15 @@ impl<'g> Streamer<'g> {
         true
     }
 
-    /// Whether the cap lets one more event of its own out now; starts a
-    /// new tick (flushing what the last one held) when it is time.
+    /// Whether the cap lets one more event of its own out in this tick.
+    /// Ticks end in `step`, which reads the clock once `CLOCK_EVERY` calls
+    /// (steps, activations, traversals) went by: a call held costs a count,
+    /// not a clock.
     fn admit(&mut self) -> bool {
         let Some(budget) = self.budget else {
             return true;
         };
-        if self.clock() && self.now.duration_since(self.tick_started) >= TICK {
-            self.flush();
-        }
+        self.calls += 1;
         if self.sent_in_tick < budget {
             self.sent_in_tick += 1;
             true
