@@ -85,7 +85,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = match q.status.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(s) => Some(machine::parse_status(s).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "status must be pending, running, completed or failed, not {s:?}"

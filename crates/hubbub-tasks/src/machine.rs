@@ -37,16 +37,30 @@ pub enum TaskError {
 }
 
 /// A change to a task: the body of `PATCH /api/tasks/{id}`. Absent fields
-/// (and `null`) leave the task as it is.
+/// leave the task as it is; `null` is refused like any other wrong type
+/// (the OpenAPI schema says so, and "clear the message" is no operation
+/// the spec has).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskPatch {
     /// The status to move to; the current one is no move.
+    #[serde(default, deserialize_with = "not_null")]
     pub status: Option<TaskStatus>,
     /// The share done, 0 to 1.
+    #[serde(default, deserialize_with = "not_null")]
     pub progress: Option<f64>,
     /// A status line, replacing the previous one.
+    #[serde(default, deserialize_with = "not_null")]
     pub message: Option<String>,
+}
+
+/// A field that, when present, must be a `T` (not `null`).
+fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Checks a new task's name: not blank, at most [`MAX_NAME_CHARS`].

@@ -132,8 +132,6 @@ async fn a_task_from_creation_to_completion_and_failure() {
             .await;
         assert_eq!((s, &l), (200, &want), "status={status}");
     }
-    let (_, l) = h.call("GET", "/api/tasks?status=", None).await;
-    assert_eq!(l, all, "an empty status lists all");
     let (s, q) = h.call("GET", "/api/queue", None).await;
     assert_eq!(s, 200);
     assert_eq!(
@@ -276,6 +274,9 @@ async fn invalid_bodies_and_queries_are_bad_requests() {
         json!({"message": "m".repeat(1_001)}),
         json!({"foo": 1}),
         json!({"data": {}}),
+        json!({"status": null}),
+        json!({"progress": null}),
+        json!({"message": null}),
         json!([]),
     ];
     for body in &patches {
