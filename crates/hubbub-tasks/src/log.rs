@@ -13,11 +13,12 @@
 //! Format: a header line, then one record per line, `<crc32 of the JSON,
 //! 8 hex digits> <JSON>`, the JSON `{"put":{"n":..,"task":{..}}}` (the
 //! task as it now is, `n` its creation number) or `{"remove":"<id>"}`. A
-//! last line that is cut short or fails its checksum is what a crash in
-//! the middle of a write leaves: skipped with a warning. A bad line
-//! followed by good ones is damage, not a torn write: the hub refuses to
-//! start and names the line, rather than bring back an older state of a
-//! task without saying so.
+//! last line without its newline is what a crash in the middle of an
+//! append leaves: skipped with a warning. A whole line that fails its
+//! checksum or does not parse is damage, not a torn write (the newline is
+//! the last byte of every append, and a file's size only covers data
+//! written): the hub refuses to start and names the line, rather than
+//! lose a task or bring back an older state of it without saying so.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -108,20 +109,20 @@ pub(crate) fn replay(path: &Path, bytes: &[u8]) -> Result<Vec<Held>, String> {
     for (i, raw) in lines.iter().enumerate() {
         let number = i + 2;
         let last = i + 1 == lines.len();
-        let record = match raw.strip_suffix(b"\n") {
-            Some(text) => parse(text),
-            None => Err("cut short".into()),
+        let Some(text) = raw.strip_suffix(b"\n") else {
+            // Only the last line can lack its newline: the end of an
+            // append that a crash cut short.
+            debug_assert!(last);
+            tracing::warn!(
+                "{}: line {number}: cut short by a crash in the middle of a write, skipped",
+                path.display()
+            );
+            break;
         };
-        match record {
+        match parse(text) {
             Ok(Record::Put { n, task }) => store.put(Held { n, task }),
             Ok(Record::Remove(id)) => {
                 store.remove(&id);
-            }
-            Err(e) if last => {
-                tracing::warn!(
-                    "{}: line {number}: {e}: a write cut short by a crash, skipped",
-                    path.display()
-                );
             }
             Err(e) => return Err(damaged(path, number, &e)),
         }

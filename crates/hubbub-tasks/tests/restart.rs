@@ -169,6 +169,18 @@ async fn a_damaged_log_stops_the_start_with_a_clear_error() {
         err.contains("tasks.log") && err.contains("line 3") && err.contains("checksum"),
         "{err}"
     );
+    // The last line, whole (with its newline) but changed: damage too,
+    // not a write cut short.
+    let last_changed = {
+        let mut lines: Vec<&str> = text.lines().collect();
+        let l = lines.pop().unwrap().replacen("end", "END", 1);
+        format!("{}\n{l}\n", lines.join("\n"))
+    };
+    assert_ne!(last_changed, text);
+    std::fs::write(&path, last_changed).unwrap();
+    let err = node(&o).err().expect("refused");
+    let n = text.lines().count();
+    assert!(err.contains(&format!("line {n}:")), "{err}");
     // Not a task log at all.
     std::fs::write(&path, "hello\n").unwrap();
     let err = node(&o).err().expect("refused");
