@@ -1,7 +1,8 @@
 //! The cost of a task create and a PATCH over HTTP, end to end: a hub with
 //! the task queue on 127.0.0.1, a keep-alive HTTP client in the same
 //! process, one request at a time (latency) and 16 at once (throughput),
-//! in memory, and with a `data_dir` with and without `fsync`.
+//! in memory, and with a `data_dir` with and without `fsync`; `GET
+//! /api/queue` first, the floor an HTTP round trip costs here.
 //!
 //! `cargo run --release -p hubbub-tasks --example http_cost [N]`
 
@@ -80,6 +81,15 @@ async fn run(label: &str, overrides: &[(&str, String)], n: usize) {
         )
         .await;
     }
+    // The floor: a route that does nothing but answer counts.
+    let mut floor = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let r = http.get(format!("{base}/api/queue")).send().await.unwrap();
+        let _ = r.bytes().await.unwrap();
+        floor.push(t0.elapsed());
+    }
+    summary("GET /api/queue (floor)", floor);
     let mut ids = Vec::with_capacity(n);
     let mut creates = Vec::with_capacity(n);
     for i in 0..n {
