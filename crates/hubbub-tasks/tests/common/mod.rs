@@ -222,3 +222,41 @@ fn rand_suffix() -> u64 {
     h.write_u64(7);
     h.finish()
 }
+
+/// A task's fields as the task object paragraph lists them.
+pub fn check_shape(t: &Value) {
+    let o = t.as_object().expect("an object");
+    for k in o.keys() {
+        assert!(
+            [
+                "task_id",
+                "name",
+                "status",
+                "progress",
+                "message",
+                "data",
+                "created_at",
+                "updated_at"
+            ]
+            .contains(&k.as_str()),
+            "unexpected field {k} in {t}"
+        );
+    }
+    assert!(t["task_id"].is_string() && t["name"].is_string(), "{t}");
+    assert!(t["created_at"].is_u64() && t["updated_at"].is_u64(), "{t}");
+    assert!(t["updated_at"].as_u64() >= t["created_at"].as_u64());
+}
+
+/// The next event: its type, and its data equal to the answer `t`.
+pub async fn expect_event(ws: &mut Ws, event_type: &str, t: &Value) {
+    let e = task_event(ws).await;
+    assert_eq!(e["channel"], "tasks", "{e}");
+    assert_eq!(e["event_type"], event_type, "{e}");
+    assert_eq!(&e["data"], t, "the event carries the task as answered");
+}
+
+pub async fn to_running(h: &Hub, id: &Value) -> Value {
+    let (s, t) = h.patch(id, json!({"status": "running"})).await;
+    assert_eq!(s, 200, "{t}");
+    t
+}
