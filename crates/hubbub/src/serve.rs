@@ -279,6 +279,14 @@ async fn build_node(config: Config) -> Result<Node, ExitCode> {
         ExitCode::from(2)
     })?;
     hubbub_graph::install(&node, jobs);
+    let tasks = hubbub_tasks::TasksConfig::from_config(node.config()).map_err(|e| {
+        eprintln!("hubbub serve: {e}");
+        ExitCode::from(2)
+    })?;
+    hubbub_tasks::install(&node, tasks).map_err(|e| {
+        eprintln!("hubbub serve: apps.tasks: {e}");
+        ExitCode::FAILURE
+    })?;
     Ok(node)
 }
 
