@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::alerts::Rule;
-use crate::store::{Metrics, MetricsError, Value};
+use crate::store::Metrics;
+use crate::types::{MetricsError, Value};
 use crate::window::Window;
 
 /// Most points a history answers.

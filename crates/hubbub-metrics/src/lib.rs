@@ -34,11 +34,13 @@ mod http;
 mod openapi;
 mod own;
 mod persist;
+mod query;
 mod series;
 mod sketch;
 mod snapshot;
 mod stats;
 mod store;
+mod types;
 mod window;
 
 pub use alerts::{AlertRecord, Rule, HIGH_Z};
@@ -47,7 +49,8 @@ pub use http::MAX_POINTS;
 pub use own::OWN_METRICS;
 pub use sketch::RELATIVE_ACCURACY;
 pub use stats::Statistics;
-pub use store::{Metrics, MetricsError, NamedRule, Point, StoreStats, Summary, Value};
+pub use store::Metrics;
+pub use types::{MetricsError, NamedRule, Point, StoreStats, Summary, Value};
 pub use window::{now_ms, Window};
 
 use std::sync::atomic::AtomicBool;
@@ -130,5 +133,6 @@ pub fn install(node: &Node, config: MetricsConfig) -> std::io::Result<Metrics> {
     });
     node.extend_api(http::extension(metrics.clone()));
     own::spawn(node, metrics.clone());
+    own::spawn_trim(node, metrics.clone());
     Ok(metrics)
 }

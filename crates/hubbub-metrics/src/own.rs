@@ -15,6 +15,29 @@ pub const OWN_METRICS: [&str; 3] = [
     "hub.deliveries_per_second",
 ];
 
+/// Trims the store to the wall clock once a minute (values age out even
+/// when none arrive) until the node shuts down.
+pub(crate) fn spawn_trim(node: &Node, metrics: Metrics) {
+    let closed = node.closed();
+    tokio::spawn(async move {
+        let run = async {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let m = metrics.clone();
+                // It visits every series: off the async workers.
+                let _ = tokio::task::spawn_blocking(move || m.trim()).await;
+            }
+        };
+        tokio::select! {
+            _ = run => {}
+            _ = closed => {}
+        }
+    });
+}
+
 /// Records the node's figures every interval until the node shuts down.
 pub(crate) fn spawn(node: &Node, metrics: Metrics) {
     let every = metrics.config().record_interval_ms;

@@ -39,6 +39,10 @@ pub(crate) struct Log {
     /// Held while files are written: flushes and snapshots one at a time.
     io: Mutex<()>,
     pub dropped: AtomicU64,
+    /// Log bytes written since the last snapshot: past the memory budget
+    /// (about a snapshot's size) the writer snapshots early, so the log on
+    /// disk stays about the size of the store.
+    pub written: AtomicU64,
 }
 
 struct LogState {
@@ -133,6 +137,7 @@ impl Log {
                 .open(file_of(&self.dir, gen))?;
             f.write_all(&buf)?;
             f.sync_data()?;
+            self.written.fetch_add(buf.len() as u64, Relaxed);
         }
         Ok(())
     }
@@ -150,6 +155,7 @@ impl Log {
         };
         self.flush_locked()?;
         crate::snapshot::write(m, &self.dir, next)?;
+        self.written.store(0, Relaxed);
         for gen in generations(&self.dir)? {
             if gen < next {
                 std::fs::remove_file(file_of(&self.dir, gen))?;
@@ -177,6 +183,7 @@ pub(crate) fn open(cfg: crate::MetricsConfig, dir: &Path) -> io::Result<Metrics>
             }),
             io: Mutex::new(()),
             dropped: AtomicU64::new(0),
+            written: AtomicU64::new(0),
         }),
     );
     let from = crate::snapshot::load(&m, dir)?;
@@ -283,9 +290,16 @@ pub(crate) fn spawn_writer(
             let flush = std::time::Duration::from_millis(m.inner.cfg.flush_interval_ms);
             let every = std::time::Duration::from_secs(m.inner.cfg.snapshot_interval_s);
             let mut last_snapshot = std::time::Instant::now();
+            let mut dropped = 0;
             loop {
+                let d = log.dropped.load(Relaxed);
+                if d > dropped {
+                    tracing::warn!(records = d - dropped, "metrics store: the log fell behind; records left out until the next snapshot");
+                    dropped = d;
+                }
                 let stopping = wait(&stop, flush);
-                let r = if stopping || last_snapshot.elapsed() >= every {
+                let big = log.written.load(Relaxed) > m.inner.cfg.memory_budget_bytes as u64;
+                let r = if stopping || big || last_snapshot.elapsed() >= every {
                     last_snapshot = std::time::Instant::now();
                     m.trim();
                     log.snapshot(&m)

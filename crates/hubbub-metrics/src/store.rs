@@ -8,103 +8,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
-use hubbub_protocol::streams::Alert;
-use parking_lot::{Mutex, RwLock};
-use serde::{Deserialize, Serialize};
-
 use crate::alerts::{judge, AlertLog, AlertRecord, Rule, ZCheck};
 use crate::budget::Budget;
 use crate::config::MetricsConfig;
 use crate::persist::Log;
 use crate::series::{Limits, Series};
-use crate::stats::{finish, Statistics};
-use crate::window::{now_ms, Window, RETENTION};
-
-/// Why the store refused: each maps to a protocol error code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetricsError {
-    /// `bad_request`: an invalid name, value, timestamp or rule.
-    BadRequest(String),
-    /// `not_found`: no such metric.
-    NotFound(String),
-    /// `limit_exceeded`: the memory budget has no room for a new series.
-    LimitExceeded(String),
-}
-
-impl std::fmt::Display for MetricsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MetricsError::BadRequest(m)
-            | MetricsError::NotFound(m)
-            | MetricsError::LimitExceeded(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for MetricsError {}
-
-/// One value to record, as `POST /api/metrics` takes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Value {
-    /// The metric's name.
-    pub metric: String,
-    /// The value (finite).
-    pub value: f64,
-    /// When, ms since the Unix epoch; now when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
-}
-
-/// A point of a history.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Point {
-    /// ms since the Unix epoch.
-    pub timestamp: i64,
-    /// The value (a mean when downsampled).
-    pub value: f64,
-}
-
-/// A metric in `GET /api/metrics/summary`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// The metric.
-    pub metric: String,
-    /// Its value of the greatest timestamp.
-    pub last: Option<Point>,
-    /// Over the last minute.
-    #[serde(rename = "1m")]
-    pub m1: Statistics,
-    /// Over the last five minutes.
-    #[serde(rename = "5m")]
-    pub m5: Statistics,
-    /// Over the last hour.
-    #[serde(rename = "1h")]
-    pub h1: Statistics,
-}
-
-/// A rule with its metric, as `PUT` and `GET /api/alerts/rules` answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NamedRule {
-    /// The metric.
-    pub metric: String,
-    /// The rule (its `z_score` filled in).
-    #[serde(flatten)]
-    pub rule: Rule,
-}
-
-/// The store's size, for an operator.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct StoreStats {
-    /// Series held.
-    pub series: usize,
-    /// Bytes charged to the budget.
-    pub bytes: usize,
-    /// The budget.
-    pub budget_bytes: usize,
-    /// Alerts not published because the publisher's queue was full.
-    pub alerts_dropped: u64,
-}
+use crate::types::{MetricsError, NamedRule, Value};
+use crate::window::{now_ms, RETENTION};
+use hubbub_protocol::streams::Alert;
+use parking_lot::{Mutex, RwLock};
 
 /// Bytes a rule kept without a series is charged beyond its name.
 const RULE_COST: usize = 64;
@@ -349,63 +261,6 @@ impl Metrics {
         }
     }
 
-    /// Statistics of `metric` over `window`, ending now.
-    pub fn statistics(&self, metric: &str, window: Window) -> Result<Statistics, MetricsError> {
-        let s = self.get(metric)?;
-        let g = s.lock().gather(window, now_ms());
-        Ok(finish(g))
-    }
-
-    /// History of `metric` over `window` ending now, at most `points`
-    /// points (at least 1).
-    pub fn history(
-        &self,
-        metric: &str,
-        window: Window,
-        points: usize,
-    ) -> Result<Vec<Point>, MetricsError> {
-        let s = self.get(metric)?;
-        let h = s.lock().history(window, now_ms(), points.max(1));
-        Ok(h.into_iter()
-            .map(|(timestamp, value)| Point { timestamp, value })
-            .collect())
-    }
-
-    /// The metrics by name, at most `limit`: last value and statistics
-    /// over 1m, 5m and 1h.
-    pub fn summary(&self, limit: usize) -> Vec<Summary> {
-        let mut all: Vec<(Arc<str>, Shared)> = self
-            .inner
-            .series
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all.truncate(limit);
-        let now = now_ms();
-        all.into_iter()
-            .map(|(name, s)| {
-                let (last, g1, g5, gh) = {
-                    let g = s.lock();
-                    (
-                        g.last,
-                        g.gather(Window::M1, now),
-                        g.gather(Window::M5, now),
-                        g.gather(Window::H1, now),
-                    )
-                };
-                Summary {
-                    metric: name.to_string(),
-                    last: last.map(|(timestamp, value)| Point { timestamp, value }),
-                    m1: finish(g1),
-                    m5: finish(g5),
-                    h1: finish(gh),
-                }
-            })
-            .collect()
-    }
-
     /// Sets `metric`'s rule (replacing any); `z_score` absent means the
     /// configured default. Answers the rule as stored.
     pub fn set_rule(&self, metric: &str, mut rule: Rule) -> Result<NamedRule, MetricsError> {
@@ -438,73 +293,6 @@ impl Metrics {
             s.lock().rule = rule;
         }
         Ok(())
-    }
-
-    /// The rules set, by metric.
-    pub fn rules(&self) -> Vec<NamedRule> {
-        let mut v: Vec<NamedRule> = self
-            .inner
-            .rules
-            .read()
-            .iter()
-            .map(|(m, r)| NamedRule {
-                metric: m.clone(),
-                rule: *r,
-            })
-            .collect();
-        v.sort_by(|a, b| a.metric.cmp(&b.metric));
-        v
-    }
-
-    /// The latest alerts, newest first, at most `limit`.
-    pub fn alerts(&self, limit: usize) -> Vec<AlertRecord> {
-        self.inner.alerts.lock().latest(limit)
-    }
-
-    /// Series held, bytes charged, budget.
-    pub fn store_stats(&self) -> StoreStats {
-        StoreStats {
-            series: self.inner.series.read().len(),
-            bytes: self.inner.budget.used(),
-            budget_bytes: self.inner.budget.limit(),
-            alerts_dropped: self.inner.alerts_dropped.load(Relaxed),
-        }
-    }
-
-    /// Drops what has aged out of every series, and series left empty
-    /// (their bytes go back to the budget).
-    pub fn trim(&self) {
-        let now = now_ms();
-        let all: Vec<(Arc<str>, Shared)> = self
-            .inner
-            .series
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut empty = Vec::new();
-        for (name, s) in all {
-            let mut g = s.lock();
-            g.trim(now, &self.inner.budget);
-            if g.is_empty() {
-                empty.push(name);
-            }
-        }
-        if empty.is_empty() {
-            return;
-        }
-        let mut map = self.inner.series.write();
-        for name in empty {
-            let gone = map.get(&name).is_some_and(|s| s.lock().is_empty());
-            if gone {
-                if let Some(s) = map.remove(&name) {
-                    let mut g = s.lock();
-                    g.dead = true;
-                    let held = g.held;
-                    self.inner.budget.release(held + series_cost(&name));
-                }
-            }
-        }
     }
 }
 
