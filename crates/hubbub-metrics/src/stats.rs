@@ -174,8 +174,16 @@ pub(crate) fn exact(xs: &mut [f64]) -> Statistics {
     if n == 0 {
         return Statistics::default();
     }
-    let mut agg = Agg::default();
-    xs.iter().for_each(|&x| agg.add(x));
+    // Two passes without a division per value (what Welford's update
+    // costs): sum, min and max, then the squared deviations.
+    let (mut sum, mut min, mut max) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
+    for &x in xs.iter() {
+        sum += x;
+        min = min.min(x);
+        max = max.max(x);
+    }
+    let mean = sum / n as f64;
+    let m2: f64 = xs.iter().map(|&x| (x - mean) * (x - mean)).sum();
     let cmp = |a: &f64, b: &f64| a.total_cmp(b);
     let r = p95_rank(n as u64) as usize - 1;
     let p95 = *xs.select_nth_unstable_by(r, cmp).1;
@@ -192,11 +200,11 @@ pub(crate) fn exact(xs: &mut [f64]) -> Statistics {
     };
     Statistics {
         count: n as u64,
-        min: Some(agg.min),
-        max: Some(agg.max),
-        avg: Some(agg.mean),
+        min: Some(min),
+        max: Some(max),
+        avg: Some(mean),
         median: Some(median),
-        stddev: Some(agg.stddev()),
+        stddev: Some((m2 / n as f64).sqrt()),
         p95: Some(p95),
     }
 }
