@@ -36,12 +36,17 @@ impl Drop for Hub {
 
 /// A hub whose `[apps.metrics]` is `overrides` (keys without the prefix).
 pub async fn hub(overrides: &[(&str, &str)]) -> Hub {
+    let o: Vec<(String, String)> = overrides
+        .iter()
+        .map(|(k, v)| (format!("apps.metrics.{k}"), v.to_string()))
+        .collect();
+    hub_with(o).await
+}
+
+/// A hub with these configuration overrides (whole keys).
+pub async fn hub_with(overrides: Vec<(String, String)>) -> Hub {
     let mut o: Vec<(String, String)> = vec![("server.listen".into(), "\"127.0.0.1:0\"".into())];
-    o.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| (format!("apps.metrics.{k}"), v.to_string())),
-    );
+    o.extend(overrides);
     let config = Config::load(&Sources {
         overrides: o,
         ..Sources::default()
