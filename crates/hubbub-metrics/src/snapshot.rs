@@ -178,8 +178,13 @@ pub(crate) fn write(m: &Metrics, dir: &Path, next_gen: u64) -> io::Result<()> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     e.u32(all.len() as u32)?;
+    // Each series is encoded in memory under its lock and written after,
+    // so no recorder waits for the disk.
+    let mut buf = Vec::new();
     for (name, s) in &all {
-        series_out(&mut e, name, &s.lock())?;
+        buf.clear();
+        series_out(&mut Enc::new(&mut buf), name, &s.lock())?;
+        e.bytes(&buf)?;
     }
     let rules: Vec<(String, Rule)> = inner
         .rules
