@@ -17,14 +17,26 @@ pub const HIGH_Z: f64 = 3.5;
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Alert when a value is strictly above this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::types::present"
+    )]
     pub above: Option<f64>,
     /// Alert when a value is strictly below this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::types::present"
+    )]
     pub below: Option<f64>,
     /// Alert when a value's |z| over the window is above this; `None` in a
     /// request means the configured default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::types::present"
+    )]
     pub z_score: Option<f64>,
 }
 

@@ -112,7 +112,7 @@ pub(crate) fn fragment() -> (Value, Value) {
         "properties": {"count": {"type": "integer", "minimum": 0}, "min": num, "max": num, "avg": num, "median": num, "stddev": num, "p95": num}
     });
     let point = json!({"type": "object", "required": ["timestamp", "value"], "properties": {"timestamp": {"type": "integer"}, "value": {"type": "number"}}});
-    let rule_props = json!({"above": {"type": "number"}, "below": {"type": "number"}, "z_score": {"type": "number", "exclusiveMinimum": 0}});
+    let rule_props = json!({"above": {"type": "number"}, "below": {"type": "number"}, "z_score": {"type": "number", "minimum": 0, "exclusiveMinimum": true}});
     let mut rule_named = map(rule_props.clone());
     rule_named.insert("metric".into(), json!({"type": "string"}));
     let schemas = json!({

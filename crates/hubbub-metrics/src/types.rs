@@ -36,8 +36,12 @@ pub struct Value {
     pub metric: String,
     /// The value (finite).
     pub value: f64,
-    /// When, ms since the Unix epoch; now when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When, ms since the Unix epoch; now when absent (null is refused).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::types::present"
+    )]
     pub timestamp: Option<i64>,
 }
 
@@ -92,4 +96,14 @@ pub struct StoreStats {
     /// Records left out of the log because it was not written fast enough
     /// (the store kept them; the next snapshot saves them).
     pub log_dropped: u64,
+}
+
+/// An optional field that, when present, must hold a value: `null` is an
+/// error rather than "absent" (the API documents numbers, not nulls).
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }

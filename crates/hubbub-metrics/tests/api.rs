@@ -90,6 +90,7 @@ async fn invalid_values_are_refused_whole() {
         ("a long name", json!({"metric": "abcdefghijk", "value": 1}).to_string()),
         ("the future", json!({"metric": "a", "value": 1, "timestamp": now + 3_600_000}).to_string()),
         ("older than 7 days", json!({"metric": "a", "value": 1, "timestamp": now - 8 * 86_400_000}).to_string()),
+        ("a null timestamp", json!({"metric": "a", "value": 1, "timestamp": null}).to_string()),
         ("a fractional timestamp", json!({"metric": "a", "value": 1, "timestamp": 1.5}).to_string()),
         ("a huge number", "{\"metric\": \"a\", \"value\": 1e999}".into()),
         ("not JSON", "{".into()),
@@ -211,6 +212,7 @@ async fn rules_are_checked_stored_and_listed() {
         json!({"z_score": 0}),
         json!({"z_score": -1}),
         json!({"window": 5}),
+        json!({"above": null}),
         json!([1]),
     ];
     for b in bad {
