@@ -180,6 +180,7 @@ fn a_series_recorded_every_second_for_a_week_answers_every_window() {
     for chunk in values.chunks(10_000) {
         m.record_batch(chunk).unwrap();
     }
+    eprintln!("a week every second: {:?}", m.store_stats());
     for (w, count) in [(Window::M1, 60u64), (Window::M5, 300), (Window::H1, 3600)] {
         let s = m.statistics("s", w).unwrap();
         assert!(s.count.abs_diff(count) <= 20, "{w:?}: {s:?}");
