@@ -2,7 +2,9 @@
 //! pool, whose threads serve everyone), each at a lower scheduling priority
 //! (`apps.algorithms.nice`, Linux), so that a busy job yields most of the
 //! CPU to the hub's fan-out when both want it, and takes it all when the
-//! hub is idle. Jobs beyond the threads wait in order.
+//! hub is idle. Jobs beyond the threads wait in order. Graphs are built
+//! (and their `graph` events encoded) on a second pool of the same kind, so
+//! that a build never waits for a running job, nor competes with fan-out.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -17,15 +19,16 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// `threads` threads at niceness `nice` (Linux; elsewhere, or when the
-    /// system refuses, at the process's own priority).
-    pub(crate) fn new(threads: usize, nice: i32) -> Pool {
+    /// `threads` threads named `{name}-{i}` at niceness `nice` (Linux;
+    /// elsewhere, or when the system refuses, at the process's own
+    /// priority).
+    pub(crate) fn new(name: &str, threads: usize, nice: i32) -> Pool {
         let (tx, rx) = mpsc::channel::<Work>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
-                .name(format!("hubbub-job-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || {
                     lower_priority(nice);
                     loop {

@@ -13,7 +13,7 @@ use hubbub_protocol::algorithm::{
 };
 use hubbub_protocol::JsonData;
 use hubbub_server::rpc::RpcError;
-use hubbub_server::{JobCaller, Node, Retention};
+use hubbub_server::{CheckedData, JobCaller, Node, Retention};
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -78,6 +78,9 @@ pub(crate) struct Inner {
     pub(crate) node: Node,
     config: JobsConfig,
     pool: crate::pool::Pool,
+    /// Where graphs are built: off the async workers and tokio's blocking
+    /// pool, at the jobs' priority.
+    builder: crate::pool::Pool,
     /// Graphs kept in history: until when, and their size.
     kept: Mutex<VecDeque<(Instant, usize)>>,
     table: Mutex<Table>,
@@ -103,6 +106,10 @@ pub struct Prepared {
 struct Run {
     algorithm: Algorithm,
     graph: Graph,
+    /// The `graph` event, encoded and checked with the graph's build (a
+    /// 100,000-node graph is megabytes of JSON: that is building the
+    /// graph, not running the algorithm).
+    graph_event: CheckedData,
     params: Params,
     pace: (Option<u64>, Option<Duration>),
     stop: Arc<AtomicBool>,
@@ -137,7 +144,8 @@ impl Jobs {
         Jobs {
             inner: Arc::new(Inner {
                 node: node.clone(),
-                pool: crate::pool::Pool::new(config.worker_count(), config.nice),
+                pool: crate::pool::Pool::new("hubbub-job", config.worker_count(), config.nice),
+                builder: crate::pool::Pool::new("hubbub-graph", config.worker_count(), config.nice),
                 kept: Mutex::new(VecDeque::new()),
                 config,
                 table: Mutex::new(Table::default()),
@@ -212,14 +220,19 @@ impl Jobs {
             max_edges: cfg.max_edges,
         };
         let alg = algorithm.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            let graph = Graph::build(&parameters.graph, &limits).map_err(|e| e.0)?;
-            let params = algo::prepare(&alg, &graph, &parameters).map_err(|e| e.0)?;
-            Ok::<_, String>((graph, params, parameters.max_events_per_second))
-        })
-        .await
-        .map_err(|_| RpcError::internal("the graph could not be built"))?;
-        let (graph, params, cap) = built.map_err(RpcError::bad_request)?;
+        let built = self
+            .inner
+            .builder
+            .run(move || {
+                let graph = Graph::build(&parameters.graph, &limits).map_err(|e| e.0)?;
+                let params = algo::prepare(&alg, &graph, &parameters).map_err(|e| e.0)?;
+                let event = CheckedData::new(JsonData::from_serialize(&graph.event()))
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((graph, event, params, parameters.max_events_per_second))
+            })
+            .await
+            .map_err(|_| RpcError::internal("the graph could not be built"))?;
+        let (graph, graph_event, params, cap) = built.map_err(RpcError::bad_request)?;
         let job_id = new_job_id();
         let stop = Arc::new(AtomicBool::new(false));
         self.admit(
@@ -245,6 +258,7 @@ impl Jobs {
             run: Some(Run {
                 algorithm,
                 graph,
+                graph_event,
                 params,
                 pace: (cap, step_delay),
                 stop,
@@ -385,6 +399,7 @@ impl Jobs {
             let Run {
                 algorithm,
                 graph,
+                graph_event,
                 params,
                 pace: (cap, step_delay),
                 stop,
@@ -396,14 +411,18 @@ impl Jobs {
                 deadline,
             };
             let mut s = Streamer::new(&graph, id, algorithm.clone(), tx, stop, pace);
-            s.emit("graph", &graph.event(), Also::Kept);
+            s.send_checked("graph", graph_event, Also::Kept);
             let outcome = algo::run(&algorithm, &graph, &params, &mut s);
             s.flush();
             if matches!(outcome, Outcome::Done(_)) && s.reported() < 1.0 {
                 let step = s.counts.nodes;
                 s.progress_event(1.0, step, None);
             }
-            (outcome, s.counts, s.halt, started)
+            let (counts, halt) = (s.counts, s.halt);
+            drop(s);
+            // The graph goes back with the outcome and is freed after the
+            // terminal event: freeing a large graph takes a while.
+            (outcome, counts, halt, started, graph)
         });
         let mut live = 0u64;
         while let Some(out) = rx.recv().await {
@@ -420,7 +439,7 @@ impl Jobs {
             let mut targets = vec![(channel.as_str(), retention)];
             targets.extend(also.map(|ch| (ch, Retention::Transient)));
             let published = node
-                .broadcast_json_with(&targets, out.event_type, out.data)
+                .broadcast_checked(&targets, out.event_type, out.data)
                 .await;
             if let Err(e) = published {
                 tracing::warn!(error = %e, job_id, "a job's event was not published");
@@ -431,7 +450,7 @@ impl Jobs {
                 self.note_progress(&job_id, live);
             }
         }
-        let (outcome, counts, halt, started) = match thread.await {
+        let (outcome, counts, halt, started, graph) = match thread.await {
             Ok(r) => r,
             Err(_) => {
                 tracing::error!(job_id, "a job's thread panicked");
@@ -488,6 +507,7 @@ impl Jobs {
             }
         };
         self.end(&job_id, status, Some(statistics));
+        drop(self.inner.builder.run(move || drop(graph)));
     }
 
     /// Whether a `graph` event of `bytes` may be kept: the graphs kept for

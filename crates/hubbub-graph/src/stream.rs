@@ -24,6 +24,7 @@ use hubbub_protocol::algorithm::{
 };
 use hubbub_protocol::graph::NodeId;
 use hubbub_protocol::JsonData;
+use hubbub_server::CheckedData;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -51,10 +52,11 @@ pub(crate) enum Also {
     AllAlgorithms,
 }
 
-/// One event for the job's publisher task, already encoded.
+/// One event for the job's publisher task, already encoded and checked
+/// (on the job's thread: the publisher only hands it to the hub).
 pub(crate) struct Out {
     pub event_type: &'static str,
-    pub data: JsonData,
+    pub data: CheckedData,
     pub also: Also,
 }
 
@@ -170,6 +172,18 @@ impl<'g> Streamer<'g> {
     }
 
     fn send(&mut self, event_type: &'static str, data: JsonData, also: Also) {
+        match CheckedData::new(data) {
+            Ok(data) => self.send_checked(event_type, data, also),
+            // The job's own types always pass; nothing to send if not.
+            Err(e) => {
+                tracing::error!(error = %e, event_type, "a job's event failed the data check")
+            }
+        }
+    }
+
+    /// Hands over an event encoded and checked beforehand (the `graph`
+    /// event, made when the graph was built).
+    pub(crate) fn send_checked(&mut self, event_type: &'static str, data: CheckedData, also: Also) {
         if self.halt == Some(Halt::Gone) {
             return;
         }
@@ -185,8 +199,8 @@ impl<'g> Streamer<'g> {
         }
     }
 
-    /// Reads the clock every `CLOCK_EVERY` calls (every call when steps
-    /// are paced: the pause costs more); true when it was read.
+    /// Reads the clock once `CLOCK_EVERY` calls went by (at every step
+    /// when steps are paced: the pause costs more); true when it was read.
     fn clock(&mut self) -> bool {
         self.calls += 1;
         if self.calls < CLOCK_EVERY && self.pace.step_delay.is_none() {
@@ -197,15 +211,15 @@ impl<'g> Streamer<'g> {
         true
     }
 
-    /// Whether the cap lets one more event of its own out now; starts a
-    /// new tick (flushing what the last one held) when it is time.
+    /// Whether the cap lets one more event of its own out in this tick.
+    /// Ticks end in `step`, which reads the clock once `CLOCK_EVERY` calls
+    /// (steps, activations, traversals) went by: a call held costs a count,
+    /// not a clock.
     fn admit(&mut self) -> bool {
         let Some(budget) = self.budget else {
             return true;
         };
-        if self.clock() && self.now.duration_since(self.tick_started) >= TICK {
-            self.flush();
-        }
+        self.calls += 1;
         if self.sent_in_tick < budget {
             self.sent_in_tick += 1;
             true
@@ -237,12 +251,24 @@ impl<'g> Streamer<'g> {
         }
         let graph = self.graph;
         let mut nodes = std::mem::take(&mut self.held_nodes);
-        nodes.sort_unstable();
         let mut activations = Vec::with_capacity(nodes.len());
-        for n in nodes.drain(..) {
-            let slot = &mut self.held[n as usize];
-            activations.push((graph.id(n), *slot));
-            *slot = f64::NAN;
+        if nodes.len() >= self.held.len() / 16 {
+            // Many held: one pass over the levels in node order is cheaper
+            // than sorting the nodes.
+            for (n, slot) in self.held.iter_mut().enumerate() {
+                if !slot.is_nan() {
+                    activations.push((graph.id(n as u32), *slot));
+                    *slot = f64::NAN;
+                }
+            }
+            nodes.clear();
+        } else {
+            nodes.sort_unstable();
+            for n in nodes.drain(..) {
+                let slot = &mut self.held[n as usize];
+                activations.push((graph.id(n), *slot));
+                *slot = f64::NAN;
+            }
         }
         self.held_nodes = nodes;
         let batch = ActivationBatch {

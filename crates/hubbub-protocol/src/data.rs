@@ -158,12 +158,23 @@ pub(crate) fn check(text: &str) -> Result<(), DataError> {
                 i = end;
             }
             b'-' | b'0'..=b'9' => {
+                // One pass notes what the number holds; only the rare long
+                // or exponent-bearing ones are parsed (see `number`).
                 let start = i;
-                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-                {
+                let (mut exponent, mut fraction) = (false, false);
+                while i < b.len() {
+                    match b[i] {
+                        b'0'..=b'9' | b'-' | b'+' => {}
+                        b'.' => fraction = true,
+                        b'e' | b'E' => exponent = true,
+                        _ => break,
+                    }
                     i += 1;
                 }
-                number(&text[start..i])?;
+                let len = i - start;
+                if exponent || !(len <= 18 || (fraction && len <= 308)) {
+                    number(&text[start..i])?;
+                }
             }
             _ => i += 1,
         }

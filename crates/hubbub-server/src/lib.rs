@@ -74,8 +74,9 @@ pub use http::error::ApiError;
 pub use jobs::{JobCaller, JobHandler, JobStarted};
 pub use load::Load;
 pub use node::{
-    ApiExtension, Connected, Disconnected, Error, Event, HistoryPage, JobUpdates, Node,
-    NodeBuilder, NodeStats, Readiness, Retention, Subscription, SubscriptionError, TaskUpdates,
+    ApiExtension, CheckedData, Connected, Disconnected, Error, Event, HistoryPage, JobUpdates,
+    Node, NodeBuilder, NodeStats, Readiness, Retention, Subscription, SubscriptionError,
+    TaskUpdates,
     NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
 };
 pub use server::Server;

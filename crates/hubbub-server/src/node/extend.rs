@@ -31,6 +31,28 @@ pub enum Retention {
     },
 }
 
+/// Event data already checked against the hub's data rules (nesting depth,
+/// duplicate keys), so that publishing it costs no second pass. An
+/// application that makes large events on a thread of its own (a job's
+/// `graph` event is megabytes) checks them there, where the cost belongs,
+/// instead of on the async worker that publishes them.
+#[derive(Debug, Clone)]
+pub struct CheckedData(JsonData);
+
+impl CheckedData {
+    /// Checks `data` once; the error is the one a publish would answer.
+    pub fn new(data: JsonData) -> Result<CheckedData, Error> {
+        data.check()
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        Ok(CheckedData(data))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
 /// Routes an application adds to the HTTP API, served under the API's
 /// access rule, body limit and error shape, and listed in
 /// `/api/openapi.json`.
@@ -154,11 +176,21 @@ impl Node {
         event_type: &str,
         data: JsonData,
     ) -> Result<Vec<PublishOutcome>, Error> {
+        self.broadcast_checked(targets, event_type, CheckedData::new(data)?)
+            .await
+    }
+
+    /// As [`Node::broadcast_json_with`], for data checked beforehand.
+    pub async fn broadcast_checked(
+        &self,
+        targets: &[(&str, Retention)],
+        event_type: &str,
+        data: CheckedData,
+    ) -> Result<Vec<PublishOutcome>, Error> {
         for (channel, _) in targets {
             check_names(channel, event_type)?;
         }
-        data.check()
-            .map_err(|e| Error::bad_request(e.to_string()))?;
+        let data = data.0;
         let mut out = Vec::with_capacity(targets.len());
         let Some((&(last, retention), first)) = targets.split_last() else {
             return Ok(out);

@@ -39,7 +39,7 @@ use hubbub_protocol::ErrorCode;
 
 pub(crate) use extend::ConnectHook;
 pub(crate) use extend::DisconnectHook;
-pub use extend::{ApiExtension, Connected, Disconnected, Retention};
+pub use extend::{ApiExtension, CheckedData, Connected, Disconnected, Retention};
 use ops::{check_event, check_names, to_data};
 pub use ops::{HistoryPage, NodeStats};
 pub use status::Readiness;
