@@ -76,8 +76,7 @@ pub use load::Load;
 pub use node::{
     ApiExtension, CheckedData, Connected, Disconnected, Error, Event, HistoryPage, JobUpdates,
     Node, NodeBuilder, NodeStats, Readiness, Retention, Subscription, SubscriptionError,
-    TaskUpdates,
-    NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
+    TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
 };
 pub use server::Server;
 pub use util::now_ms;
