@@ -51,6 +51,11 @@ pub fn install(node: &Node, config: TasksConfig) -> Result<Option<Tasks>, String
     if !config.enabled {
         return Ok(None);
     }
+    // `GET /api/streams` tells the `queue_status` interval configured.
+    node.set_stream_interval(
+        hubbub_server::TASKS_CHANNEL,
+        Some(config.queue_status_interval_ms),
+    );
     let tasks = Tasks::open(node, config)?;
     node.extend_api(http::extension(tasks.clone()));
     Ok(Some(tasks))
