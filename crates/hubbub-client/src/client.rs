@@ -154,6 +154,38 @@ impl Client {
         let _ = self.inner.tx.send(ToConn::Close).await;
     }
 
+    /// Hands a command to the connection task now, in call order; the
+    /// returned future waits for the reply (within the command timeout).
+    fn submit(
+        &self,
+        command: Command,
+        kind: Kind,
+    ) -> impl std::future::Future<Output = Result<ServerMessage, Error>> + Send + 'static {
+        let t = self.inner.timeout;
+        let (reply, rx) = oneshot::channel();
+        let sent = self.inner.tx.try_send(ToConn::Request(Request {
+            command,
+            kind,
+            reply,
+        }));
+        async move {
+            match sent {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    return Err(Error::QueueFull(COMMAND_CHANNEL))
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    return Err(Error::Closed("client closed".into()))
+                }
+            }
+            match tokio::time::timeout(t, rx).await {
+                Err(_) => Err(Error::Timeout(t)),
+                Ok(Err(_)) => Err(Error::Closed("client closed".into())),
+                Ok(Ok(r)) => r,
+            }
+        }
+    }
+
     async fn request(&self, command: Command, kind: Kind) -> Result<ServerMessage, Error> {
         let t = self.inner.timeout;
         let (reply, rx) = oneshot::channel();
@@ -240,6 +272,32 @@ impl Client {
         match self.plain(cmd).await? {
             ServerMessage::Published { offset, .. } => Ok(offset),
             other => Err(unexpected(other)),
+        }
+    }
+
+    /// Publishes without waiting: the command is handed over (queued if
+    /// offline) before this returns, so calls go out in call order; the
+    /// future resolves with the reply. A full command channel is
+    /// [`Error::QueueFull`] at once.
+    pub fn publish_nowait<T: Serialize + ?Sized>(
+        &self,
+        channel: &str,
+        event_type: &str,
+        data: &T,
+    ) -> impl std::future::Future<Output = Result<Option<u64>, Error>> + Send + 'static {
+        let cmd = to_data(data).map(|data| {
+            Command::Publish(Publish {
+                channel: channel.to_owned(),
+                event_type: event_type.to_owned(),
+                data,
+            })
+        });
+        let fut = cmd.map(|cmd| self.submit(cmd, Kind::Plain));
+        async move {
+            match fut?.await? {
+                ServerMessage::Published { offset, .. } => Ok(offset),
+                other => Err(unexpected(other)),
+            }
         }
     }
 
@@ -345,12 +403,16 @@ impl Client {
         }
     }
 
-    /// Leaves a room (dropping its [`Room`] does too, without waiting).
+    /// Leaves a room (dropping its [`Room`] does too, without waiting); its
+    /// subscription ends and the room is not rejoined after a reconnect.
     pub async fn leave_room(&self, room: &str) -> Result<(), Error> {
         let cmd = Command::LeaveRoom(LeaveRoom {
             room: room.to_owned(),
         });
-        match self.plain(cmd).await? {
+        let kind = Kind::Leave {
+            channel: room_channel(room),
+        };
+        match self.request(cmd, kind).await? {
             ServerMessage::RoomLeft { .. } => Ok(()),
             other => Err(unexpected(other)),
         }

@@ -61,8 +61,12 @@ pub struct Config {
     /// Events buffered per subscription; when the application falls behind
     /// further events are dropped and reported as a gap.
     pub subscription_buffer: usize,
-    /// How long before expiry a callback token is refreshed.
+    /// How long before expiry a callback token is refreshed (at 3/4 of
+    /// its remaining life when that is shorter than four times this).
     pub refresh_before: Duration,
+    /// Whether a callback token is refreshed before expiry at all; without
+    /// it the hub closes with 4001 and the client reconnects with a fresh one.
+    pub proactive_refresh: bool,
     /// Longest wait for the WebSocket handshake.
     pub connect_timeout: Duration,
 }
@@ -81,6 +85,7 @@ impl Config {
             offline_queue: 1024,
             subscription_buffer: 1024,
             refresh_before: Duration::from_secs(30),
+            proactive_refresh: true,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -154,6 +159,12 @@ impl ClientBuilder {
     /// How long before expiry a callback token is refreshed.
     pub fn refresh_before(mut self, d: Duration) -> Self {
         self.config.refresh_before = d;
+        self
+    }
+
+    /// Whether to refresh a callback token before it expires.
+    pub fn proactive_refresh(mut self, on: bool) -> Self {
+        self.config.proactive_refresh = on;
         self
     }
 

@@ -53,6 +53,8 @@ pub(crate) enum Kind {
         info: Option<JsonData>,
         sink: Sink,
     },
+    /// `leave_room`: the room's channel is forgotten.
+    Leave { channel: String },
     /// `algorithm_start`: the job channel delivers to `sink`.
     Start { sink: Sink },
 }
@@ -116,10 +118,12 @@ pub(crate) struct End {
 }
 
 impl End {
+    /// A connection (or attempt) that ended without a close frame: code
+    /// 1006, as browsers report it.
     pub fn lost(connected: bool, reason: impl Into<String>) -> Self {
         End {
             connected,
-            code: None,
+            code: Some(1006),
             reason: reason.into(),
             reconnect: None,
             unauthorized: false,
@@ -133,18 +137,16 @@ impl Conn {
         let _ = self.events.send(e);
     }
 
-    /// The task's body: connect, serve, decide, wait, again.
+    /// The task's body: connect, serve, decide, wait, again. `failures`
+    /// counts reconnect attempts since the last `connected`: the attempt
+    /// number of `reconnecting`, and what the backoff bound doubles with.
     pub async fn run(mut self) {
-        let mut attempt = 0u32;
+        let mut failures = 0u32;
         let mut need_token = true;
         loop {
-            attempt += 1;
-            if let Some(max) = self.cfg.backoff.max_attempts {
-                if attempt > max {
-                    return self.close(format!("gave up after {max} attempts"));
-                }
-            }
-            self.emit(ClientEvent::Connecting { attempt });
+            self.emit(ClientEvent::Connecting {
+                attempt: failures + 1,
+            });
             let _ = self.status.send(Status::Connecting);
             let end = match self.attempt(need_token).await {
                 Ok(Some(ws)) => self.session(ws).await,
@@ -163,7 +165,7 @@ impl Conn {
                 reason: end.reason.clone(),
             });
             if end.connected {
-                attempt = 0;
+                failures = 0;
             }
             let callback = matches!(self.cfg.token, TokenSource::Callback(_));
             let next = if end.unauthorized {
@@ -175,27 +177,25 @@ impl Conn {
             } else {
                 after_close(end.code, end.reconnect)
             };
-            need_token = false;
+            if next == Next::Stop || (next == Next::FreshToken && !callback) {
+                return self.close(end.reason);
+            }
+            failures += 1;
+            if let Some(max) = self.cfg.backoff.max_attempts {
+                if failures > max {
+                    return self.close(format!("gave up after {max} attempts"));
+                }
+            }
+            need_token = next == Next::FreshToken;
+            let backoff = self.cfg.backoff.delay(failures);
             let delay = match next {
-                Next::Stop => return self.close(end.reason),
-                Next::FreshToken if !callback => return self.close(end.reason),
-                Next::FreshToken => {
-                    need_token = true;
-                    if end.connected {
-                        Duration::ZERO
-                    } else {
-                        self.cfg.backoff.delay(attempt + 1)
-                    }
-                }
-                Next::Now if end.connected => Duration::ZERO,
-                Next::Now | Next::Backoff => self.cfg.backoff.delay(attempt + 1),
-                Next::RateLimited => {
-                    self.cfg.rate_limited_delay + self.cfg.backoff.delay(attempt + 1)
-                }
+                Next::FreshToken | Next::Now if end.connected => Duration::ZERO,
+                Next::RateLimited => self.cfg.rate_limited_delay + backoff,
+                _ => backoff,
             };
             self.emit(ClientEvent::Reconnecting {
                 delay,
-                attempt: attempt + 1,
+                attempt: failures,
             });
             if self.offline(tokio::time::sleep(delay)).await.is_none() {
                 return self.close("closed by the application".into());

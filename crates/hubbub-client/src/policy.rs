@@ -14,8 +14,8 @@ pub struct Backoff {
     pub initial: Duration,
     /// Cap on every delay's upper bound.
     pub max: Duration,
-    /// Attempts in a row without reaching `connected` before the client
-    /// gives up and closes; `None` retries for ever.
+    /// Reconnect attempts in a row that may fail before the client gives
+    /// up and closes; `None` retries for ever.
     pub max_attempts: Option<u32>,
 }
 

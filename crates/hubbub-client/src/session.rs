@@ -95,8 +95,8 @@ impl Conn {
             tokio::select! {
                 frame = rx.next() => {
                     let msg = match frame {
-                        None => return self.gone(&live, None, "connection lost"),
-                        Some(Err(e)) => return self.gone(&live, None, &e.to_string()),
+                        None => return self.gone(&live, Some(1006), "connection lost"),
+                        Some(Err(e)) => return self.gone(&live, Some(1006), &e.to_string()),
                         Some(Ok(m)) => m,
                     };
                     live.last_in = Instant::now();
@@ -105,13 +105,14 @@ impl Conn {
                         Message::Binary(b) => (&b[..], Encoding::Msgpack),
                         Message::Close(f) => {
                             let f = f.as_ref().map(|f| (u16::from(f.code), f.reason.to_string()));
-                            return self.gone(&live, f.as_ref().map(|f| f.0), f.as_ref().map_or("closed", |f| &f.1));
+                            let code = f.as_ref().map_or(1005, |f| f.0);
+                            return self.gone(&live, Some(code), f.as_ref().map_or("closed", |f| &f.1));
                         }
                         _ => continue,
                     };
                     match decode_server_message(bytes, enc) {
                         Ok(m) => if let Err(e) = self.inbound(&mut live, m).await {
-                            return self.gone(&live, None, &e);
+                            return self.gone(&live, Some(1006), &e);
                         },
                         Err(e) => tracing::warn!("undecodable message from the hub: {}", e.message),
                     }
@@ -124,31 +125,31 @@ impl Conn {
                     }
                     Some(ToConn::Request(r)) if live.ready => {
                         if let Err(e) = self.send_request(&mut live, r).await {
-                            return self.gone(&live, None, &e);
+                            return self.gone(&live, Some(1006), &e);
                         }
                     }
                     Some(ToConn::Request(r)) => self.enqueue(r),
                     Some(ToConn::Dropped { channel, sink }) => {
                         if let Err(e) = self.dropped(&mut live, &channel, sink).await {
-                            return self.gone(&live, None, &e);
+                            return self.gone(&live, Some(1006), &e);
                         }
                     }
                 },
                 _ = ping.tick() => {
                     if live.last_in.elapsed() > every * 2 {
-                        return self.gone(&live, None, "no reply to ping");
+                        return self.gone(&live, Some(1006), "no reply to ping");
                     }
                     if live.ready {
                         let id = self.id(Pending::Internal { then: Then::Nothing });
                         if let Err(e) = self.send(&mut live, &Command::Ping(Empty {}), id).await {
-                            return self.gone(&live, None, &e);
+                            return self.gone(&live, Some(1006), &e);
                         }
                     }
                 }
                 _ = tokio::time::sleep_until(refresh.unwrap_or_else(Instant::now)), if refresh.is_some() => {
                     live.refresh_at = None;
                     if let Err(e) = self.refresh(&mut live).await {
-                        return self.gone(&live, None, &e);
+                        return self.gone(&live, Some(1006), &e);
                     }
                 }
             }
@@ -229,6 +230,12 @@ impl Conn {
                 Then::Joined { channel }
             }
             Kind::Start { sink } => Then::Started { sink },
+            Kind::Leave { channel } => {
+                if let Some(mut c) = self.chans.remove(&channel) {
+                    c.ended();
+                }
+                Then::Nothing
+            }
         };
         let id = self.id(Pending::Caller { reply, then });
         self.send(live, &command, id).await
@@ -374,14 +381,20 @@ impl Conn {
         }
     }
 
-    /// When to refresh a callback token that expires at `exp` (seconds).
+    /// When to refresh a callback token that expires at `exp` (seconds):
+    /// `refresh_before` ahead of expiry, or at 3/4 of what is left for
+    /// tokens too short for that.
     fn refresh_time(&self, exp: Option<u64>) -> Option<Instant> {
-        if !matches!(self.cfg.token, TokenSource::Callback(_)) {
+        if !matches!(self.cfg.token, TokenSource::Callback(_)) || !self.cfg.proactive_refresh {
             return None;
         }
-        let left = exp?.saturating_mul(1000).saturating_sub(now_ms());
-        let left = Duration::from_millis(left).saturating_sub(self.cfg.refresh_before);
-        Some(Instant::now() + left)
+        let left = Duration::from_millis(exp?.saturating_mul(1000).saturating_sub(now_ms()));
+        let wait = if left > self.cfg.refresh_before * 4 {
+            left - self.cfg.refresh_before
+        } else {
+            left * 3 / 4
+        };
+        Some(Instant::now() + wait)
     }
 
     async fn refresh(&mut self, live: &mut Live) -> Result<(), String> {
