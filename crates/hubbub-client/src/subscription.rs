@@ -76,9 +76,10 @@ pub struct Room {
 impl Room {
     /// Leaves the room now and waits for `room_left`.
     pub async fn leave(self, client: &Client) -> Result<(), Error> {
-        let name = self.name.clone();
-        drop(self.events);
-        client.leave_room(&name).await
+        let Room { name, events, .. } = self;
+        let left = client.leave_room(&name).await;
+        drop(events);
+        left
     }
 }
 

@@ -4,6 +4,7 @@
 //! `CONFORMANCE_ONLY=<name>` runs one scenario.
 
 #[path = "../common/proc_hub.rs"]
+#[allow(dead_code)]
 mod proc_hub;
 mod run;
 
