@@ -167,3 +167,134 @@ impl Chan {
 
 /// Every channel the application listens to, by name.
 pub(crate) type Chans = HashMap<String, Chan>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(offset: Option<u64>, epoch: &str) -> EventMessage {
+        EventMessage {
+            channel: "c".into(),
+            event_type: "e".into(),
+            data: JsonData::null(),
+            message_id: "m".into(),
+            offset,
+            epoch: offset.map(|_| epoch.into()),
+            publisher: None,
+        }
+    }
+
+    fn chan(buffer: usize, event_types: Option<Vec<String>>) -> (Chan, mpsc::Receiver<SubEvent>) {
+        let (tx, rx) = mpsc::channel(buffer);
+        (
+            Chan::new(Membership::Channel { event_types }, Sink::new(1, tx)),
+            rx,
+        )
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<SubEvent>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            out.push(match item {
+                SubEvent::Event(e) => format!("{:?}", e.offset),
+                SubEvent::Gap(g) => format!(
+                    "gap {:?} {:?}->{:?}",
+                    g.reason,
+                    g.last_seen.map(|p| p.offset),
+                    g.resume_after.map(|p| p.offset)
+                ),
+                SubEvent::Recovered { missed } => format!("recovered {missed}"),
+                SubEvent::Unsubscribed => "end".into(),
+            });
+        }
+        out
+    }
+
+    fn pos(offset: u64, epoch: &str) -> StreamPosition {
+        StreamPosition {
+            offset,
+            epoch: epoch.into(),
+        }
+    }
+
+    fn reply(offset: u64, epoch: &str, recovered: bool, missed: u64) -> SubscribedChannel {
+        SubscribedChannel {
+            channel: "c".into(),
+            offset,
+            epoch: epoch.into(),
+            recovered,
+            missed,
+        }
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_jumps_are_gaps() {
+        let (mut c, mut rx) = chan(16, None);
+        c.subscribed(&reply(0, "x", false, 0), None);
+        for o in [1, 2, 2, 1, 3, 5, 5, 6] {
+            c.event(ev(Some(o), "x"));
+        }
+        c.event(ev(None, "x")); // ephemeral: always delivered
+        assert_eq!(
+            drain(&mut rx),
+            [
+                "Some(1)",
+                "Some(2)",
+                "Some(3)",
+                "gap Skipped Some(3)->Some(4)",
+                "Some(5)",
+                "Some(6)",
+                "None"
+            ]
+        );
+    }
+
+    #[test]
+    fn recovery_outcomes() {
+        let (mut c, mut rx) = chan(16, None);
+        c.subscribed(&reply(2, "x", false, 0), None);
+        c.event(ev(Some(3), "x"));
+        // Reconnected: recovered from 3, two missed follow (one overlaps).
+        c.subscribed(&reply(5, "x", true, 2), Some(pos(3, "x")));
+        for o in [3, 4, 5] {
+            c.event(ev(Some(o), "x"));
+        }
+        // Reconnected to a new history: a gap, then the new epoch's count.
+        c.subscribed(&reply(0, "y", false, 0), Some(pos(5, "x")));
+        c.event(ev(Some(1), "y"));
+        assert_eq!(
+            drain(&mut rx),
+            [
+                "Some(3)",
+                "recovered 2",
+                "Some(4)",
+                "Some(5)",
+                "gap NotRecovered Some(5)->Some(0)",
+                "Some(1)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_filter_skips_offsets_without_gaps() {
+        let (mut c, mut rx) = chan(16, Some(vec!["e".into()]));
+        c.subscribed(&reply(0, "x", false, 0), None);
+        c.event(ev(Some(2), "x"));
+        c.event(ev(Some(7), "x"));
+        assert_eq!(drain(&mut rx), ["Some(2)", "Some(7)"]);
+    }
+
+    #[test]
+    fn a_slow_reader_gets_a_gap_not_a_stall() {
+        let (mut c, mut rx) = chan(2, None);
+        c.subscribed(&reply(0, "x", false, 0), None);
+        for o in 1..=5 {
+            c.event(ev(Some(o), "x"));
+        }
+        assert_eq!(drain(&mut rx), ["Some(1)", "Some(2)"]);
+        c.event(ev(Some(6), "x"));
+        assert_eq!(drain(&mut rx), ["gap Overflow Some(2)->Some(5)", "Some(6)"]);
+        c.event(ev(Some(7), "x"));
+        assert_eq!(drain(&mut rx), ["Some(7)"]);
+    }
+}

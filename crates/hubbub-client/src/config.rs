@@ -194,3 +194,19 @@ pub(crate) fn token_expiry(token: &str) -> Option<u64> {
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     v.get("exp")?.as_u64()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_expiry_reads_exp_without_verifying() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let t = format!(
+            "{}.{}.sig",
+            b64("{}"),
+            b64(r#"{"sub":"a","exp":1700000000}"#)
+        );
+        assert_eq!(super::token_expiry(&t), Some(1_700_000_000));
+        assert_eq!(super::token_expiry("garbage"), None);
+    }
+}

@@ -29,11 +29,13 @@
 
 mod chans;
 mod client;
+mod commands;
 mod config;
 mod conn;
 mod error;
 mod events;
 pub mod policy;
+mod restore;
 mod session;
 mod subscription;
 

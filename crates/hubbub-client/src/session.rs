@@ -2,13 +2,12 @@
 //! restoring subscriptions, flushing the offline queue, pinging and
 //! refreshing the token.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use hubbub_protocol::codec::encode_command;
-use hubbub_protocol::message::{Auth, Command, Empty, JoinRoom, Subscribe};
+use hubbub_protocol::message::{Command, Empty};
 use hubbub_protocol::rooms::room_channel;
 use hubbub_protocol::{
     decode_server_message, CorrelationId, Encoding, FromServer, ServerInbound, ServerMessage,
@@ -22,8 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::chans::{Chan, Membership};
-use crate::config::{token_expiry, TokenSource};
-use crate::conn::{handshake_end, Conn, End, Kind, Pending, Request, Status, Then, ToConn};
+use crate::conn::{handshake_end, Conn, End, Kind, Pending, Request, Then, ToConn};
 use crate::events::ClientEvent;
 use crate::Error;
 
@@ -61,7 +59,7 @@ pub(crate) async fn open(
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -69,12 +67,12 @@ fn now_ms() -> u64 {
 }
 
 /// Live-connection state that does not outlive the socket.
-struct Live {
-    tx: Tx,
-    ready: bool,
-    last_in: Instant,
-    refresh_at: Option<Instant>,
-    disconnect: Option<(u16, String, bool)>,
+pub(crate) struct Live {
+    pub(crate) tx: Tx,
+    pub(crate) ready: bool,
+    pub(crate) last_in: Instant,
+    pub(crate) refresh_at: Option<Instant>,
+    pub(crate) disconnect: Option<(u16, String, bool)>,
 }
 
 impl Conn {
@@ -173,13 +171,18 @@ impl Conn {
         }
     }
 
-    fn id(&mut self, p: Pending) -> i64 {
+    pub(crate) fn id(&mut self, p: Pending) -> i64 {
         self.next_id += 1;
         self.pending.insert(self.next_id, p);
         self.next_id
     }
 
-    async fn send(&mut self, live: &mut Live, cmd: &Command, id: i64) -> Result<(), String> {
+    pub(crate) async fn send(
+        &mut self,
+        live: &mut Live,
+        cmd: &Command,
+        id: i64,
+    ) -> Result<(), String> {
         let enc = self.cfg.encoding;
         let bytes = encode_command(cmd, Some(&CorrelationId::Int(id)), enc)
             .map_err(|e| format!("encode: {e}"))?;
@@ -192,7 +195,7 @@ impl Conn {
 
     /// Sends a caller's command; registers channels first so that no event
     /// following the reply finds nobody to deliver to.
-    async fn send_request(&mut self, live: &mut Live, r: Request) -> Result<(), String> {
+    pub(crate) async fn send_request(&mut self, live: &mut Live, r: Request) -> Result<(), String> {
         if r.reply.is_closed() {
             return Ok(()); // the caller gave up (timeout) while it was queued
         }
@@ -379,94 +382,5 @@ impl Conn {
             }
             _ => {}
         }
-    }
-
-    /// When to refresh a callback token that expires at `exp` (seconds):
-    /// `refresh_before` ahead of expiry, or at 3/4 of what is left for
-    /// tokens too short for that.
-    fn refresh_time(&self, exp: Option<u64>) -> Option<Instant> {
-        if !matches!(self.cfg.token, TokenSource::Callback(_)) || !self.cfg.proactive_refresh {
-            return None;
-        }
-        let left = Duration::from_millis(exp?.saturating_mul(1000).saturating_sub(now_ms()));
-        let wait = if left > self.cfg.refresh_before * 4 {
-            left - self.cfg.refresh_before
-        } else {
-            left * 3 / 4
-        };
-        Some(Instant::now() + wait)
-    }
-
-    async fn refresh(&mut self, live: &mut Live) -> Result<(), String> {
-        let TokenSource::Callback(f) = &self.cfg.token else {
-            return Ok(());
-        };
-        let token = match tokio::time::timeout(self.cfg.request_timeout, f()).await {
-            Ok(Ok(t)) => t,
-            // No fresh token: the hub closes with 4001 at expiry and the
-            // reconnect asks the callback again.
-            _ => return Ok(()),
-        };
-        self.token = Some(token.clone());
-        let id = self.id(Pending::Internal {
-            then: Then::Nothing,
-        });
-        self.send(live, &Command::Auth(Auth { token }), id).await
-    }
-
-    /// `connected`: restore every channel and room, then flush the queue.
-    async fn connected(
-        &mut self,
-        live: &mut Live,
-        connection_id: String,
-        user_id: Option<String>,
-    ) -> Result<(), String> {
-        let _ = self.status.send(Status::Connected {
-            connection_id: connection_id.clone(),
-            user_id: user_id.clone(),
-        });
-        self.emit(ClientEvent::Connected {
-            connection_id,
-            user_id,
-        });
-        live.refresh_at = self.refresh_time(self.token.as_deref().and_then(token_expiry));
-        let mut restore = Vec::new();
-        for (name, c) in &self.chans {
-            match &c.membership {
-                Membership::Channel { event_types } => {
-                    let since = c.last.clone();
-                    let cmd = Command::Subscribe(Subscribe {
-                        channels: vec![name.clone()],
-                        since: since.clone().map(|p| BTreeMap::from([(name.clone(), p)])),
-                        event_types: event_types.clone(),
-                    });
-                    let then = Then::Subscribed {
-                        channel: name.clone(),
-                        since,
-                    };
-                    restore.push((cmd, then));
-                }
-                Membership::Room { room, info } => {
-                    let cmd = Command::JoinRoom(JoinRoom {
-                        room: room.clone(),
-                        info: info.clone(),
-                    });
-                    restore.push((
-                        cmd,
-                        Then::Joined {
-                            channel: name.clone(),
-                        },
-                    ));
-                }
-            }
-        }
-        for (cmd, then) in restore {
-            let id = self.id(Pending::Internal { then });
-            self.send(live, &cmd, id).await?;
-        }
-        while let Some(r) = self.queue.pop_front() {
-            self.send_request(live, r).await?;
-        }
-        Ok(())
     }
 }
