@@ -182,8 +182,17 @@ async fn offline_sends_wait_in_a_bounded_queue_and_go_out_in_order() {
 
 #[tokio::test]
 async fn close_codes_decide_reconnects() {
+    for enc in [Encoding::Json, Encoding::Msgpack] {
+        close_codes_in(enc).await;
+    }
+}
+
+async fn close_codes_in(enc: Encoding) {
     let hub = Hub::start(&[]).await;
-    let c = client(&hub, Some("alice")).await;
+    let c = Client::builder(hub.url("?user_id=alice"))
+        .encoding(enc)
+        .connect();
+    c.wait_connected(WAIT).await.unwrap();
     let mut sub = c.subscribe("feed").await.unwrap();
     c.publish("feed", "e", &1).await.unwrap();
     assert_eq!(next_event(&mut sub).await.offset, Some(1));
