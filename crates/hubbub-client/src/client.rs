@@ -102,6 +102,7 @@ impl Client {
             chans: Default::default(),
             queue: Default::default(),
             pending: Default::default(),
+            awaiting: Default::default(),
             next_id: 0,
             token: None,
         };

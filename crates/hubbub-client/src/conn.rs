@@ -91,6 +91,9 @@ pub(crate) struct Conn {
     pub chans: Chans,
     pub queue: VecDeque<Request>,
     pub pending: HashMap<i64, Pending>,
+    /// Callers of a subscribe or join cut off by a lost connection, by
+    /// channel: answered by the restore on the next connection.
+    pub awaiting: HashMap<String, Reply>,
     pub next_id: i64,
     pub token: Option<String>,
 }
@@ -264,15 +267,27 @@ impl Conn {
             c.sinks.retain(|s| s.id != sink);
             if c.sinks.is_empty() {
                 self.chans.remove(channel);
+                self.awaiting.remove(channel);
             }
         }
     }
 
     /// After a connection ends: commands that went out get no reply.
+    /// A subscribe or join still unanswered is not failed: its channel is
+    /// restored on the next connection, and that reply answers the caller.
     fn lost_connection(&mut self) {
         for (_, p) in self.pending.drain() {
-            if let Pending::Caller { reply, .. } = p {
-                let _ = reply.send(Err(Error::Disconnected));
+            match p {
+                Pending::Caller {
+                    reply,
+                    then: Then::Subscribed { channel, .. } | Then::Joined { channel },
+                } if self.chans.contains_key(&channel) => {
+                    self.awaiting.insert(channel, reply);
+                }
+                Pending::Caller { reply, .. } => {
+                    let _ = reply.send(Err(Error::Disconnected));
+                }
+                Pending::Internal { .. } => {}
             }
         }
     }
@@ -280,6 +295,9 @@ impl Conn {
     /// The end: every waiting caller and subscription learns it.
     fn close(mut self, reason: String) {
         self.lost_connection();
+        for (_, reply) in self.awaiting.drain() {
+            let _ = reply.send(Err(Error::Closed(reason.clone())));
+        }
         for r in self.queue.drain(..) {
             let _ = r.reply.send(Err(Error::Closed(reason.clone())));
         }

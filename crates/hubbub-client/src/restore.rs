@@ -94,7 +94,15 @@ impl Conn {
             }
         }
         for (cmd, then) in restore {
-            let id = self.id(Pending::Internal { then });
+            let channel = match &then {
+                Then::Subscribed { channel, .. } | Then::Joined { channel } => Some(channel),
+                _ => None,
+            };
+            let p = match channel.and_then(|c| self.awaiting.remove(c)) {
+                Some(reply) => Pending::Caller { reply, then },
+                None => Pending::Internal { then },
+            };
+            let id = self.id(p);
             self.send(live, &cmd, id).await?;
         }
         while let Some(r) = self.queue.pop_front() {

@@ -181,6 +181,40 @@ async fn offline_sends_wait_in_a_bounded_queue_and_go_out_in_order() {
 }
 
 #[tokio::test]
+async fn a_subscribe_made_offline_completes_on_connect_and_recovers_later() {
+    let port = common::proc_hub::free_port();
+    let c = Client::builder(format!("ws://127.0.0.1:{port}/ws"))
+        .backoff(hubbub_client::Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+            max_attempts: None,
+        })
+        .connect();
+    let c2 = c.clone();
+    let sub = tokio::spawn(async move { c2.subscribe("late").await });
+    let hub = Hub::start_on(&format!("127.0.0.1:{port}"), &[]).await;
+    let mut sub = sub.await.unwrap().unwrap();
+    hub.node.publish("late", "e", &1).await.unwrap();
+    assert_eq!(next_event(&mut sub).await.offset, Some(1));
+    // The hub goes away and comes back with a new history: a gap, then
+    // the new epoch's events.
+    let mut events = c.events();
+    hub.shutdown().await;
+    next_state(&mut events, |e| {
+        matches!(e, ClientEvent::Disconnected { .. })
+    })
+    .await;
+    let hub = Hub::start_on(&format!("127.0.0.1:{port}"), &[]).await;
+    match next(&mut sub).await {
+        SubEvent::Gap(g) => assert_eq!(g.reason, hubbub_client::GapReason::NotRecovered),
+        other => panic!("{other:?}"),
+    }
+    hub.node.publish("late", "e", &2).await.unwrap();
+    let e = next_event(&mut sub).await;
+    assert_eq!((e.offset, e.data.to_value()), (Some(1), json!(2)));
+}
+
+#[tokio::test]
 async fn close_codes_decide_reconnects() {
     for enc in [Encoding::Json, Encoding::Msgpack] {
         close_codes_in(enc).await;
