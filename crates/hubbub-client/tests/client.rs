@@ -310,3 +310,38 @@ async fn a_slow_consumer_kicked_with_4009_reconnects_at_once_and_recovers() {
         assert_eq!(next_event(sub).await.offset, Some(2), "{}", sub.channel());
     }
 }
+
+#[tokio::test]
+async fn tokens_refresh_on_the_live_connection_and_a_refused_static_token_closes() {
+    const SECRET: &str = "a-test-secret-of-enough-length-0123456789";
+    let hub = Hub::start(&[("auth.hs256_secret", SECRET), ("auth.required", "true")]).await;
+    let mint = |sub: &str| {
+        let exp = hubbub_server::now_ms() / 1000 + 600;
+        hubbub_server::auth::jwt::TokenSigner::hs256(SECRET.as_bytes())
+            .sign(&json!({"sub": sub, "exp": exp}))
+            .unwrap()
+    };
+    let c = Client::builder(hub.url("")).token(mint("alice")).connect();
+    c.wait_connected(WAIT).await.unwrap();
+    let expires = c.auth(&mint("alice")).await.unwrap();
+    assert!(expires.unwrap() > hubbub_server::now_ms());
+    let e = c.auth(&mint("mallory")).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Forbidden), "{e}");
+    // A token the hub refuses at the handshake, with no callback to ask
+    // for another: closed, not retried.
+    let bad = Client::builder(hub.url("")).token("not-a-jwt").connect();
+    let err = bad.wait_connected(WAIT).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Closed(ref r) if r.contains("401")),
+        "{err}"
+    );
+    // With a callback, the fresh token it gives is used.
+    let good = mint("bob");
+    let cb = Client::builder(hub.url(""))
+        .token_callback(move || {
+            let t = good.clone();
+            async move { Ok(t) }
+        })
+        .connect();
+    cb.wait_connected(WAIT).await.unwrap();
+}
