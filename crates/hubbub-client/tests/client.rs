@@ -345,3 +345,58 @@ async fn tokens_refresh_on_the_live_connection_and_a_refused_static_token_closes
         .connect();
     cb.wait_connected(WAIT).await.unwrap();
 }
+
+#[tokio::test]
+async fn rate_limited_4029_reconnects_after_the_pause() {
+    let hub = Hub::start(&[
+        ("connection.rate_limit_per_second", "1"),
+        ("connection.rate_limit_burst", "2"),
+        ("connection.rate_limit_max_drops", "3"),
+        ("connection.rate_limit_window_ms", "10000"),
+    ])
+    .await;
+    let pause = Duration::from_millis(100);
+    let backoff = hubbub_client::Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(200),
+        max_attempts: None,
+    };
+    let c = Client::builder(hub.url(""))
+        .rate_limited_delay(pause)
+        .backoff(backoff)
+        .connect();
+    c.wait_connected(WAIT).await.unwrap();
+    let mut events = c.events();
+    let sends: Vec<_> = (0..10)
+        .map(|i| c.publish_nowait("flood", "e", &i))
+        .collect();
+    let results = futures_util::future::join_all(sends).await;
+    assert!(results
+        .iter()
+        .any(|r| r.as_ref().err().and_then(Error::code) == Some(ErrorCode::RateLimited)));
+    next_state(&mut events, |e| {
+        matches!(
+            e,
+            ClientEvent::Disconnected {
+                code: Some(4029),
+                ..
+            }
+        )
+    })
+    .await;
+    match next_state(&mut events, |e| {
+        matches!(e, ClientEvent::Reconnecting { .. })
+    })
+    .await
+    {
+        ClientEvent::Reconnecting { delay, attempt } => {
+            assert_eq!(attempt, 1);
+            assert!(
+                delay >= pause && delay <= pause + backoff.bound(1),
+                "{delay:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    next_state(&mut events, |e| matches!(e, ClientEvent::Connected { .. })).await;
+}
