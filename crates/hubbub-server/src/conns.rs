@@ -33,6 +33,9 @@ pub struct Connections {
     shards: Box<[ConnShard]>,
     users: Box<[UserShard]>,
     count: AtomicUsize,
+    /// Registered connections (handshakes done): `count` less the slots
+    /// reserved mid-handshake, kept so the API need not walk the shards.
+    registered: AtomicUsize,
     authenticated: AtomicUsize,
     next_seq: AtomicU64,
     emptied: Notify,
@@ -47,6 +50,7 @@ impl Connections {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             users: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             count: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
             authenticated: AtomicUsize::new(0),
             next_seq: AtomicU64::new(1),
             emptied: Notify::new(),
@@ -144,6 +148,7 @@ impl Connections {
 
     /// Registers a connection (its slot was reserved already).
     pub fn insert(&self, handle: Arc<ConnHandle>) {
+        self.registered.fetch_add(1, Relaxed);
         if let Some(user) = &handle.user_id {
             self.authenticated.fetch_add(1, Relaxed);
             let mut users = self.user_shard(user).lock();
@@ -165,6 +170,7 @@ impl Connections {
         if !removed {
             return;
         }
+        self.registered.fetch_sub(1, Relaxed);
         if let Some(user) = &handle.user_id {
             self.authenticated.fetch_sub(1, Relaxed);
             let mut users = self.user_shard(user).lock();
@@ -181,6 +187,11 @@ impl Connections {
     /// Live connections (including reserved slots mid-handshake).
     pub fn count(&self) -> usize {
         self.count.load(Relaxed)
+    }
+
+    /// Registered connections (slots mid-handshake not included).
+    pub fn registered(&self) -> usize {
+        self.registered.load(Relaxed)
     }
 
     /// Live connections with a user.

@@ -56,6 +56,7 @@ mod http_conns;
 mod hub;
 mod jobs;
 mod limits;
+mod load;
 mod metrics;
 mod net;
 mod node;
@@ -71,10 +72,11 @@ mod util;
 pub use config::{Config, Mode, Preset, Sources};
 pub use http::error::ApiError;
 pub use jobs::{JobCaller, JobHandler, JobStarted};
+pub use load::Load;
 pub use node::{
-    ApiExtension, CheckedData, Disconnected, Error, Event, HistoryPage, JobUpdates, Node,
-    NodeBuilder, NodeStats, Retention, Subscription, SubscriptionError, TaskUpdates,
-    NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
+    ApiExtension, CheckedData, Connected, Disconnected, Error, Event, HistoryPage, JobUpdates,
+    Node, NodeBuilder, NodeStats, Readiness, Retention, Subscription, SubscriptionError,
+    TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL,
 };
 pub use server::Server;
 pub use util::now_ms;
@@ -87,6 +89,7 @@ pub mod internals {
     pub use crate::conn::handle::ConnHandle;
     pub use crate::http::{app, route_table, RouteInfo, Verb};
     pub use crate::hub::Wire;
+    pub use crate::load::sample_once as sample_load;
     pub use crate::rpc::proxy::fuzz_rpc_answer;
     pub use crate::state::Shared;
     pub use crate::transport::fuzz_request_head;

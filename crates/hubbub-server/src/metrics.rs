@@ -172,6 +172,15 @@ impl Histogram {
         }
     }
 
+    /// The bucket counts and the total count now, for a quantile over an
+    /// interval (the difference of two readings).
+    pub(crate) fn counts(&self) -> HistogramCounts {
+        HistogramCounts {
+            buckets: std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
+            count: self.count.load(Relaxed),
+        }
+    }
+
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         self.samples(out, name, "");
@@ -203,6 +212,40 @@ impl Histogram {
     }
 }
 
+/// One reading of a [`Histogram`]'s counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HistogramCounts {
+    buckets: [u64; BUCKETS_US.len()],
+    count: u64,
+}
+
+impl HistogramCounts {
+    /// The `q` quantile (0..=1) of what was recorded between `earlier` and
+    /// `self`, in milliseconds, interpolated linearly inside its bucket (so
+    /// within one bucket's width of the truth); `None` when nothing was.
+    /// Durations beyond the last bucket read as its bound.
+    pub fn quantile_ms_since(&self, earlier: &HistogramCounts, q: f64) -> Option<f64> {
+        let total = self.count.saturating_sub(earlier.count);
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0.0;
+        let mut lower_us = 0.0;
+        for (i, bound) in BUCKETS_US.iter().enumerate() {
+            let n = self.buckets[i].saturating_sub(earlier.buckets[i]) as f64;
+            let upper_us = *bound as f64;
+            if n > 0.0 && below + n >= rank {
+                let within = ((rank - below) / n).clamp(0.0, 1.0);
+                return Some((lower_us + within * (upper_us - lower_us)) / 1000.0);
+            }
+            below += n;
+            lower_us = upper_us;
+        }
+        Some(lower_us / 1000.0)
+    }
+}
+
 /// Builds the Prometheus text exposition, one metric family at a time.
 pub struct Exposition(String);
 
@@ -214,6 +257,15 @@ impl Exposition {
 
     /// A counter family with one sample.
     pub fn counter(&mut self, name: &str, help: &str, value: u64) {
+        let _ = writeln!(
+            self.0,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+
+    /// A counter family with one sample that is not a whole number (CPU
+    /// seconds).
+    pub fn fractional_counter(&mut self, name: &str, help: &str, value: f64) {
         let _ = writeln!(
             self.0,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
@@ -265,6 +317,25 @@ impl Default for Exposition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_over_an_interval() {
+        let h = Histogram::default();
+        h.observe(Duration::from_secs(1));
+        let before = h.counts();
+        assert_eq!(h.counts().quantile_ms_since(&before, 0.5), None);
+        for _ in 0..98 {
+            h.observe(Duration::from_micros(20)); // bucket 10..25 us
+        }
+        h.observe(Duration::from_micros(900)); // bucket 500..1000 us
+        h.observe(Duration::from_secs(10)); // beyond the last bucket
+        let now = h.counts();
+        let p50 = now.quantile_ms_since(&before, 0.5).unwrap();
+        assert!((0.010..=0.025).contains(&p50), "{p50}");
+        let p99 = now.quantile_ms_since(&before, 0.99).unwrap();
+        assert!((0.5..=1.0).contains(&p99), "{p99}");
+        assert_eq!(now.quantile_ms_since(&before, 1.0), Some(2000.0));
+    }
 
     #[test]
     fn histogram_is_cumulative() {

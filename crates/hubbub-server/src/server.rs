@@ -114,6 +114,7 @@ impl Server {
             tls,
         } = self;
         Node::from_shared(shared.clone()).start_housekeeping();
+        shared.mark_serving();
         // After the signal: not ready, still serving, for the drain delay.
         let drain_delay = Duration::from_millis(shared.config.server.drain_delay_ms);
         let draining = shared.clone();
@@ -122,6 +123,7 @@ impl Server {
             draining
                 .draining
                 .store(true, std::sync::atomic::Ordering::Relaxed);
+            draining.readiness_moved();
             if !drain_delay.is_zero() {
                 tracing::info!(
                     delay_ms = drain_delay.as_millis() as u64,

@@ -63,6 +63,19 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Set once housekeeping runs (one task per node).
     pub(crate) housekeeping_started: AtomicBool,
+    /// Set once the node serves (accept loop or mounted routers).
+    pub(crate) serving: AtomicBool,
+    /// Bumped when the node starts serving, drains or shuts down
+    /// ([`crate::Node::readiness_changes`]).
+    pub(crate) readiness: tokio::sync::watch::Sender<u64>,
+    /// Told when a connection is registered ([`crate::Node::on_connected`]).
+    pub(crate) on_connect: crate::node::ConnectHook,
+    /// Intervals of built-in streams as the applications publishing them
+    /// set them ([`crate::Node::set_stream_interval`]), for `GET /api/streams`.
+    pub(crate) stream_intervals: parking_lot::RwLock<Vec<(String, Option<u64>)>>,
+    /// The latest load sample ([`crate::Node::load`]), replaced once per
+    /// `server.load_interval_ms` by the sampling task.
+    pub(crate) load: tokio::sync::watch::Sender<Arc<crate::Load>>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -111,6 +124,7 @@ impl Shared {
             .start(hub.clone() as Arc<dyn EventSink>, &node_id);
         // One client, one connection pool, for every backend the node asks.
         let http = crate::backend::client();
+        let load = tokio::sync::watch::Sender::new(Arc::new(crate::Load::placeholder(&node_id)));
         let shared = Arc::new(Shared {
             hub,
             engine,
@@ -132,6 +146,11 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             housekeeping_started: AtomicBool::new(false),
+            load,
+            serving: AtomicBool::new(false),
+            stream_intervals: Default::default(),
+            readiness: tokio::sync::watch::Sender::new(0),
+            on_connect: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             config,
         });
@@ -155,6 +174,7 @@ impl Shared {
         self.shutting_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.shutdown.send_replace(true);
+        self.readiness_moved();
     }
 
     /// Bounds of every outbound queue.

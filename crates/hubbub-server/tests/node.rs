@@ -308,3 +308,45 @@ async fn one_event_to_several_channels_is_kept_as_each_says() {
     assert_eq!(err.code, hubbub_protocol::ErrorCode::BadRequest);
     assert_eq!(node.history("job", None, 10).await.unwrap().events.len(), 1);
 }
+
+#[tokio::test]
+async fn load_is_sampled_once_per_interval_and_shared() {
+    let node = Node::new(config(&[("server.load_interval_ms", "50")])).unwrap();
+    let mut updates = node.load_updates();
+    let (addr, _task) = mounted(&node).await;
+    let (mut ws, _) = connect(&format!("ws://{addr}/hub/ws"), None).await;
+    subscribe(&mut ws, &["load"]).await;
+    node.publish("load", "x", &json!(1)).await.unwrap();
+    recv(&mut ws).await;
+    // Wait for a sample that saw the connection and the publication.
+    let load = tokio::time::timeout(WAIT, async {
+        loop {
+            updates.changed().await.unwrap();
+            let load = updates.borrow_and_update().clone();
+            if load.connections == 1 && load.messages_sent >= 3 {
+                return load;
+            }
+        }
+    })
+    .await
+    .expect("a sample with the connection in time");
+    assert_eq!(load.node_id, node.node_id());
+    assert!(load.sample >= 1);
+    assert!(load.memory_bytes > 0 && load.open_fds > 0, "{load:?}");
+    assert!(load.uptime_seconds < 60);
+    // The latest sample is what `load()` answers.
+    assert!(node.load().sample >= load.sample);
+    // Samples keep coming, each one pass (the counter moves by one).
+    let before = node.load().sample;
+    updates.changed().await.unwrap();
+    assert!(updates.borrow().sample > before);
+}
+
+#[test]
+fn load_interval_is_checked() {
+    let bad = Config::load(&Sources {
+        overrides: vec![("server.load_interval_ms".into(), "0".into())],
+        ..Sources::default()
+    });
+    assert!(bad.unwrap_err().0.contains("load_interval_ms"));
+}

@@ -35,9 +35,9 @@ pub use hubbub_server::hooks;
 /// RPC handlers (`Node::rpc` takes these types).
 pub use hubbub_server::rpc;
 pub use hubbub_server::{
-    ApiError, ApiExtension, CheckedData, Config, Disconnected, Error, Event, HistoryPage,
-    JobCaller, JobHandler, JobStarted, JobUpdates, Mode, Node, NodeBuilder, NodeStats, Preset,
-    Retention, Sources, Subscription, SubscriptionError, TaskUpdates,
+    ApiError, ApiExtension, CheckedData, Config, Connected, Disconnected, Error, Event,
+    HistoryPage, JobCaller, JobHandler, JobStarted, JobUpdates, Load, Mode, Node, NodeBuilder,
+    NodeStats, Preset, Readiness, Retention, Sources, Subscription, SubscriptionError, TaskUpdates,
 };
 
 /// The axum the routers are built with, so an application mounts them

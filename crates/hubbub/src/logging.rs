@@ -26,6 +26,19 @@ pub enum LogFormat {
 
 static NODE_ID: OnceLock<String> = OnceLock::new();
 
+/// The other end of the layer that forwards warnings and errors to the
+/// `logs` stream (`serve` hands it to `hubbub-streams`).
+static LOG_FEED: OnceLock<hubbub_streams::LogFeed> = OnceLock::new();
+
+/// Warnings and errors waiting for the `logs` stream at most; beyond it the
+/// oldest are dropped (only while an admin listens: otherwise none is kept).
+const LOG_QUEUE: usize = 1024;
+
+/// The feed of the `logs` layer, once [`init_with`] installed it.
+pub fn log_feed() -> Option<hubbub_streams::LogFeed> {
+    LOG_FEED.get().cloned()
+}
+
 /// Names the node in every JSON line from now on.
 pub fn set_node_id(id: &str) {
     let _ = NODE_ID.set(id.to_owned());
@@ -65,9 +78,12 @@ pub fn init_with(default: &str, format: LogFormat) {
             .with_writer(std::io::stderr)
             .event_format(JsonLines)
     });
+    let (logs, feed) = hubbub_streams::log_layer(LOG_QUEUE);
+    let _ = LOG_FEED.set(feed);
     tracing_subscriber::registry()
         .with(text)
         .with(json)
+        .with(logs)
         .with(filter)
         .init();
     if let Some(why) = bad {

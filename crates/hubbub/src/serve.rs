@@ -190,7 +190,7 @@ async fn serve(config: Config) -> ExitCode {
     let api_key = config.api.key.is_some();
     let auth_required = config.auth_required();
     let testing_echo = config.server.testing_echo;
-    let node = match build_node(config).await {
+    let (node, metrics) = match build_node(config).await {
         Ok(n) => n,
         Err(code) => return code,
     };
@@ -237,7 +237,10 @@ async fn serve(config: Config) -> ExitCode {
     } else if !auth_required {
         tracing::warn!("auth.required = false: anonymous WebSocket connections are accepted");
     }
-    match server.run_until(shutdown).await {
+    let served = server.run_until(shutdown).await;
+    // The metrics store's last log flush and snapshot, off the workers.
+    let _ = tokio::task::spawn_blocking(move || metrics.close()).await;
+    match served {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -250,8 +253,9 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 /// The node on the engine `[engine]` names: exit 2 for a configuration
-/// that cannot work, 1 when the engine's server does not answer.
-async fn build_node(config: Config) -> Result<Node, ExitCode> {
+/// that cannot work, 1 when the engine's server does not answer; with the
+/// applications installed, and the metrics store to close once it stopped.
+async fn build_node(config: Config) -> Result<(Node, hubbub_metrics::Metrics), ExitCode> {
     let engine = match config.engine.kind {
         EngineKind::Memory => None,
         EngineKind::Redis => Some(hubbub_redis::engine(&config).await),
@@ -279,7 +283,31 @@ async fn build_node(config: Config) -> Result<Node, ExitCode> {
         ExitCode::from(2)
     })?;
     hubbub_graph::install(&node, jobs);
-    Ok(node)
+    let tasks = hubbub_tasks::TasksConfig::from_config(node.config()).map_err(|e| {
+        eprintln!("hubbub serve: {e}");
+        ExitCode::from(2)
+    })?;
+    hubbub_tasks::install(&node, tasks).map_err(|e| {
+        eprintln!("hubbub serve: apps.tasks: {e}");
+        ExitCode::FAILURE
+    })?;
+    let metrics = hubbub_metrics::MetricsConfig::from_config(node.config()).map_err(|e| {
+        eprintln!("hubbub serve: {e}");
+        ExitCode::from(2)
+    })?;
+    let metrics = hubbub_metrics::install(&node, metrics).map_err(|e| {
+        eprintln!("hubbub serve: metrics store: {e}");
+        ExitCode::FAILURE
+    })?;
+    let streams = hubbub_streams::StreamsConfig::from_config(node.config()).map_err(|e| {
+        eprintln!("hubbub serve: {e}");
+        ExitCode::from(2)
+    })?;
+    let streams = hubbub_streams::install(&node, streams);
+    if let Some(feed) = crate::logging::log_feed() {
+        streams.forward_logs(feed);
+    }
+    Ok((node, metrics))
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once, for

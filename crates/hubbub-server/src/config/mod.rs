@@ -353,6 +353,12 @@ pub struct ServerConfig {
     pub drain_delay_ms: u64,
     /// Housekeeping period (expired queues, empty rooms).
     pub cleanup_interval_ms: u64,
+    /// How often the node measures its load (connections, rates, latency,
+    /// CPU, memory, descriptors, queued bytes) in one pass, which
+    /// `/api/stats`, `/metrics` and the built-in streams then read: the
+    /// figures are at most this old, and the cost is one pass per period
+    /// whatever the number of readers.
+    pub load_interval_ms: u64,
     /// Testing only: serve an RFC 6455 echo endpoint at `/` and `/echo`
     /// through the same transport, for protocol-conformance suites.
     pub testing_echo: bool,
@@ -530,6 +536,7 @@ impl Default for ServerConfig {
             shutdown_timeout_ms: 10_000,
             drain_delay_ms: 0,
             cleanup_interval_ms: 60_000,
+            load_interval_ms: 1_000,
             testing_echo: false,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
@@ -657,6 +664,9 @@ impl Config {
         let sv = &self.server;
         if sv.http_idle_timeout_ms == 0 || sv.http_body_timeout_ms == 0 {
             return bad("server.http_idle_timeout_ms and http_body_timeout_ms must be positive");
+        }
+        if !(10..=3_600_000).contains(&sv.load_interval_ms) {
+            return bad("server.load_interval_ms must be between 10 and 3600000");
         }
         if sv.max_http_connections == 0 {
             return bad("server.max_http_connections must be at least 1");

@@ -309,6 +309,12 @@ impl ConnHandle {
         self.outbox.lock().frames.capacity()
     }
 
+    /// The close request the connection ended on, if any (read once it
+    /// ended, for [`crate::Node::on_disconnect`]).
+    pub(crate) fn close_request(&self) -> Option<CloseRequest> {
+        self.outbox.lock().close.clone()
+    }
+
     /// Bytes waiting in the outbox.
     pub fn queued_bytes(&self) -> usize {
         self.outbox.lock().bytes as usize

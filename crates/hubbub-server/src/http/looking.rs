@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
@@ -125,13 +124,18 @@ pub(super) struct UserQueueFigures {
 ///   the ages of live ones.
 /// * `average_latency_ms`: mean publish latency (accepting an event to
 ///   having queued it for every local subscriber).
-/// * `messages_per_second`: messages in both directions per second, since
-///   the previous call at least a second ago (or since start).
+/// * `messages_per_second`: messages in both directions per second over
+///   the latest load sample's window.
+///
+/// Counts of connections are current; traffic totals, rates and
+/// `connection_states` come from the latest load sample
+/// ([`crate::Load`], at most `server.load_interval_ms` old), so a call
+/// never walks the connections.
 pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
     let shared = &api.shared;
     let m = &shared.metrics;
-    let snap = Snapshot::take(&api);
-    let rate = api.sampler.lock().rate(Instant::now(), snap.messages());
+    let snap = Snapshot::take(shared);
+    let rate = snap.messages_per_second();
     let channels = shared.hub.channels();
     let closed = m.connections_closed.load(Relaxed);
     let lived_ms = m.closed_connection_ms.load(Relaxed) + snap.live_ms;
@@ -142,22 +146,13 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
         lived_ms as f64 / lives as f64 / 1000.0
     };
     let uptime = uptime_seconds(shared);
-    let this = NodeReport {
-        address: advertised_address(shared),
-        connections: snap.live,
-        ..crate::engine::EventSink::report(&*shared.hub)
-    };
     // The registry lags by a heartbeat: this node's own line is fresh.
-    let mut nodes = match shared.engine.broker.nodes().await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(error = %e, "node registry unavailable; reporting this node alone");
-            Vec::new()
-        }
-    };
-    nodes.retain(|n| n.node_id != this.node_id);
-    nodes.push(this);
-    nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    let (nodes, err) = crate::Node::from_shared(shared.clone())
+        .cluster_nodes()
+        .await;
+    if let Some(e) = err {
+        tracing::warn!(error = %e, "node registry unavailable; reporting this node alone");
+    }
     let cluster = ClusterFigures {
         nodes: nodes.len(),
         connections: nodes.iter().map(|n| n.connections).sum(),
@@ -205,16 +200,8 @@ pub(super) async fn stats(State(api): State<Arc<ApiState>>) -> Json<Stats> {
     })
 }
 
-/// The configured listen address, unless it names no real port (port 0
-/// is picked at bind time and the configuration does not know it).
-fn advertised_address(shared: &Shared) -> Option<String> {
-    let listen = shared.config.server.listen;
-    let configured = (listen.port() != 0).then(|| listen.to_string());
-    configured.or_else(|| shared.hub.address())
-}
-
 /// One built-in stream of PROTOCOL.md section 8.
-#[derive(Serialize)]
+#[derive(Clone, Copy, Serialize)]
 pub(super) struct StreamInfo {
     channel: &'static str,
     description: &'static str,
@@ -288,9 +275,23 @@ const STREAMS: &[StreamInfo] = &[
     },
 ];
 
-/// `GET /api/streams`: the built-in streams (open to everyone).
-pub(super) async fn streams() -> Json<&'static [StreamInfo]> {
-    Json(STREAMS)
+/// `GET /api/streams`: the built-in streams (open to everyone), with the
+/// intervals the applications publishing them set
+/// ([`crate::Node::set_stream_interval`]), else the documented defaults.
+pub(super) async fn streams(State(api): State<Arc<ApiState>>) -> Json<Vec<StreamInfo>> {
+    let set = api.shared.stream_intervals.read();
+    Json(
+        STREAMS
+            .iter()
+            .map(|s| match set.iter().find(|(c, _)| c == s.channel) {
+                Some((_, interval_ms)) => StreamInfo {
+                    interval_ms: *interval_ms,
+                    ..*s
+                },
+                None => *s,
+            })
+            .collect(),
+    )
 }
 
 #[derive(Serialize)]

@@ -32,7 +32,6 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::Router;
-use parking_lot::Mutex;
 
 pub use routes::{route_table, RouteInfo, Verb};
 pub(crate) use serve::serve_connection;
@@ -44,17 +43,12 @@ use crate::state::Shared;
 const BODY_ENVELOPE: usize = 256 << 10;
 
 /// What the HTTP handlers share: the node's state plus what only the API
-/// keeps (the normalized key, the rate sampler, monotonic totals, the
-/// OpenAPI document built once).
+/// keeps (the normalized key, the OpenAPI document built once).
 pub(crate) struct ApiState {
     /// The node.
     pub shared: Arc<Shared>,
     /// `api.key`, `None` when unset or empty.
     key: Option<Box<str>>,
-    /// Last samples of total message count, for `messages_per_second`.
-    sampler: Mutex<snapshot::RateSampler>,
-    /// Highest traffic totals reported so far (keeps counters monotonic).
-    high_water: snapshot::HighWater,
     /// `GET /api/openapi.json`, serialized once.
     openapi: Bytes,
 }
@@ -74,7 +68,6 @@ pub fn app(shared: Arc<Shared>) -> Router {
         );
     }
     let body_limit = shared.config.connection.max_message_size + BODY_ENVELOPE;
-    let started = shared.started;
     let table = routes::routes();
     let mut openapi = openapi::document(&table.iter().map(|r| r.info).collect::<Vec<_>>());
     let extensions = std::mem::take(&mut *shared.api_extensions.lock());
@@ -84,8 +77,6 @@ pub fn app(shared: Arc<Shared>) -> Router {
     let api = Arc::new(ApiState {
         shared,
         key,
-        sampler: Mutex::new(snapshot::RateSampler::new(started)),
-        high_water: snapshot::HighWater::default(),
         openapi: Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default()),
     });
     let mut router = Router::new();

@@ -18,7 +18,7 @@ pub(super) const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4";
 pub(super) fn render(api: &ApiState) -> String {
     let shared = &api.shared;
     let m = &shared.metrics;
-    let snap = Snapshot::take(api);
+    let snap = Snapshot::take(shared);
     let channels = shared.hub.channels();
     let subscriptions: usize = channels.iter().map(|c| c.subscribers).sum();
     let c = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed);
@@ -288,6 +288,7 @@ pub(super) fn render(api: &ApiState) -> String {
         shared.limits.per_ip.overflowed() + shared.limits.per_user.overflowed(),
     );
     transport(&mut e, shared);
+    process(&mut e, &snap.load);
     e.gauge(
         "hubbub_uptime_seconds",
         "Seconds since this node started.",
@@ -329,6 +330,31 @@ fn transport(e: &mut Exposition, shared: &crate::state::Shared) {
         "hubbub_accept_errors_total",
         "Failed accepts (mostly out of descriptors); the accept loop backs off after each.",
         c(&m.accept_errors),
+    );
+}
+
+/// The process's resources, from the latest load sample (the names client
+/// libraries use for the same figures).
+fn process(e: &mut Exposition, load: &crate::Load) {
+    e.counter(
+        "hubbub_load_samples_total",
+        "Load samples taken (one pass over the connections each, per server.load_interval_ms).",
+        load.sample,
+    );
+    e.fractional_counter(
+        "process_cpu_seconds_total",
+        "User and system CPU time of the process, seconds (as of the latest load sample).",
+        load.cpu_seconds,
+    );
+    e.gauge(
+        "process_resident_memory_bytes",
+        "Resident memory of the process (as of the latest load sample).",
+        load.memory_bytes as f64,
+    );
+    e.gauge(
+        "process_open_fds",
+        "Open file descriptors of the process (as of the latest load sample).",
+        load.open_fds as f64,
     );
 }
 

@@ -74,9 +74,51 @@ pub struct Disconnected {
     pub connection_id: String,
     /// Its user, if any.
     pub user_id: Option<String>,
+    /// The close code it ended on (PROTOCOL.md section 9): the hub's or
+    /// the peer's; 1006 when the socket broke without a close.
+    pub code: u16,
+    /// The close reason (`slow_consumer`, `going_away`, the peer's text...).
+    pub reason: String,
+    /// How long it was open, ms.
+    pub duration_ms: u64,
+}
+
+/// A connection that was just registered, as [`Node::on_connected`] tells it
+/// (its handshake done, `connected` on its way).
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// Its id.
+    pub connection_id: String,
+    /// Its user, if any.
+    pub user_id: Option<String>,
+    /// `json` or `msgpack`.
+    pub encoding: &'static str,
+    /// The peer's address (the client's, behind a trusted proxy).
+    pub remote_addr: std::net::SocketAddr,
 }
 
 type DisconnectFn = Arc<dyn Fn(&Disconnected) + Send + Sync>;
+type ConnectFn = Arc<dyn Fn(&Connected) + Send + Sync>;
+
+/// The callbacks [`Node::on_connected`] registered.
+#[derive(Default)]
+pub(crate) struct ConnectHook {
+    callbacks: RwLock<Vec<ConnectFn>>,
+}
+
+impl ConnectHook {
+    /// Tells every callback; nothing is built when none is registered.
+    pub(crate) fn tell(&self, connected: impl FnOnce() -> Connected) {
+        let callbacks = self.callbacks.read();
+        if callbacks.is_empty() {
+            return;
+        }
+        let c = connected();
+        for f in callbacks.iter() {
+            f(&c);
+        }
+    }
+}
 
 /// The callbacks [`Node::on_disconnect`] registered.
 #[derive(Default)]
@@ -86,15 +128,12 @@ pub(crate) struct DisconnectHook {
 
 impl DisconnectHook {
     /// Tells every callback; nothing is built when none is registered.
-    pub(crate) fn tell(&self, connection_id: impl FnOnce() -> String, user_id: Option<&str>) {
+    pub(crate) fn tell(&self, disconnected: impl FnOnce() -> Disconnected) {
         let callbacks = self.callbacks.read();
         if callbacks.is_empty() {
             return;
         }
-        let d = Disconnected {
-            connection_id: connection_id(),
-            user_id: user_id.map(str::to_owned),
-        };
+        let d = disconnected();
         for f in callbacks.iter() {
             f(&d);
         }
@@ -197,6 +236,13 @@ impl Node {
             .callbacks
             .write()
             .push(Arc::new(f));
+    }
+
+    /// Calls `f` whenever a WebSocket connection is registered on this node
+    /// (handshake done). `f` runs on the accepting task: keep it short and
+    /// never block.
+    pub fn on_connected(&self, f: impl Fn(&Connected) + Send + Sync + 'static) {
+        self.shared().on_connect.callbacks.write().push(Arc::new(f));
     }
 
     /// Adds `ext` to the HTTP API. Call before the node serves (before

@@ -24,6 +24,7 @@
 
 mod extend;
 mod ops;
+mod status;
 mod subscription;
 mod typed;
 
@@ -31,14 +32,17 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use hubbub_protocol::ErrorCode;
 
+pub(crate) use extend::ConnectHook;
 pub(crate) use extend::DisconnectHook;
-pub use extend::{ApiExtension, CheckedData, Disconnected, Retention};
+pub use extend::{ApiExtension, CheckedData, Connected, Disconnected, Retention};
 use ops::{check_event, check_names, to_data};
 pub use ops::{HistoryPage, NodeStats};
+pub use status::Readiness;
 pub use subscription::{Event, Subscription, SubscriptionError};
 pub use typed::{JobUpdates, TaskUpdates, NODE_ACTIVATIONS_CHANNEL, TASKS_CHANNEL};
 
@@ -193,7 +197,27 @@ impl Node {
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             tokio::spawn(crate::server::housekeeping(self.shared.clone()));
+            let period = Duration::from_millis(self.shared.config.server.load_interval_ms);
+            tokio::spawn(crate::load::run(Arc::downgrade(&self.shared), period));
         }
+    }
+
+    /// The latest load sample: connections, rates, publish latency, CPU,
+    /// memory, descriptors, queued bytes. Taken once per
+    /// `server.load_interval_ms` by one task and shared, so reading it
+    /// costs nothing however often it is read (before the first sample,
+    /// and on a node never run inside a runtime, all zeros).
+    pub fn load(&self) -> Arc<crate::Load> {
+        self.shared.load.borrow().clone()
+    }
+
+    /// Every new load sample as it is taken, for an application that
+    /// records or streams them (a slow reader sees the newest only).
+    pub fn load_updates(&self) -> tokio::sync::watch::Receiver<Arc<crate::Load>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.start_housekeeping();
+        }
+        self.shared.load.subscribe()
     }
 
     /// The configuration the node runs with.
@@ -212,6 +236,7 @@ impl Node {
     /// per-address limits see each client's address.
     pub fn websocket_router(&self) -> Router {
         self.start_housekeeping();
+        self.shared.mark_serving();
         let shared = self.shared.clone();
         Router::new().route(
             "/ws",

@@ -413,6 +413,12 @@ pub(super) async fn start<S: Stream>(
     // registered at the moment the engine hands it over (see
     // `Broker::attach_user`), so no send falls between.
     let offline = register(&shared, &handle).await;
+    shared.on_connect.tell(|| crate::Connected {
+        connection_id: shared.conns.connection_id(seq),
+        user_id: handle.user_id.as_deref().map(str::to_owned),
+        encoding: up.encoding.name(),
+        remote_addr: handle.remote_addr,
+    });
     // Every connection with a user is subscribed to its own `user:<id>`
     // (PROTOCOL.md section 3), before the offline queue is handed over.
     let user_channel = match (handle.user_id.as_deref(), up.role) {

@@ -79,10 +79,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if let Some(user) = handle.user_id.as_deref() {
             shared.engine.broker.detach_user(user);
         }
-        shared.on_disconnect.tell(
-            || shared.conns.connection_id(handle.seq),
-            handle.user_id.as_deref(),
-        );
+        shared.on_disconnect.tell(|| {
+            let (code, reason) = match handle.close_request() {
+                Some(r) => (r.code.0, r.reason.into_owned()),
+                None => (1006, "connection_lost".to_owned()),
+            };
+            crate::Disconnected {
+                connection_id: shared.conns.connection_id(handle.seq),
+                user_id: handle.user_id.as_deref().map(str::to_owned),
+                code,
+                reason,
+                duration_ms: lifetime.as_millis() as u64,
+            }
+        });
         let m = &shared.metrics;
         let s = &handle.stats;
         use std::sync::atomic::Ordering::Relaxed;
