@@ -82,9 +82,11 @@ impl Client {
         Self::builder(url).connect()
     }
 
-    pub(crate) fn start(cfg: Config) -> Client {
+    /// Starts the connection task; the receiver exists before it runs, so
+    /// it sees every state event from the first `connecting` on.
+    pub(crate) fn start(cfg: Config) -> (Client, broadcast::Receiver<ClientEvent>) {
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL);
-        let (events, _) = broadcast::channel(EVENT_CHANNEL);
+        let (events, first) = broadcast::channel(EVENT_CHANNEL);
         let (status_tx, status) = watch::channel(Status::Connecting);
         let inner = Inner {
             tx,
@@ -107,12 +109,15 @@ impl Client {
             token: None,
         };
         tokio::spawn(conn.run());
-        Client {
+        let client = Client {
             inner: Arc::new(inner),
-        }
+        };
+        (client, first)
     }
 
-    /// State events from now on (`connecting`, `connected`, ...).
+    /// State events from now on (`connecting`, `connected`, ...); to see
+    /// them from the very first attempt, connect with
+    /// [`ClientBuilder::connect_with_events`].
     pub fn events(&self) -> broadcast::Receiver<ClientEvent> {
         self.inner.events.subscribe()
     }

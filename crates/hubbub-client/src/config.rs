@@ -179,6 +179,17 @@ impl ClientBuilder {
     /// [`crate::Client::events`] or call [`crate::Client::wait_connected`]).
     /// Needs a Tokio runtime.
     pub fn connect(self) -> crate::Client {
+        crate::Client::start(self.config).0
+    }
+
+    /// As [`ClientBuilder::connect`], with a receiver of state events that
+    /// misses none: it exists before the first attempt starts.
+    pub fn connect_with_events(
+        self,
+    ) -> (
+        crate::Client,
+        tokio::sync::broadcast::Receiver<crate::ClientEvent>,
+    ) {
         crate::Client::start(self.config)
     }
 }

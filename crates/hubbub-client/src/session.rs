@@ -276,8 +276,15 @@ impl Conn {
         let msg = match m.message {
             FromServer::Event(ev) => {
                 let channel = ev.channel.clone();
+                let deleted = ev.event_type == "room_deleted";
                 if let Some(c) = self.chans.get_mut(&channel) {
                     c.event(ev);
+                    if deleted && matches!(c.membership, Membership::Room { .. }) {
+                        // The hub removes every member: the room is not rejoined.
+                        c.ended();
+                        self.chans.remove(&channel);
+                        return Ok(());
+                    }
                     if c.sinks.is_empty() {
                         // Every reader is gone: leave on the wire too.
                         return self.dropped(live, &channel, u64::MAX).await;

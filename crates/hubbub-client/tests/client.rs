@@ -80,6 +80,17 @@ async fn rooms_and_presence() {
         assert!(tokio::time::Instant::now() < deadline, "alice never left");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // A room deleted through the API: its last event, then the end.
+    let mut room_b = _room_b;
+    let r = reqwest::Client::new()
+        .delete(hub.http("/api/rooms/lobby"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // (bob saw alice leave first)
+    while next_event(&mut room_b.events).await.event_type != "room_deleted" {}
+    assert_eq!(next(&mut room_b.events).await, SubEvent::Unsubscribed);
 }
 
 #[tokio::test]

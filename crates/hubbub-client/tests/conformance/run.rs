@@ -140,8 +140,7 @@ impl Run {
         if spec["encoding"] == "msgpack" {
             b = b.encoding(Encoding::Msgpack);
         }
-        let client = b.connect();
-        let mut events = client.events();
+        let (client, mut events) = b.connect_with_events();
         let log = a.log.clone();
         tokio::spawn(async move {
             loop {
