@@ -71,6 +71,7 @@ class Client(Commands):
         ping_timeout: float = 10.0,
         queue_limit: int = 1000,
         refresh_margin: float = 30.0,
+        refresh_before_expiry: bool = True,
         subscription_buffer: int = 10000,
     ) -> None:
         codec.check_encoding(encoding)
@@ -82,6 +83,7 @@ class Client(Commands):
         self.ping_timeout = ping_timeout
         self.queue_limit = queue_limit
         self.refresh_margin = refresh_margin
+        self.refresh_before_expiry = refresh_before_expiry
         self.subscription_buffer = subscription_buffer
         self.state = "idle"
         self.info: Optional[ConnectionInfo] = None
@@ -194,6 +196,8 @@ class Client(Commands):
             self._set_state("connecting", attempt)
             delay: Optional[float] = None
             code = 1006
+            if self._token is None and self._provider is not None:
+                await self._refresh_token()
             try:
                 headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
                 ws = await connect(
@@ -365,13 +369,17 @@ class Client(Commands):
                 return
 
     async def _refresher(self) -> None:
-        if self._provider is None:
+        if self._provider is None or not self.refresh_before_expiry:
             return
         while True:
             exp = jwt_expiry(self._token) if self._token else None
             if exp is None:
                 return
-            await asyncio.sleep(max(1.0, exp - self.refresh_margin - time.time()))
+            # `refresh_margin` before expiry, or at 60 % of a shorter remaining lifetime.
+            left = exp - time.time()
+            if left <= 0:
+                return  # too late: the hub closes with 4001 and the loop refreshes then
+            await asyncio.sleep(max(left - self.refresh_margin, left * 0.6))
             await self._refresh_token()
             try:
                 await self._request({"type": "auth", "token": self._token}, queue=False)
@@ -491,16 +499,15 @@ class Client(Commands):
                 self._notice(entry.channel, Recovered(entry.channel, entry.missed))
             elif asked is not None:
                 same = asked["epoch"] == entry.epoch
-                if not same or entry.offset > asked["offset"]:
-                    gap = Gap(
-                        entry.channel,
-                        "not_recovered" if same else "epoch_changed",
-                        int(asked["offset"]),
-                        entry.offset if same else None,
-                        str(asked["epoch"]),
-                        entry.epoch,
-                    )
-                    self._notice(entry.channel, gap)
+                gap = Gap(
+                    entry.channel,
+                    "not_recovered" if same else "epoch_changed",
+                    int(asked["offset"]),
+                    entry.offset if same else None,
+                    str(asked["epoch"]),
+                    entry.epoch,
+                )
+                self._notice(entry.channel, gap)
                 self._positions[entry.channel] = (entry.offset, entry.epoch)
             else:
                 self._positions[entry.channel] = (entry.offset, entry.epoch)

@@ -57,10 +57,12 @@ def mint(sub: str, ttl: float = 3600, **claims: Any) -> str:
 class Hub:
     """One `hubbub serve` process on a fixed port, so a restart keeps the URL."""
 
-    def __init__(self, binary: str, settings: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self, binary: str, settings: Optional[Dict[str, str]] = None, *, defaults: bool = True
+    ) -> None:
         self.binary = binary
         self.port = free_port()
-        self.settings = {
+        self.settings = {} if not defaults else {
             "auth.hs256_secret": SECRET,
             "auth.leeway_s": "0",
             "api.key": API_KEY,
