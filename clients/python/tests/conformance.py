@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -87,12 +88,15 @@ class Rig:
         self.client = Client(url, **kwargs)
         c = self.client
         for state in ("connecting", "connected", "closed"):
-            c.on(state, lambda _p, s=state: self.obs.append({"kind": "state", "state": s}))
+            c.on(state, self._state(state))
         c.on("disconnected", self._disconnected)
         c.on("reconnecting", self._reconnecting)
         c.on("event", self._event)
         c.on("recovered", lambda r: self._recovery(r.channel, True))
         c.on("gap", self._gap)
+
+    def _state(self, state: str) -> Callable[[Any], None]:
+        return lambda _payload: self.obs.append({"kind": "state", "state": state})
 
     def _disconnected(self, d: Disconnected) -> None:
         self.obs.append({"kind": "state", "state": "disconnected", "code": d.code, "reason": d.reason})
@@ -311,7 +315,7 @@ class Runner:
         elif kind == "sequence":
             channels = s["channel"] if isinstance(s["channel"], list) else [s["channel"]]
             for ch in channels:
-                await wait_for(lambda ch=ch: self.sequence(rig, ch, s["from"], s["to"]), within)
+                await wait_for(functools.partial(self.sequence, rig, ch, s["from"], s["to"]), within)
         elif kind == "backoff":
             expected = 1
             for _, o in rig.of("state"):
@@ -337,7 +341,7 @@ class Runner:
     @staticmethod
     def sequence(rig: Rig, channel: str, lo: int, hi: int) -> Optional[str]:
         evs = [o for _, o in rig.of("event", channel=channel)]
-        seqs = [e["data"].get("seq") for e in evs if isinstance(e["data"], dict)]
+        seqs: List[int] = [int(e["data"]["seq"]) for e in evs if isinstance(e["data"], dict) and "seq" in e["data"]]
         missing = sorted(set(range(lo, hi + 1)) - set(seqs))
         if missing:
             return f"{channel}: missing seq {missing[:10]} (have {seqs[-10:]})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import List, cast
 
 import pytest
@@ -37,7 +38,7 @@ async def test_callbacks_instead_of_iteration(hub: Hub) -> None:
     states: List[str] = []
     c = Client(hub.url, token=mint("bob"))
     for s in ("connecting", "connected", "closed"):
-        c.on(s, lambda _p, s=s: states.append(s))
+        c.on(s, functools.partial(_note, states, s))
     await c.connect()
     await c.subscribe("chat:cb", on_event=seen.append)
     await hub.publish("chat:cb", "msg", {"x": 1})
@@ -107,3 +108,7 @@ async def test_request_timeout_and_queue_overflow(hub: Hub) -> None:
     await c.connect()
     await c.ping()
     await c.close()
+
+
+def _note(states: List[str], state: str, _payload: object) -> None:
+    states.append(state)
