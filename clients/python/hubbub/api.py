@@ -175,7 +175,7 @@ class Commands:
             await self._request(msg, hook=handle._joined)
         except BaseException:
             self._rooms.pop(room, None)
-            await sub.unsubscribe()
+            await sub.unsubscribe(tell_hub=False)
             raise
         return handle
 
@@ -184,8 +184,7 @@ class Commands:
         handle = self._rooms.pop(room, None)
         await self._request({"type": "leave_room", "room": room})
         if handle is not None:
-            handle.subscription._end()
-            await handle.subscription.unsubscribe()
+            await handle.subscription.unsubscribe(tell_hub=False)
 
     async def rpc(self, method: str, data: Any = None, timeout: Optional[float] = None) -> Any:
         """Calls an application-defined method; returns its ``data``."""

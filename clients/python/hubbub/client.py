@@ -221,6 +221,9 @@ class Client(Commands):
             except (OSError, asyncio.TimeoutError) as e:
                 self._set_state("disconnected", Disconnected(1006, str(e), True))
             else:
+                if self._closing:  # close() came during the handshake
+                    await ws.close(1000, "client closed")
+                    break
                 self._ws = ws
                 closed = await self._session(ws)
                 self._ws = None
@@ -339,12 +342,14 @@ class Client(Commands):
             msg: Dict[str, Any] = {"type": "subscribe", "channels": channels}
             if types:
                 msg["event_types"] = list(types)
-            self._spawn(self._request(msg, queue=False, tracked=False))
+            self._spawn(self._quiet(self._request(msg, queue=False, tracked=False)))
         for room, handle in self._rooms.items():
             msg = {"type": "join_room", "room": room}
             if handle.info is not None:
                 msg["info"] = handle.info
-            self._spawn(self._request(msg, queue=False, tracked=False, hook=handle._joined))
+            self._spawn(
+                self._quiet(self._request(msg, queue=False, tracked=False, hook=handle._joined))
+            )
         await asyncio.sleep(0)  # let the spawned sends go first, in order
         while self._outbox:
             pid = self._outbox.popleft()
@@ -353,6 +358,16 @@ class Client(Commands):
                 p.sent = True
                 await ws.send(codec.encode(self.encoding, p.message))
         self._ready = True
+
+    @staticmethod
+    async def _quiet(aw: Awaitable[Any]) -> None:
+        """Runs an internal command whose failure is reported elsewhere (or retried)."""
+        try:
+            await aw
+        except HubError as e:
+            log.info("hubbub: %s", e)
+        except (ConnectionLost, RequestTimeout, ClientClosed):
+            pass
 
     async def _pinger(self, ws: ClientConnection) -> None:
         if not self.ping_interval:
@@ -479,8 +494,15 @@ class Client(Commands):
             err = HubError(str(msg.get("code")), str(msg.get("message")))
             if p.message.get("type") == "subscribe":
                 for ch in p.message.get("channels", []):
-                    for s in self._subs.get(ch, []):
+                    # A refused channel is not retried on reconnect; a room's
+                    # or job's stays: rejoining still delivers its events.
+                    subs = self._subs.get(ch, [])
+                    for s in [s for s in subs if s.managed]:
+                        subs.remove(s)
                         s._failed(err)
+                    if not subs:
+                        self._subs.pop(ch, None)
+                        self._positions.pop(ch, None)
             p.future.set_exception(err)
             p.future.exception()
         else:
@@ -529,7 +551,11 @@ class Client(Commands):
                 last, epoch = pos
                 if epoch == ev.epoch and ev.offset <= last:
                     return  # seen already: never hand an offset out twice
-                filtered = any(s.event_types for s in self._subs.get(ev.channel, []))
+                # Holes that are no loss: a filter skips event types, and a
+                # room member is not sent its own user_joined / user_left.
+                filtered = ev.channel.startswith("room:") or any(
+                    s.event_types for s in self._subs.get(ev.channel, [])
+                )
                 if epoch == ev.epoch and ev.offset > last + 1 and not filtered:
                     self._notice(
                         ev.channel, Gap(ev.channel, "offset_gap", last, ev.offset - 1, epoch, epoch)
@@ -541,6 +567,8 @@ class Client(Commands):
         room = self._rooms_state(ev.channel)
         if room is not None:
             room._apply(ev)
+            if room.deleted:  # gone for good: not rejoined after a reconnect
+                self._rooms.pop(room.name, None)
         for s in self._subs.get(ev.channel, []):
             s._push(ev)
 
@@ -603,7 +631,7 @@ class Client(Commands):
         self._subs.setdefault(channel, []).append(sub)
         return sub
 
-    async def _drop_subscription(self, sub: Subscription) -> None:
+    async def _drop_subscription(self, sub: Subscription, tell_hub: bool = True) -> None:
         subs = self._subs.get(sub.channel, [])
         if sub in subs:
             subs.remove(sub)
@@ -611,7 +639,7 @@ class Client(Commands):
             return
         self._subs.pop(sub.channel, None)
         self._positions.pop(sub.channel, None)
-        if self._ready and not self._closing:
+        if tell_hub and self._ready and not self._closing:
             try:
                 await self._request({"type": "unsubscribe", "channels": [sub.channel]}, queue=False)
             except (ConnectionLost, RequestTimeout, HubError, ClientClosed):

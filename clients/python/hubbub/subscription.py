@@ -139,10 +139,14 @@ class Subscription:
             await self._wakeup
         return self._queue.popleft()
 
-    async def unsubscribe(self) -> None:
-        """Stops the subscription: the iterator ends after what is buffered."""
+    async def unsubscribe(self, tell_hub: bool = True) -> None:
+        """Stops the subscription: the iterator ends after what is buffered.
+
+        ``tell_hub=False`` only forgets it locally (the hub already dropped it,
+        as after ``leave_room``).
+        """
         self._end()
-        await self._client._drop_subscription(self)
+        await self._client._drop_subscription(self, tell_hub)
 
     async def __aenter__(self) -> "Subscription":
         await self

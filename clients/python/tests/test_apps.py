@@ -42,6 +42,11 @@ async def test_room_is_rejoined_after_a_reconnect(hub: Hub) -> None:
         await until(lambda: list(room.members) == [c.info.connection_id if c.info else ""],
                     what="rejoined")
         assert [m["user_id"] for m in await c.presence("room:den")] == ["carol"]
+        async with Client(hub.url, token=mint("dan")) as d:
+            await d.join_room("den")
+            joined = [e async for e in _take(room, 1)][0]
+            assert cast(UserJoined, joined.data)["user_id"] == "dan"
+        assert room.subscription.gaps == []
 
 
 async def test_graph_job_streams_typed_events_to_its_terminal_event(hub: Hub) -> None:
