@@ -11,7 +11,7 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from . import codec
 from .api import Commands, Room
@@ -190,6 +190,15 @@ class Client(Commands):
     # ------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
+        try:
+            error = await self._loop()
+        except Exception as e:  # a bug or a bad URL: end visibly, never hang connect()
+            log.exception("hubbub connection loop failed")
+            error = e
+        self._finish(error)
+
+    async def _loop(self) -> Exception:
+        """Connects and reconnects until told not to; returns why it stopped."""
         attempt = 0
         error: Exception = ClientClosed("client closed", 1000)
         while not self._closing:
@@ -218,7 +227,9 @@ class Client(Commands):
                 if status == 401 and self._provider is not None:
                     await self._refresh_token()
                 self._set_state("disconnected", Disconnected(status, "handshake refused", True))
-            except (OSError, asyncio.TimeoutError) as e:
+            except InvalidURI:
+                raise
+            except (OSError, asyncio.TimeoutError, WebSocketException) as e:
                 self._set_state("disconnected", Disconnected(1006, str(e), True))
             else:
                 if self._closing:  # close() came during the handshake
@@ -264,7 +275,7 @@ class Client(Commands):
                 await asyncio.wait_for(asyncio.shield(self._wake), delay)
             except asyncio.TimeoutError:
                 pass
-        self._finish(error)
+        return error
 
     def _finish(self, error: Exception) -> None:
         self._closing = True
@@ -315,7 +326,10 @@ class Client(Commands):
                         bool(msg.get("reconnect", True)),
                     )
                 else:
-                    self._dispatch(msg)
+                    try:
+                        self._dispatch(msg)
+                    except (KeyError, TypeError, ValueError) as e:  # a message of the wrong shape
+                        log.warning("hubbub: ignored a malformed %s message: %r", msg.get("type"), e)
         except ConnectionClosed:
             pass
         except (ValueError, asyncio.TimeoutError, OSError) as e:

@@ -139,3 +139,18 @@ async def test_sends_queued_while_down_go_out_in_order(hub: Hub) -> None:
 
 def _note(states: List[str], state: str, _payload: object) -> None:
     states.append(state)
+
+
+async def test_rate_limited_close_waits_before_reconnecting(hub: Hub) -> None:
+    seen: List[Disconnected] = []
+    retries: List[Reconnecting] = []
+    backoff = Backoff(initial=0.05, max=0.2, rate_limited=0.5)
+    async with Client(hub.url, token=mint("hana"), backoff=backoff, request_timeout=2) as c:
+        c.on("disconnected", seen.append)
+        c.on("reconnecting", retries.append)
+        flood = [asyncio.ensure_future(c.ping()) for _ in range(600)]
+        await asyncio.gather(*flood, return_exceptions=True)
+        await until(lambda: bool(retries), what="4029 and a reconnect")
+        assert seen[0].code == 4029
+        assert 0.5 <= retries[0].delay
+        await until(lambda: c.state == "connected", what="reconnected")

@@ -59,3 +59,16 @@ async def test_a_full_buffer_is_a_visible_overflow_gap(hub: Hub) -> None:
         await hub.publish("chat:o", "seq", {"seq": 6})
         ev = await asyncio.wait_for(sub.__anext__(), 10)
         assert ev.data["seq"] == 6
+
+
+async def test_a_bad_url_fails_connect_instead_of_hanging() -> None:
+    c = Client("not-a-websocket-url")
+    try:
+        await asyncio.wait_for(c.connect(), 5)
+    except asyncio.TimeoutError:
+        raise AssertionError("connect() hung on a bad URL") from None
+    except Exception:
+        pass
+    else:
+        raise AssertionError("connect() succeeded on a bad URL")
+    assert c.state == "closed"
