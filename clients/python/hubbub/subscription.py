@@ -22,7 +22,7 @@ from typing import (
 from .types import Event, Gap, SubscribedChannel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client
+    from .channels import Channels
 
 #: A per-event callback, plain or async.
 EventCallback = Callable[[Event], Optional[Awaitable[None]]]
@@ -44,7 +44,7 @@ class Subscription:
 
     def __init__(
         self,
-        client: "Client",
+        client: "Channels",
         channel: str,
         event_types: Optional[Sequence[str]],
         buffer: int,

@@ -23,7 +23,6 @@ from hubbub import (
     Gap,
     HubError,
     QueueFull,
-    Recovered,
     RequestTimeout,
 )
 from hubbub.types import Disconnected, Reconnecting
