@@ -55,6 +55,7 @@ class Client(Channels):
         refresh_margin: float = 30.0,
         refresh_before_expiry: bool = True,
         subscription_buffer: int = 10000,
+        max_message_size: Optional[int] = 256 * 1024 * 1024,
     ) -> None:
         codec.check_encoding(encoding)
         self.url = url
@@ -86,6 +87,8 @@ class Client(Channels):
         self._wake: Optional["asyncio.Future[None]"] = None
         self._tasks: Set["asyncio.Task[Any]"] = set()
         self._last_close: Optional[Disconnected] = None
+        self._ping_lost = False
+        self.max_message_size = max_message_size
 
     # ------------------------------------------------------------ lifecycle
 
@@ -197,7 +200,7 @@ class Client(Channels):
                     additional_headers=headers,
                     ping_interval=None,
                     close_timeout=2,
-                    max_size=None,
+                    max_size=self.max_message_size,  # a job's graph event can be megabytes
                     compression=None,
                     proxy=None,
                 )
@@ -279,6 +282,7 @@ class Client(Channels):
     async def _session(self, ws: ClientConnection) -> Disconnected:
         """Runs one connection to its end; returns how it ended."""
         told: Optional[Disconnected] = None
+        self._ping_lost = False
         helpers: List["asyncio.Task[None]"] = []
         try:
             first = codec.decode(await asyncio.wait_for(ws.recv(), self.request_timeout))
@@ -323,7 +327,7 @@ class Client(Channels):
         if told is not None:
             return told
         code = ws.close_code if ws.close_code is not None else 1006
-        if getattr(ws, "_hubbub_ping_timeout", False):
+        if self._ping_lost:
             return Disconnected(PING_TIMEOUT, "ping timeout", True)
         reason = ws.close_reason or ""
         return Disconnected(code, reason, code not in NO_RECONNECT)
@@ -373,7 +377,7 @@ class Client(Channels):
             try:
                 await self._request({"type": "ping"}, timeout=self.ping_timeout, queue=False)
             except RequestTimeout:
-                setattr(ws, "_hubbub_ping_timeout", True)
+                self._ping_lost = True
                 ws.transport.abort()
                 return
             except Exception:
@@ -395,7 +399,9 @@ class Client(Channels):
             try:
                 await self._request({"type": "auth", "token": self._token}, queue=False)
             except HubError as e:
-                self._emit("error", e)
+                self._emit("error", e)  # kept going: a 4001 at expiry fetches again
+            except (ConnectionLost, RequestTimeout, ClientClosed):
+                return  # the connection is going; the loop takes over
 
     async def _refresh_token(self) -> None:
         assert self._provider is not None
