@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
 from .types import (
     JOB_TERMINAL,
@@ -118,6 +118,9 @@ class Commands:
     ) -> "Subscription":
         raise NotImplementedError
 
+    def _spawn(self, aw: Awaitable[Any]) -> None:
+        raise NotImplementedError
+
     async def request(self, message: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         """Any command as a dict; returns the reply (raises :class:`HubError` on ``error``)."""
         return await self._request(message, timeout=timeout)
@@ -162,10 +165,18 @@ class Commands:
         r = await self._request({"type": "presence_stats", "channel": channel})
         return PresenceStats(str(r["channel"]), int(r["num_clients"]), int(r["num_users"]))
 
-    async def join_room(self, room: str, info: Optional[Dict[str, Any]] = None) -> Room:
-        """Joins ``room`` (and rejoins it after every reconnect until :meth:`leave_room`)."""
+    async def join_room(
+        self,
+        room: str,
+        info: Optional[Dict[str, Any]] = None,
+        on_event: "Optional[EventCallback]" = None,
+    ) -> Room:
+        """Joins ``room`` (and rejoins it after every reconnect until :meth:`leave_room`).
+
+        Its events come by ``async for ev in room``, or to ``on_event``.
+        """
         channel = f"room:{room}"
-        sub = self._attach(channel, None, None, None, managed=False)
+        sub = self._attach(channel, None, on_event, None, managed=False)
         handle = Room(room, info, sub)
         msg: Dict[str, Any] = {"type": "join_room", "room": room}
         if info is not None:
@@ -191,19 +202,38 @@ class Commands:
         r = await self._request({"type": "rpc", "method": method, "data": data}, timeout=timeout)
         return r.get("data")
 
-    async def start_job(self, algorithm: str, parameters: Dict[str, Any]) -> Job:
-        """Starts a graph-algorithm job (PROTOCOL.md section 7) and streams its events."""
-        holder: Dict[str, "Subscription"] = {}
+    async def start_job(
+        self,
+        algorithm: str,
+        parameters: Dict[str, Any],
+        on_event: "Optional[EventCallback]" = None,
+    ) -> Job:
+        """Starts a graph-algorithm job (PROTOCOL.md section 7) and streams its events.
+
+        Its events come by ``async for ev in job.events()``, or to ``on_event``
+        (then ``job.events()`` yields nothing; ``await job.result()`` still
+        returns the terminal event).
+        """
+        jobs: List[Job] = []
+
+        def deliver(ev: Event) -> Optional[Awaitable[None]]:
+            assert on_event is not None
+            if ev.event_type in JOB_TERMINAL:  # the last one: forget the channel
+                jobs[0].terminal = ev
+                self._spawn(jobs[0].subscription.unsubscribe())
+            return on_event(ev)
 
         def claim(reply: Dict[str, Any]) -> None:
             # Runs in the reader before any later frame, so no job event is missed.
-            holder["sub"] = self._attach(str(reply["channel"]), None, None, None, managed=False)
+            channel = str(reply["channel"])
+            sub = self._attach(channel, None, deliver if on_event else None, None, managed=False)
+            jobs.append(Job(self, str(reply["job_id"]), channel, sub))
 
-        r = await self._request(
+        await self._request(
             {"type": "algorithm_start", "algorithm": algorithm, "parameters": parameters},
             hook=claim,
         )
-        return Job(self, str(r["job_id"]), str(r["channel"]), holder["sub"])
+        return jobs[0]
 
     async def stop_job(self, job_id: str) -> None:
         """Stops a job by id."""

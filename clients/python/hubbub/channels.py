@@ -50,9 +50,6 @@ class Channels(Commands):
     def _emit(self, name: str, payload: Any) -> None:
         raise NotImplementedError
 
-    def _spawn(self, aw: Any) -> None:
-        raise NotImplementedError
-
     def _call(self, cb: Callable[[Any], Any], payload: Any) -> None:
         raise NotImplementedError
 

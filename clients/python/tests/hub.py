@@ -58,9 +58,15 @@ class Hub:
     """One `hubbub serve` process on a fixed port, so a restart keeps the URL."""
 
     def __init__(
-        self, binary: str, settings: Optional[Dict[str, str]] = None, *, defaults: bool = True
+        self,
+        binary: str,
+        settings: Optional[Dict[str, str]] = None,
+        *,
+        defaults: bool = True,
+        config: Optional[str] = None,
     ) -> None:
         self.binary = binary
+        self.config = config
         self.port = free_port()
         self.settings = {} if not defaults else {
             "auth.hs256_secret": SECRET,
@@ -84,6 +90,11 @@ class Hub:
 
     def start(self) -> None:
         args = [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}"]
+        if self.config is not None:
+            self.config_file = tempfile.NamedTemporaryFile("w", suffix=".toml")
+            self.config_file.write(self.config)
+            self.config_file.flush()
+            args += ["--config", self.config_file.name]
         for k, v in self.settings.items():
             args += ["--set", f"{k}={v}"]
         self.log = tempfile.NamedTemporaryFile(prefix="hubbub-py-", suffix=".log")

@@ -1,12 +1,17 @@
-"""Rooms, presence and graph-algorithm jobs through the helpers."""
+"""Rooms, presence, RPC and graph-algorithm jobs through the helpers."""
 
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
+import threading
 from typing import List, cast
 
+import pytest
 from hub import Hub, mint, until
-from hubbub import Backoff, Client, Event
+
+from hubbub import Backoff, Client, Event, HubError
 from hubbub.types import AlgorithmComplete, Graph, UserJoined
 
 FAST = Backoff(initial=0.05, max=0.2)
@@ -84,3 +89,53 @@ async def _take(room: object, n: int):  # type: ignore[no-untyped-def]
         got += 1
         if got >= n:
             return
+
+
+async def test_rpc_through_an_http_backend(binary: str) -> None:
+    class Backend(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            call = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if call["data"].get("fail"):
+                answer = {"error": {"code": "forbidden", "message": "not yours"}}
+            else:
+                answer = {"data": {"echo": call["data"], "user": call["user_id"]}}
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    hub = Hub(binary, config=f'[[rpc.proxy]]\nprefix = "calc."\nurl = "http://127.0.0.1:{port}/rpc"\n')
+    hub.start()
+    try:
+        async with Client(hub.url, token=mint("rita")) as c:
+            assert await c.rpc("calc.echo", {"x": 1}) == {"echo": {"x": 1}, "user": "rita"}
+            with pytest.raises(HubError) as err:
+                await c.rpc("calc.echo", {"fail": True})
+            assert err.value.code == "forbidden"
+            with pytest.raises(HubError) as err2:
+                await c.rpc("other.method", {})
+            assert err2.value.code == "not_found"
+    finally:
+        hub.kill()
+        server.shutdown()
+
+
+async def test_graph_job_events_to_a_callback(hub: Hub) -> None:
+    seen: List[str] = []
+    async with Client(hub.url, token=mint("cal", jobs=True)) as c:
+        job = await c.start_job(
+            "connected_components",
+            {"graph": {"nodes": [1, 2, 3], "edges": [[1, 2]]}},
+            on_event=lambda ev: seen.append(ev.event_type),
+        )
+        await until(lambda: job.terminal is not None, what="terminal event")
+        assert seen[0] == "graph" and seen[-1] == "algorithm_complete"
+        assert job.channel not in await c.subscriptions()
