@@ -12,7 +12,6 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 from websockets.exceptions import ConnectionClosed
 
 from . import codec
-
 from .api import Commands, Room
 from .errors import ClientClosed, ConnectionLost, HubError, QueueFull, RequestTimeout
 from .subscription import EventCallback, Subscription
