@@ -146,13 +146,13 @@ export class HubClient extends Emitter {
     try {
       if (typeof this.options.token == 'function' && (freshToken || !this._token || jwtExpiry(this._token) - Date.now() < 1000))
         await this._fetchToken();
+      const WS = this.options.WebSocket || globalThis.WebSocket || (await import('ws')).default;
       if (this._phase != CONNECTING) return;
       const exp = this._token && jwtExpiry(this._token);
       if (exp && exp <= Date.now() && typeof this.options.token != 'function') {
         this._set('disconnected', { code: 4001, reason: 'token expired' });
         return this._shutdown('token expired');
       }
-      const WS = this.options.WebSocket || globalThis.WebSocket || (await import('ws')).default;
       let url = this.url;
       if (this._token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(this._token);
       ws = new WS(url, this.codec.protocol);
