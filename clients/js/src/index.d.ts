@@ -84,6 +84,8 @@ export interface ClientEvents extends Record<State, StateChange> {
   gap: Gap;
   error: Error;
   authenticated: { user_id: string; expires_at: number };
+  /** A room joined again after a reconnect, with its members now. */
+  rejoined: { room: string; members: PresenceEntry[] };
 }
 
 /** A failed command; `code` is the hub's error code or `queue_full`, `timeout`, `closed`, `disconnected`. */

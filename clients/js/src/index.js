@@ -82,7 +82,7 @@ const TERMINAL = ['algorithm_complete', 'algorithm_stopped', 'algorithm_failed']
 
 /** A connection to a hub. Events: `state` and one per state name
  * (`connecting`, `connected`, `disconnected`, `reconnecting`, `closed`),
- * `event` (every event), `recovery`, `gap`, `error`. */
+ * `event` (every event), `recovery`, `gap`, `rejoined` (a room after a reconnect), `error`. */
 export class HubClient extends Emitter {
   constructor(url, options = {}) {
     super();
@@ -231,7 +231,11 @@ export class HubClient extends Emitter {
         },
       );
     }
-    for (const [room, info] of this._rooms) this._send({ type: 'join_room', room, info }).catch((e) => this.emit('error', e));
+    for (const [room, info] of this._rooms)
+      this._send({ type: 'join_room', room, info }).then(
+        (r) => this.emit('rejoined', { room, members: r.members }),
+        (e) => this.emit('error', e),
+      );
     const q = this._queue;
     this._queue = [];
     for (const c of q) this._transmit(c);

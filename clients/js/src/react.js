@@ -66,10 +66,13 @@ export function usePresence(client, room, info) {
       if (e.event_type == 'user_left') setMembers((m) => m.filter((x) => x.connection_id != d.connection_id));
       if (e.event_type == 'room_deleted') setMembers([]);
     });
+    // After a reconnect the client rejoins; the members are then read afresh.
+    const off2 = client.on('rejoined', (r) => live && r.room == room && setMembers(r.members));
     client.joinRoom(room, infoRef.current).then((m) => live && setMembers(m), () => {});
     return () => {
       live = false;
       off();
+      off2();
       client.leaveRoom(room).catch(() => {});
     };
   }, [client, room]);
