@@ -20,6 +20,8 @@ export const json = {
   decode: (d) => JSON.parse(typeof d == 'string' ? d : new TextDecoder().decode(d)),
 };
 
+// Node before 22 only; a variable so that browser bundlers leave it alone.
+const WS_MODULE = 'ws';
 const NO_RECONNECT = [1000, 1007, 1009, 4003];
 const STOP = 0, CONNECTING = 1, OPEN = 2, WAITING = 3;
 
@@ -146,7 +148,7 @@ export class HubClient extends Emitter {
     try {
       if (typeof this.options.token == 'function' && (freshToken || !this._token || jwtExpiry(this._token) - Date.now() < 1000))
         await this._fetchToken();
-      const WS = this.options.WebSocket || globalThis.WebSocket || (await import('ws')).default;
+      const WS = this.options.WebSocket || globalThis.WebSocket || (await import(/* webpackIgnore: true */ /* @vite-ignore */ WS_MODULE)).default;
       if (this._phase != CONNECTING) return;
       const exp = this._token && jwtExpiry(this._token);
       if (exp && exp <= Date.now() && typeof this.options.token != 'function') {
