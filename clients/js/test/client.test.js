@@ -174,3 +174,16 @@ test('a static token that expires: 4001, then closed', async () => {
   assert.ok(states.some((s) => s.state == 'disconnected' && s.code == 4001));
   assert.ok(!states.some((s) => s.state == 'reconnecting'));
 });
+
+test('the minified browser build (served at /client.js) works', async () => {
+  const browser = await import('../dist/hubbub.min.js');
+  const { default: WebSocket } = await import('ws');
+  const a = new browser.HubClient(hub.url, { token: hub.token('alice'), WebSocket });
+  clients.push(a);
+  await a.connect();
+  const got = [];
+  await a.subscribe('min', (e) => got.push(e.data));
+  await hub.api('POST', '/api/publish', { channel: 'min', event_type: 'n', data: { n: 1 } });
+  await until(() => got.length == 1);
+  assert.deepEqual(got, [{ n: 1 }]);
+});
