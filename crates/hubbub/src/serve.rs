@@ -279,6 +279,7 @@ async fn build_node(config: Config) -> Result<Node, ExitCode> {
         ExitCode::from(2)
     })?;
     hubbub_graph::install(&node, jobs);
+    node.extend_api(crate::client_js::extension());
     Ok(node)
 }
 
