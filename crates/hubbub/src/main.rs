@@ -6,6 +6,7 @@
 //! testing it need nothing else.
 
 mod bench;
+mod client_js;
 mod endpoint;
 mod logging;
 mod publish;

@@ -307,6 +307,7 @@ async fn build_node(config: Config) -> Result<(Node, hubbub_metrics::Metrics), E
     if let Some(feed) = crate::logging::log_feed() {
         streams.forward_logs(feed);
     }
+    node.extend_api(crate::client_js::extension());
     Ok((node, metrics))
 }
 
