@@ -22,7 +22,7 @@ export const json = {
 
 // Node before 22 only; a variable so that browser bundlers leave it alone.
 const WS_MODULE = 'ws';
-const NO_RECONNECT = [1000, 1007, 1009, 4003];
+const NO_RECONNECT = [1000, 1002, 1007, 1009, 4003];
 const STOP = 0, CONNECTING = 1, OPEN = 2, WAITING = 3;
 
 // Expiry of a JWT in ms since the epoch, or 0 when it cannot be read.

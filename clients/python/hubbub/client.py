@@ -24,8 +24,11 @@ from .types import ConnectionInfo, Disconnected, Reconnecting
 
 log = logging.getLogger("hubbub")
 
-#: Close codes after which the client must not reconnect (PROTOCOL.md section 9).
-NO_RECONNECT = frozenset({1000, 4003})
+#: Close codes after which the client must not reconnect (docs/protocol.md
+#: section 9): a normal close, forbidden, and the faults that reconnecting
+#: would only repeat (protocol error, invalid UTF-8, message too big), as
+#: the Rust and JavaScript clients do.
+NO_RECONNECT = frozenset({1000, 1002, 1007, 1009, 4003})
 #: Local code for a connection given up because ``ping`` went unanswered.
 PING_TIMEOUT = 4010
 

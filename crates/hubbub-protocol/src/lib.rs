@@ -1,4 +1,4 @@
-//! The hubbub wire protocol, version 1 (`shared/spec/PROTOCOL.md`).
+//! The hubbub wire protocol, version 1 (`docs/protocol.md`).
 //!
 //! This crate is the contract between the hub and every client, so it depends
 //! on no other hubbub crate and knows nothing about sockets:

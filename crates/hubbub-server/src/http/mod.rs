@@ -1,5 +1,5 @@
 //! The HTTP side of the hub: the API for backends and operators
-//! (`shared/spec/HTTP_API.md`), health checks and metrics.
+//! (described by the OpenAPI document it serves), health checks and metrics.
 //!
 //! [`app`] builds the axum router (tests call it directly); the transport
 //! hands every non-WebSocket socket to `serve_connection`.
