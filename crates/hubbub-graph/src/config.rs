@@ -71,13 +71,7 @@ impl JobsConfig {
     /// The section from the node's configuration (defaults when absent);
     /// an error names what is wrong, for the binary to exit 2 with.
     pub fn from_config(config: &hubbub_server::Config) -> Result<Self, String> {
-        let c: JobsConfig = match config.apps.get("algorithms") {
-            None => JobsConfig::default(),
-            Some(v) => v
-                .clone()
-                .try_into()
-                .map_err(|e| format!("apps.algorithms: {e}"))?,
-        };
+        let c: JobsConfig = config.app_section("algorithms")?;
         let positive = [
             ("max_nodes", c.max_nodes as u64),
             ("max_edges", c.max_edges as u64),

@@ -69,13 +69,7 @@ impl MetricsConfig {
     /// The section from the node's configuration (defaults when absent);
     /// an error names what is wrong, for the binary to exit 2 with.
     pub fn from_config(config: &hubbub_server::Config) -> Result<Self, String> {
-        let c: MetricsConfig = match config.apps.get("metrics") {
-            None => MetricsConfig::default(),
-            Some(v) => v
-                .clone()
-                .try_into()
-                .map_err(|e| format!("apps.metrics: {e}"))?,
-        };
+        let c: MetricsConfig = config.app_section("metrics")?;
         c.validate()?;
         Ok(c)
     }

@@ -53,13 +53,7 @@ impl StreamsConfig {
     /// The section from the node's configuration (defaults when absent);
     /// an error names what is wrong, for the binary to exit 2 with.
     pub fn from_config(config: &hubbub_server::Config) -> Result<Self, String> {
-        let c: StreamsConfig = match config.apps.get("streams") {
-            None => StreamsConfig::default(),
-            Some(v) => v
-                .clone()
-                .try_into()
-                .map_err(|e| format!("apps.streams: {e}"))?,
-        };
+        let c: StreamsConfig = config.app_section("streams")?;
         let intervals = [
             ("metrics_interval_ms", c.metrics_interval_ms),
             ("nodes_interval_ms", c.nodes_interval_ms),

@@ -63,13 +63,7 @@ impl TasksConfig {
     /// The section from the node's configuration (defaults when absent);
     /// an error names what is wrong, for the binary to exit 2 with.
     pub fn from_config(config: &hubbub_server::Config) -> Result<Self, String> {
-        let c: TasksConfig = match config.apps.get("tasks") {
-            None => TasksConfig::default(),
-            Some(v) => v
-                .clone()
-                .try_into()
-                .map_err(|e| format!("apps.tasks: {e}"))?,
-        };
+        let c: TasksConfig = config.app_section("tasks")?;
         c.check()?;
         Ok(c)
     }

@@ -598,6 +598,23 @@ pub struct Sources {
 }
 
 impl Config {
+    /// The `[apps.<name>]` section read as an application's own type (its
+    /// defaults when the section is absent), so that each application
+    /// parses its section the same way; the error names the section, for
+    /// a binary to exit 2 with.
+    pub fn app_section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, String> {
+        match self.apps.get(name) {
+            None => Ok(T::default()),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e| format!("apps.{name}: {e}")),
+        }
+    }
+
     /// Merges all layers and checks the result.
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         let mut table =
