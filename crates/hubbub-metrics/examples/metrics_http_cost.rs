@@ -3,7 +3,7 @@
 //! values, then batches of 1000, then eight clients at once; and a 24 h
 //! statistics and a 7 d history query over HTTP.
 //!
-//! `cargo run --release -p hubbub-metrics --example http_cost`
+//! `cargo run --release -p hubbub-metrics --example metrics_http_cost`
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! in memory, and with a `data_dir` with and without `fsync`; `GET
 //! /api/queue` first, the floor an HTTP round trip costs here.
 //!
-//! `cargo run --release -p hubbub-tasks --example http_cost [N]`
+//! `cargo run --release -p hubbub-tasks --example task_http_cost [N]`
 
 use std::time::{Duration, Instant};
 
