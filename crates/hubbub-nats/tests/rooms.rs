@@ -144,8 +144,13 @@ async fn rooms_are_one_registry_over_every_node() {
         members(&a, room).await == Some(2)
     })
     .await;
-    let got = a.rooms.admit(room, entry("a2"), None).await.expect("admit");
-    assert!(is_new(&got), "{got:?}");
+    // The member count and admission read JetStream separately: admission
+    // may see the dead member a moment longer (it never over-admits).
+    within(15, "a new member takes the freed place", || async {
+        let got = a.rooms.admit(room, entry("a2"), None).await.expect("admit");
+        is_new(&got)
+    })
+    .await;
     let full = b.rooms.admit(room, entry("b2"), None).await.expect("admit");
     assert_eq!(full, Admission::Full { capacity: 3 });
     within(
