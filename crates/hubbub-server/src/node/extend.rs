@@ -97,48 +97,44 @@ pub struct Connected {
     pub remote_addr: std::net::SocketAddr,
 }
 
-type DisconnectFn = Arc<dyn Fn(&Disconnected) + Send + Sync>;
-type ConnectFn = Arc<dyn Fn(&Connected) + Send + Sync>;
+/// Callbacks told of one kind of connection event ([`Node::on_connected`],
+/// [`Node::on_disconnect`]).
+pub(crate) struct Callbacks<T> {
+    callbacks: RwLock<Vec<Callback<T>>>,
+}
+
+type Callback<T> = Arc<dyn Fn(&T) + Send + Sync>;
+
+impl<T> Default for Callbacks<T> {
+    fn default() -> Self {
+        Callbacks {
+            callbacks: RwLock::new(Vec::new()),
+        }
+    }
+}
+
+impl<T> Callbacks<T> {
+    fn push(&self, f: impl Fn(&T) + Send + Sync + 'static) {
+        self.callbacks.write().push(Arc::new(f));
+    }
+
+    /// Tells every callback; nothing is built when none is registered.
+    pub(crate) fn tell(&self, event: impl FnOnce() -> T) {
+        let callbacks = self.callbacks.read();
+        if callbacks.is_empty() {
+            return;
+        }
+        let e = event();
+        for f in callbacks.iter() {
+            f(&e);
+        }
+    }
+}
 
 /// The callbacks [`Node::on_connected`] registered.
-#[derive(Default)]
-pub(crate) struct ConnectHook {
-    callbacks: RwLock<Vec<ConnectFn>>,
-}
-
-impl ConnectHook {
-    /// Tells every callback; nothing is built when none is registered.
-    pub(crate) fn tell(&self, connected: impl FnOnce() -> Connected) {
-        let callbacks = self.callbacks.read();
-        if callbacks.is_empty() {
-            return;
-        }
-        let c = connected();
-        for f in callbacks.iter() {
-            f(&c);
-        }
-    }
-}
-
+pub(crate) type ConnectHook = Callbacks<Connected>;
 /// The callbacks [`Node::on_disconnect`] registered.
-#[derive(Default)]
-pub(crate) struct DisconnectHook {
-    callbacks: RwLock<Vec<DisconnectFn>>,
-}
-
-impl DisconnectHook {
-    /// Tells every callback; nothing is built when none is registered.
-    pub(crate) fn tell(&self, disconnected: impl FnOnce() -> Disconnected) {
-        let callbacks = self.callbacks.read();
-        if callbacks.is_empty() {
-            return;
-        }
-        let d = disconnected();
-        for f in callbacks.iter() {
-            f(&d);
-        }
-    }
-}
+pub(crate) type DisconnectHook = Callbacks<Disconnected>;
 
 impl Node {
     /// As [`Node::publish`], kept as `retention` says.
@@ -231,18 +227,14 @@ impl Node {
     /// left its channels). `f` runs on the connection's task: keep it short
     /// and never block.
     pub fn on_disconnect(&self, f: impl Fn(&Disconnected) + Send + Sync + 'static) {
-        self.shared()
-            .on_disconnect
-            .callbacks
-            .write()
-            .push(Arc::new(f));
+        self.shared().on_disconnect.push(f);
     }
 
     /// Calls `f` whenever a WebSocket connection is registered on this node
     /// (handshake done). `f` runs on the accepting task: keep it short and
     /// never block.
     pub fn on_connected(&self, f: impl Fn(&Connected) + Send + Sync + 'static) {
-        self.shared().on_connect.callbacks.write().push(Arc::new(f));
+        self.shared().on_connect.push(f);
     }
 
     /// Adds `ext` to the HTTP API. Call before the node serves (before
