@@ -92,6 +92,9 @@ export interface SystemMetrics {
   events_per_second: number;
   connections: number;
   messages_per_second: number;
+  /** Publish latency over the node's last load window, ms; absent when nothing was published. */
+  latency_p50_ms?: number;
+  latency_p99_ms?: number;
 }
 export interface NodeStatusUpdate {
   node_id: string;

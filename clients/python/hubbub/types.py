@@ -145,15 +145,21 @@ class AlgorithmFailed(TypedDict):
 # ---------------------------------------------------------------- section 8
 
 
-class SystemMetrics(TypedDict):
-    """``system_metrics`` on ``metrics``."""
-
+class _SystemMetricsBase(TypedDict):
     node_id: str
     cpu_percent: float
     memory_bytes: int
     events_per_second: float
     connections: int
     messages_per_second: float
+
+
+class SystemMetrics(_SystemMetricsBase, total=False):
+    """``system_metrics`` on ``metrics``; the latencies (ms, over the
+    node's last load window) are absent when nothing was published."""
+
+    latency_p50_ms: float
+    latency_p99_ms: float
 
 
 class _NodeStatusBase(TypedDict):

@@ -10,12 +10,13 @@ use hubbub_server::{Load, Node};
 use crate::store::Metrics;
 
 /// Names of the hub's own metrics (prefixed `hub.`).
-pub const OWN_METRICS: [&str; 7] = [
+pub const OWN_METRICS: [&str; 8] = [
     "hub.connections",
     "hub.messages_per_second",
     "hub.publications_per_second",
     "hub.deliveries_per_second",
     "hub.latency_ms",
+    "hub.latency_p99_ms",
     "hub.cpu_percent",
     "hub.memory_bytes",
 ];
@@ -87,6 +88,9 @@ fn record(metrics: &Metrics, load: &Load, prev: Option<&Load>) {
     put("hub.memory_bytes", load.memory_bytes as f64);
     if let Some(ms) = load.latency_p50_ms {
         put("hub.latency_ms", ms);
+    }
+    if let Some(ms) = load.latency_p99_ms {
+        put("hub.latency_p99_ms", ms);
     }
     let Some(p) = prev else { return };
     let secs = load.at_ms.saturating_sub(p.at_ms) as f64 / 1000.0;

@@ -28,6 +28,15 @@ pub struct SystemMetrics {
     pub connections: u64,
     /// Messages sent and received per second, over the last interval.
     pub messages_per_second: f64,
+    /// Median publish latency (from accepting a publication to having it
+    /// queued for every local subscriber) over the node's last load
+    /// window, ms; absent when nothing was published in it. A dashboard
+    /// charts it without asking the metrics store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile of the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<f64>,
 }
 
 /// `node_status_update` on `nodes`, every 5 s, one per hub node: which nodes

@@ -48,15 +48,24 @@ impl Window {
     }
 }
 
-/// Publishes `stream` every `interval_ms` while it is wanted.
+/// How often a periodic stream looks for a new listener: one who arrives
+/// gets the current figures within this time, not an interval later (a
+/// dashboard opened with `resources` at 15 s shows them at once).
+const AUDIENCE_CHECK: Duration = Duration::from_secs(1);
+
+/// Publishes `stream` every `interval_ms` while it is wanted, and early
+/// (at most once per [`AUDIENCE_CHECK`]) when a listener joins this node.
 pub(crate) async fn run(streams: Streams, stream: Stream, interval_ms: u64) {
     let node = streams.inner.node.clone();
     let interval = Duration::from_millis(interval_ms);
-    let mut tick = tokio::time::interval(interval);
+    let mut tick = tokio::time::interval(interval.min(AUDIENCE_CHECK));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The sample the previous event was built from, while it is recent
     // enough to measure the interval against.
     let mut prev: Option<Arc<Load>> = None;
+    // When the next event is due, and how many listened at the last look.
+    let mut due = tokio::time::Instant::now();
+    let mut listeners = 0;
     let closed = node.closed();
     tokio::pin!(closed);
     loop {
@@ -66,8 +75,19 @@ pub(crate) async fn run(streams: Streams, stream: Stream, interval_ms: u64) {
         }
         if !streams.wanted(stream) {
             prev = None;
+            listeners = 0;
             continue;
         }
+        let now = tokio::time::Instant::now();
+        let count = node.subscriber_count(stream.channel());
+        let joined = count > listeners;
+        listeners = count;
+        // Ticks come every interval when it is shorter than the audience
+        // check: a tick a hair early must not skip a whole interval.
+        if now + interval.min(AUDIENCE_CHECK) / 2 < due && !joined {
+            continue;
+        }
+        due = now + interval;
         let load = node.load();
         let w = Window::between(prev.as_deref(), &load);
         match stream {
@@ -79,6 +99,8 @@ pub(crate) async fn run(streams: Streams, stream: Stream, interval_ms: u64) {
                     events_per_second: w.events_per_second,
                     connections: load.connections as u64,
                     messages_per_second: w.messages_per_second,
+                    latency_p50_ms: load.latency_p50_ms,
+                    latency_p99_ms: load.latency_p99_ms,
                 };
                 streams.emit(stream, &m, Retention::Transient).await;
             }

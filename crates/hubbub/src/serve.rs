@@ -308,6 +308,11 @@ async fn build_node(config: Config) -> Result<(Node, hubbub_metrics::Metrics), E
         streams.forward_logs(feed);
     }
     node.extend_api(crate::client_js::extension());
+    let dashboard = hubbub_dashboard::DashboardConfig::from_config(node.config()).map_err(|e| {
+        eprintln!("hubbub serve: {e}");
+        ExitCode::from(2)
+    })?;
+    hubbub_dashboard::install(&node, dashboard);
     Ok((node, metrics))
 }
 

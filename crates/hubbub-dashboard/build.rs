@@ -1,0 +1,71 @@
+//! Embeds `assets/` in the crate: every file, with its gzip form (made
+//! here, once, at the best level) and an ETag from its bytes, so that
+//! serving the dashboard never compresses or hashes anything at run time.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("assets");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    println!("cargo:rerun-if-changed=assets");
+    let mut files = Vec::new();
+    walk(&root, &root, &mut files);
+    files.sort();
+    let mut code = String::from("pub(crate) static ASSETS: &[Asset] = &[\n");
+    for (i, rel) in files.iter().enumerate() {
+        let path = root.join(rel);
+        let raw = std::fs::read(&path).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&raw).unwrap();
+        let gz = gz.finish().unwrap();
+        let gzip = if gz.len() + 64 < raw.len() {
+            let p = out.join(format!("asset{i}.gz"));
+            std::fs::write(&p, &gz).unwrap();
+            format!("Some(include_bytes!({:?}))", p.display().to_string())
+        } else {
+            "None".to_owned()
+        };
+        let _ = writeln!(
+            code,
+            "    Asset {{ path: {rel:?}, raw: include_bytes!({:?}), gzip: {gzip}, etag: \"\\\"{:016x}\\\"\" }},",
+            path.display().to_string(),
+            fnv(&raw)
+        );
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("assets.rs"), code).unwrap();
+}
+
+/// Files under `dir`, as `/`-separated paths relative to `root`; hidden
+/// files (editor droppings) are left out.
+fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(root, &path, files);
+        } else {
+            let rel = path.strip_prefix(root).unwrap();
+            let parts: Vec<_> = rel
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            files.push(parts.join("/"));
+        }
+    }
+}
+
+/// FNV-1a: enough to tell two versions of a file apart.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
