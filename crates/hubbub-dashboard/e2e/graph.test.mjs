@@ -1,21 +1,17 @@
 // End-to-end test of the dashboard's graph panel (node --test graph.test.mjs):
-// starts a hub (hub.mjs: a free port, its own secret; the assets served from
-// disk), opens the dashboard in headless Chromium with a token that may start
+// starts a hub (hub.mjs: a free port, its own secret), opens the dashboard in headless Chromium with a token that may start
 // jobs, runs Dijkstra on a 400-node grid from the panel's controls and waits
 // for the drawn path; saves the panel, light and dark, to
 // docs/dashboard/graph-light.png and graph-dark.png.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Hub, launchBrowser, openDashboard, shoot } from './hub.mjs';
 
-const assets = resolve(dirname(fileURLToPath(import.meta.url)), '../assets');
 let hub, browser;
 
 before(async () => {
-  hub = await new Hub({ settings: { 'apps.dashboard.assets_dir': assets } }).start();
+  hub = await new Hub().start();
   browser = await launchBrowser();
 });
 
