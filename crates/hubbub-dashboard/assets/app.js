@@ -132,14 +132,17 @@ const healthSources = new Map(); // source -> {level, reason}
 function setHealth(source, level, reason) {
   if (level == 'ok') healthSources.delete(source);
   else healthSources.set(source, { level, reason });
-  let worst = { level: 'ok', reason: 'all good' };
+  let worst = { level: 'ok', reason: 'connected, every node ready, no high alert in 5 minutes' };
   for (const h of healthSources.values()) if (LEVEL[h.level] > LEVEL[worst.level]) worst = h;
   const el = $('health');
   el.className = 'pill ' + worst.level;
   el.textContent = { ok: 'healthy', warn: 'degraded', bad: 'unhealthy' }[worst.level];
   el.dataset.level = worst.level;
   el.title = worst.reason;
-  $('overview-reason').textContent = worst.level == 'ok' ? '' : worst.reason;
+  const copy = $('overview-health');
+  copy.className = el.className;
+  copy.textContent = el.textContent;
+  $('overview-reason').textContent = worst.reason;
 }
 
 // ---- the connection ----------------------------------------------------------

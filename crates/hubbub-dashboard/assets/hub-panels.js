@@ -31,7 +31,7 @@ export function mountOverview(ctx) {
     in: tile(tiles, 'in', 'Messages in /s', ['v']),
     out: tile(tiles, 'out', 'Messages out /s', ['v']),
     pubs: tile(tiles, 'pubs', 'Publications /s', ['v']),
-    latency: tile(tiles, 'latency', 'Publish latency p50 / p99', ['p50', 'p99']),
+    latency: tile(tiles, 'latency', 'Publish latency p50 / p99, ms', ['p50', 'p99']),
     cpu: tile(tiles, 'cpu', 'CPU', ['v']),
     memory: tile(tiles, 'memory', 'Memory', ['v']),
   };
@@ -79,7 +79,7 @@ export function mountOverview(ctx) {
     t.pubs.show(human(sum('events_per_second')));
     t.pubs.spark.push('v', now, sum('events_per_second'));
     const p50 = max('latency_p50_ms'), p99 = max('latency_p99_ms');
-    t.latency.show(p50 == null ? 'idle' : `${p50.toFixed(2)} / ${p99.toFixed(2)} ms`);
+    t.latency.show(p50 == null ? 'idle' : `${p50.toFixed(2)} / ${p99.toFixed(2)}`);
     t.latency.spark.push('p50', now, p50);
     t.latency.spark.push('p99', now, p99);
     t.cpu.show(sum('cpu_percent').toFixed(1) + ' %');

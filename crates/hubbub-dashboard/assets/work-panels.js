@@ -43,8 +43,10 @@ export function mountTasks(ctx) {
         const tr = el('tr');
         const bar = el('progress', null, { max: '1', 'aria-label': `${t.name} progress` });
         bar.value = t.progress;
-        const cell = el('td');
-        cell.append(bar, el('span', ` ${Math.round(t.progress * 100)} %${t.message ? ' · ' + t.message : ''}`, { class: 'muted' }));
+        const cell = el('td', null, { class: 'progress' });
+        const box = el('div');
+        box.append(bar, el('span', `${Math.round(t.progress * 100)} %${t.message ? ' · ' + t.message : ''}`, { class: 'muted' }));
+        cell.append(box);
         tr.append(el('td', t.name, { title: t.task_id }), cell, el('td', eta(t), { class: 'num' }));
         return tr;
       }),

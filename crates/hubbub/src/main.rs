@@ -7,6 +7,7 @@
 
 mod bench;
 mod client_js;
+mod demo;
 mod endpoint;
 mod logging;
 mod publish;

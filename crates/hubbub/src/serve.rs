@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// Serve an RFC 6455 echo endpoint at / and /echo (conformance suites only).
     #[arg(long)]
     testing_echo: bool,
+    /// Run a made-up workload for the dashboard to show (a task queue, an
+    /// `orders` channel, metrics that raise alerts) and let room members
+    /// chat (`namespaces.room.publish`); development mode only.
+    #[arg(long)]
+    demo: bool,
     /// PEM certificate chain: serve wss:// and https:// (with --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -124,6 +129,9 @@ impl ServeArgs {
         if self.testing_echo {
             flag("server.testing_echo", "true".to_owned());
         }
+        if self.demo {
+            flag("namespaces.room.publish", "true".to_owned());
+        }
         if let Some(p) = &self.tls_cert {
             flag("server.tls_cert", toml_string(&p.to_string_lossy()));
         }
@@ -169,13 +177,17 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = rt.block_on(serve(config));
+    if args.demo && !config.is_development() {
+        eprintln!("hubbub serve: --demo runs a made-up workload: development mode only");
+        return ExitCode::from(2);
+    }
+    let code = rt.block_on(serve(config, args.demo));
     // Connections past the drain deadline are abandoned, not awaited.
     rt.shutdown_timeout(Duration::from_millis(500));
     code
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(config: Config, demo: bool) -> ExitCode {
     // Handlers go in before the address is printed: whoever reads it may
     // signal at once, and the default action would skip the drain.
     let shutdown = match shutdown_signal() {
@@ -190,10 +202,15 @@ async fn serve(config: Config) -> ExitCode {
     let api_key = config.api.key.is_some();
     let auth_required = config.auth_required();
     let testing_echo = config.server.testing_echo;
-    let (node, metrics) = match build_node(config).await {
+    let dashboard =
+        hubbub_dashboard::DashboardConfig::from_config(&config).is_ok_and(|d| d.enabled);
+    let (node, metrics, tasks) = match build_node(config).await {
         Ok(n) => n,
         Err(code) => return code,
     };
+    if demo {
+        crate::demo::spawn(&node, tasks, metrics.clone());
+    }
     crate::logging::set_node_id(node.node_id());
     let server = match Server::bind_node(node).await {
         Ok(s) => s,
@@ -216,7 +233,14 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_banner(addr, development, api_key, auth_required, tls);
+    let banner = Banner {
+        development,
+        api_key,
+        auth: auth_required,
+        tls,
+        dashboard,
+    };
+    print_banner(addr, &banner);
     if testing_echo {
         // Configuration refuses it outside development and off loopback.
         tracing::warn!(
@@ -254,8 +278,11 @@ async fn serve(config: Config) -> ExitCode {
 
 /// The node on the engine `[engine]` names: exit 2 for a configuration
 /// that cannot work, 1 when the engine's server does not answer; with the
-/// applications installed, and the metrics store to close once it stopped.
-async fn build_node(config: Config) -> Result<(Node, hubbub_metrics::Metrics), ExitCode> {
+/// applications installed, the metrics store to close once it stopped, and
+/// the task queue (for the demo).
+async fn build_node(
+    config: Config,
+) -> Result<(Node, hubbub_metrics::Metrics, Option<hubbub_tasks::Tasks>), ExitCode> {
     let engine = match config.engine.kind {
         EngineKind::Memory => None,
         EngineKind::Redis => Some(hubbub_redis::engine(&config).await),
@@ -287,7 +314,7 @@ async fn build_node(config: Config) -> Result<(Node, hubbub_metrics::Metrics), E
         eprintln!("hubbub serve: {e}");
         ExitCode::from(2)
     })?;
-    hubbub_tasks::install(&node, tasks).map_err(|e| {
+    let tasks = hubbub_tasks::install(&node, tasks).map_err(|e| {
         eprintln!("hubbub serve: apps.tasks: {e}");
         ExitCode::FAILURE
     })?;
@@ -313,7 +340,7 @@ async fn build_node(config: Config) -> Result<(Node, hubbub_metrics::Metrics), E
         ExitCode::from(2)
     })?;
     hubbub_dashboard::install(&node, dashboard);
-    Ok((node, metrics))
+    Ok((node, metrics, tasks))
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once, for
@@ -341,9 +368,26 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// What the banner needs to know of the node's settings.
+#[derive(Clone, Copy)]
+struct Banner {
+    development: bool,
+    api_key: bool,
+    auth: bool,
+    tls: bool,
+    dashboard: bool,
+}
+
 /// Where to connect, on stdout: the one thing a user starting the hub needs
 /// to read, and the line tests parse for the real port.
-fn print_banner(addr: SocketAddr, development: bool, api_key: bool, auth: bool, tls: bool) {
+fn print_banner(addr: SocketAddr, b: &Banner) {
+    let Banner {
+        development,
+        api_key,
+        auth,
+        tls,
+        dashboard,
+    } = *b;
     let host = SocketAddr::new(connectable(addr.ip()), addr.port());
     let s = if tls { "s" } else { "" };
     let ws = format!("ws{s}://{host}/ws");
@@ -367,11 +411,16 @@ fn print_banner(addr: SocketAddr, development: bool, api_key: bool, auth: bool, 
     } else {
         String::new()
     };
+    let page = if dashboard {
+        format!("  dashboard  {http}/\n")
+    } else {
+        String::new()
+    };
     println!(
         "hubbub {} listening on {addr} ({mode} mode)\n  \
          WebSocket  {ws}\n  \
          HTTP API   {http}/api/\n  \
-         metrics    {http}/metrics\n  \
+         metrics    {http}/metrics\n{page}  \
          try        {bin} subscribe demo{sub_url}{token}   and   \
          {bin} publish demo '{{\"hello\":\"world\"}}'{pub_url}{key}{tokens}",
         env!("CARGO_PKG_VERSION"),
