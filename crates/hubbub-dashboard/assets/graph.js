@@ -19,40 +19,6 @@ const DELAYS = [0, 1, 2, 5, 20, 100];
 const WITH_ENDS = new Set(['bfs', 'dfs', 'dijkstra', 'astar']);
 const GOLDEN = 0.6180339887498949;
 
-const CSS = `
-#panel-graph .graph-controls { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: end; margin: 4px 0 10px; }
-#panel-graph .graph-controls label { display: flex; flex-direction: column; gap: 2px; font-size: 12px; color: var(--muted); }
-#panel-graph .graph-controls input[type=number] { width: 7.5em; }
-#panel-graph .graph-buttons { display: flex; gap: 8px; }
-#panel-graph .graph-body { display: grid; grid-template-columns: minmax(0, 1fr) 15rem; gap: 14px; align-items: start; }
-@media (max-width: 50rem) { #panel-graph .graph-body { grid-template-columns: minmax(0, 1fr); } }
-#panel-graph .graph-stage { position: relative; width: 100%; aspect-ratio: 16 / 10; max-height: 75vh; border: 1px solid var(--line, #d0d7de); border-radius: 6px; overflow: hidden; background: var(--card, var(--bg, #fff)); }
-#panel-graph .graph-layer { position: absolute; inset: 0; width: 100%; height: 100%; }
-#panel-graph .graph-side progress { width: 100%; }
-#panel-graph .graph-side dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 12px; margin: 10px 0; font-size: 13px; }
-#panel-graph .graph-side dt { color: var(--muted, #6e7781); }
-#panel-graph .graph-side dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; }
-#panel-graph .graph-status { font-size: 13px; min-height: 1.4em; margin: 4px 0; overflow-wrap: anywhere; }
-#panel-graph[data-state=failed] .graph-status { color: var(--bad, #cf222e); }
-#panel-graph[data-state=completed] .graph-status { color: var(--ok, #1a7f37); }
-#panel-graph .graph-legend { font-size: 12px; color: var(--muted, #6e7781); }
-`;
-
-let sheetAdded = false;
-function addStyles() {
-  if (sheetAdded) return;
-  sheetAdded = true;
-  try {
-    const s = new CSSStyleSheet();
-    s.replaceSync(CSS);
-    document.adoptedStyleSheets = [...document.adoptedStyleSheets, s];
-  } catch {
-    const el = document.createElement('style');
-    el.textContent = CSS;
-    document.head.append(el);
-  }
-}
-
 function h(tag, attrs = {}, ...kids) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -68,7 +34,6 @@ const fmt = (n) => (n == null || Number.isNaN(n) ? '–' : Math.round(n).toLocal
 const fmtMs = (ms) => (ms == null ? '–' : ms < 10000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
 export function mountGraph(section, hub, ui) {
-  addStyles();
   const uid = section.id || 'panel-graph';
   const id = (s) => `${uid}-${s}`;
   const field = (label, control) => h('label', { for: control.id }, label, control);

@@ -4,7 +4,7 @@
 // screenshots in docs/dashboard/ come from here (and graph.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Hub, FAST, launchBrowser, openDashboard, shoot } from './hub.mjs';
+import { Hub, FAST, launchBrowser, openDashboard, shoot, shots } from './hub.mjs';
 
 let browser;
 before(async () => {
@@ -59,7 +59,10 @@ test('every panel shows live data, without console errors or failed requests', a
     // Live task progress arrives on `tasks`.
     await hub.api('PATCH', `/api/tasks/${running.task_id}`, { progress: 0.6 });
     await page.waitForFunction(() => /60 %/.test(document.querySelector('#tasks-running').textContent), null, { timeout: 5000 });
-    // A channel's history on click; the search filters.
+    // A channel's history from the keyboard (Enter on its row) and on click; the search filters.
+    await page.focus('#channels-rows tr[data-channel="tasks"]');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /task_created/.test(document.querySelector('#channel-history').textContent), null, { timeout: 5000 });
     await page.click('#channels-rows tr[data-channel="orders"]');
     await page.waitForFunction(() => /order_created/.test(document.querySelector('#channel-history').textContent), null, { timeout: 5000 });
     await page.fill('#search', 'ord');
@@ -79,7 +82,7 @@ test('every panel shows live data, without console errors or failed requests', a
       await page.waitForFunction((t) => document.documentElement.dataset.theme == t, theme);
       await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       for (const p of PANELS) await shoot(page, `#panel-${p}`, p, theme);
-      await page.screenshot({ path: `${(await import('./hub.mjs')).shots}/page-${theme}.png` });
+      await page.screenshot({ path: `${shots}/page-${theme}.png` });
     }
     assert.deepEqual(page.problems, []);
   } finally {
@@ -104,6 +107,25 @@ test('page weight and first render', async () => {
     });
     console.log(`dashboard page weight: ${m.bytes} bytes over the wire in ${m.files} files (gzip); first contentful paint ${m.fcpMs} ms`);
     assert.ok(m.bytes < 300 * 1024, `page weight ${m.bytes} bytes`);
+  } finally {
+    await hub.stop();
+  }
+});
+
+test('readable on a phone: one column, nothing wider than the screen', async () => {
+  const hub = await new Hub({ settings: FAST }).start();
+  try {
+    const page = await openDashboard(browser, hub, { viewport: { width: 390, height: 844 }, theme: 'dark' });
+    await page.waitForSelector('#conn[data-state="connected"]', { timeout: 5000 });
+    await page.waitForSelector('#tile-cpu[data-live]', { timeout: 8000 });
+    const m = await page.evaluate(() => {
+      const xs = [...document.querySelectorAll('main > section')].map((s) => s.getBoundingClientRect().x);
+      return { scroll: document.documentElement.scrollWidth, width: innerWidth, columns: new Set(xs).size };
+    });
+    assert.ok(m.scroll <= m.width, `the page scrolls sideways: ${m.scroll} > ${m.width}`);
+    assert.equal(m.columns, 1);
+    await page.screenshot({ path: `${shots}/phone-dark.png` });
+    assert.deepEqual(page.problems, []);
   } finally {
     await hub.stop();
   }
