@@ -186,8 +186,10 @@ fn page_headers(h: &mut HeaderMap, file: &str) {
     }
 }
 
-/// Whether `Accept-Encoding` lists gzip without `q=0`.
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`: for any
+/// route that answers with bytes compressed ahead of time (this crate's
+/// files, the hub's `/client.js`).
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()

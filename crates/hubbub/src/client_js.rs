@@ -15,6 +15,9 @@ use serde_json::json;
 /// The browser build, as committed.
 const CLIENT_JS: &str = include_str!("../../../clients/js/dist/hubbub.min.js");
 
+/// Its gzip form, made once by `build.rs`.
+const CLIENT_JS_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hubbub.min.js.gz"));
+
 /// FNV-1a of the file, computed at compile time: the ETag changes exactly
 /// when the embedded file does.
 const HASH: u64 = {
@@ -57,13 +60,15 @@ pub(crate) fn extension() -> ApiExtension {
     }
 }
 
-/// The file with a strong ETag; revalidated after an hour, so a page picks
-/// up a new hub's client soon without fetching it on every load.
+/// The file with a strong ETag, gzip when the browser takes it;
+/// revalidated after an hour, so a page picks up a new hub's client soon
+/// without fetching it on every load.
 async fn serve(headers: HeaderMap) -> Response {
     let etag = format!("\"{HASH:016x}\"");
     let cache = [
         (header::ETAG, etag.clone()),
         (header::CACHE_CONTROL, "public, max-age=3600".to_owned()),
+        (header::VARY, "Accept-Encoding".to_owned()),
     ];
     let matched = headers
         .get(header::IF_NONE_MATCH)
@@ -72,7 +77,14 @@ async fn serve(headers: HeaderMap) -> Response {
     if matched {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
-    let mut resp = (cache, CLIENT_JS).into_response();
+    let mut resp = if hubbub_dashboard::accepts_gzip(&headers) {
+        let mut r = (cache, CLIENT_JS_GZ).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        (cache, CLIENT_JS).into_response()
+    };
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/javascript; charset=utf-8"),

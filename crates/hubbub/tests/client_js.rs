@@ -31,6 +31,19 @@ async fn client_js_is_served_with_caching_headers() {
     assert_eq!(again.status(), 304);
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
     assert!(again.text().await.unwrap().is_empty());
+    // Gzip for a browser that takes it, made at build time.
+    let gz = http
+        .get(&url)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(gz.headers()["vary"], "Accept-Encoding");
+    let bytes = gz.bytes().await.unwrap();
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b]);
+    assert!(bytes.len() < committed.len() / 2);
     // It is listed in the OpenAPI document.
     let doc: serde_json::Value = http
         .get(format!("{}/api/openapi.json", hub.http()))
