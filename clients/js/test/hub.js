@@ -31,18 +31,24 @@ function freePort() {
 
 const b64 = (v) => Buffer.from(typeof v == 'string' ? v : JSON.stringify(v)).toString('base64url');
 
-/** A hub on 127.0.0.1 with auth required, an API key and an HS256 secret. */
+/** A hub on 127.0.0.1 with an HS256 secret and, unless `open`, auth
+ * required and an API key. `open` keeps development mode's defaults
+ * (anonymous connections, the API answering loopback callers), as the
+ * dashboard's browser tests want; `args` go to `serve` as they are. */
 export class Hub {
-  constructor(settings = {}) {
+  constructor(settings = {}, { open = false, args = [] } = {}) {
     this.settings = settings;
+    this.open = open;
+    this.args = args;
     this.key = 'k' + randomBytes(8).toString('hex');
     this.secret = 's' + randomBytes(16).toString('hex');
   }
 
   async start() {
     if (!this.port) this.port = await freePort();
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--set', `api.key=${this.key}`,
-      '--set', `auth.hs256_secret=${this.secret}`, '--set', 'auth.required=true'];
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--set', `auth.hs256_secret=${this.secret}`];
+    if (!this.open) args.push('--set', `api.key=${this.key}`, '--set', 'auth.required=true');
+    args.push(...this.args);
     for (const [k, v] of Object.entries(this.settings)) args.push('--set', `${k}=${v}`);
     const deadline = Date.now() + 10000;
     for (;;) {
@@ -91,7 +97,9 @@ export class Hub {
   async api(method, p, body) {
     const r = await fetch(`http://127.0.0.1:${this.port}${p}`, {
       method,
-      headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json' },
+      headers: this.open
+        ? { 'content-type': 'application/json' }
+        : { authorization: `Bearer ${this.key}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await r.text();

@@ -82,6 +82,9 @@ test('every panel shows live data, without console errors or failed requests', a
       await page.waitForFunction((t) => document.documentElement.dataset.theme == t, theme);
       await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       for (const p of PANELS) await shoot(page, `#panel-${p}`, p, theme);
+      // The first screenful, as someone opening the page sees it.
+      await page.evaluate(() => scrollTo(0, 0));
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       await page.screenshot({ path: `${shots}/page-${theme}.png` });
     }
     assert.deepEqual(page.problems, []);
