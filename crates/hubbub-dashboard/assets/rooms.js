@@ -82,6 +82,19 @@ export function mountRooms(ctx) {
     loadHistory();
   });
 
+  // The public rooms (all of them for an admin) to pick from, with their size.
+  ctx.every(5000, async () => {
+    let rooms;
+    try {
+      rooms = await ctx.api('api/rooms');
+    } catch {
+      return;
+    }
+    $('room-list').replaceChildren(
+      ...rooms.slice(0, 200).map((r) => el('option', `${r.members} member${r.members == 1 ? '' : 's'}`, { value: r.room })),
+    );
+  });
+
   const status = (t) => ($('room-status').textContent = t);
   const enable = (on) => {
     $('chat-input').disabled = !on;

@@ -144,6 +144,8 @@ test('two pages in one room see each other join, type and talk', async () => {
     const b = await openDashboard(browser, hub, { token: hub.token('bob', may), theme: 'dark' });
     for (const [p, name] of [[a, 'ann'], [b, 'bob']]) {
       await p.waitForSelector('#conn[data-state="connected"]', { timeout: 5000 });
+      // bob finds the room ann made among the rooms to pick from.
+      if (name == 'bob') await p.waitForSelector('#room-list option[value="standup"]', { state: 'attached', timeout: 12000 });
       await p.fill('#room-me', name);
       await p.fill('#room-name', 'standup');
       await p.click('#room-join');
