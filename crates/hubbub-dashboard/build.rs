@@ -1,6 +1,7 @@
-//! Embeds `assets/` in the crate: every file, with its gzip form (made
-//! here, once, at the best level) and an ETag from its bytes, so that
-//! serving the dashboard never compresses or hashes anything at run time.
+//! Embeds `assets/` in the crate, and the JavaScript client's browser
+//! build: every file with its gzip form (made here, once, at the best
+//! level) and an ETag from its bytes, so that serving them never
+//! compresses or hashes anything at run time.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -15,27 +16,44 @@ fn main() {
     files.sort();
     let mut code = String::from("pub(crate) static ASSETS: &[Asset] = &[\n");
     for (i, rel) in files.iter().enumerate() {
-        let path = root.join(rel);
-        let raw = std::fs::read(&path).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(&raw).unwrap();
-        let gz = gz.finish().unwrap();
-        let gzip = if gz.len() + 64 < raw.len() {
-            let p = out.join(format!("asset{i}.gz"));
-            std::fs::write(&p, &gz).unwrap();
-            format!("Some(include_bytes!({:?}))", p.display().to_string())
-        } else {
-            "None".to_owned()
-        };
         let _ = writeln!(
             code,
-            "    Asset {{ path: {rel:?}, raw: include_bytes!({:?}), gzip: {gzip}, etag: \"\\\"{:016x}\\\"\" }},",
-            path.display().to_string(),
-            fnv(&raw)
+            "    {},",
+            asset(rel, &root.join(rel), &out, &format!("asset{i}"))
         );
     }
     code.push_str("];\n");
+    // The JavaScript client's committed browser build, which the hub
+    // serves at `/client.js` with the same treatment.
+    let client = root.join("../../../clients/js/dist/hubbub.min.js");
+    println!("cargo:rerun-if-changed={}", client.display());
+    let _ = writeln!(
+        code,
+        "pub(crate) static CLIENT_JS: Asset = {};",
+        asset("client.js", &client, &out, "client")
+    );
     std::fs::write(out.join("assets.rs"), code).unwrap();
+}
+
+/// An `Asset { .. }` expression for the file at `path`, served as `rel`;
+/// its gzip form (kept only where smaller) goes to `out/<stem>.gz`.
+fn asset(rel: &str, path: &Path, out: &Path, stem: &str) -> String {
+    let raw = std::fs::read(path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&raw).unwrap();
+    let gz = gz.finish().unwrap();
+    let gzip = if gz.len() + 64 < raw.len() {
+        let p = out.join(format!("{stem}.gz"));
+        std::fs::write(&p, &gz).unwrap();
+        format!("Some(include_bytes!({:?}))", p.display().to_string())
+    } else {
+        "None".to_owned()
+    };
+    format!(
+        "Asset {{ path: {rel:?}, raw: include_bytes!({:?}), gzip: {gzip}, etag: \"\\\"{:016x}\\\"\" }}",
+        path.display().to_string(),
+        fnv(&raw)
+    )
 }
 
 /// Files under `dir`, as `/`-separated paths relative to `root`; hidden

@@ -134,6 +134,19 @@ async fn serve(dir: &Option<PathBuf>, file: &str, headers: &HeaderMap) -> Respon
 /// each time (a 304 costs a round trip, not the file), so a page never
 /// mixes modules of two versions of the hub.
 fn embedded(asset: &Asset, headers: &HeaderMap) -> Response {
+    embedded_with(asset, headers, "no-cache")
+}
+
+/// `GET /client.js`: the JavaScript client's committed browser build, for
+/// the hub's route that serves it to every client (the dashboard among
+/// them): gzip when accepted, 304 on a matching ETag, revalidated after
+/// an hour so a page picks up a new hub's client soon.
+pub fn client_js(headers: &HeaderMap) -> Response {
+    embedded_with(&assets::CLIENT_JS, headers, "public, max-age=3600")
+}
+
+/// An embedded file with `cache_control`.
+fn embedded_with(asset: &Asset, headers: &HeaderMap, cache_control: &'static str) -> Response {
     let etag = HeaderValue::from_static(asset.etag);
     let matched = headers
         .get(header::IF_NONE_MATCH)
@@ -157,7 +170,10 @@ fn embedded(asset: &Asset, headers: &HeaderMap) -> Response {
     };
     let h = resp.headers_mut();
     h.insert(header::ETAG, etag);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     h.insert(header::CONTENT_TYPE, content_type(asset.path));
     page_headers(h, asset.path);
@@ -186,10 +202,8 @@ fn page_headers(h: &mut HeaderMap, file: &str) {
     }
 }
 
-/// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`: for any
-/// route that answers with bytes compressed ahead of time (this crate's
-/// files, the hub's `/client.js`).
-pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
