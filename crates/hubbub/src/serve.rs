@@ -202,9 +202,15 @@ async fn serve(config: Config, demo: bool) -> ExitCode {
     let api_key = config.api.key.is_some();
     let auth_required = config.auth_required();
     let testing_echo = config.server.testing_echo;
-    let dashboard =
-        hubbub_dashboard::DashboardConfig::from_config(&config).is_ok_and(|d| d.enabled);
-    let (node, metrics, tasks) = match build_node(config).await {
+    let dashboard = match hubbub_dashboard::DashboardConfig::from_config(&config) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("hubbub serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let page = dashboard.enabled;
+    let (node, metrics, tasks) = match build_node(config, dashboard).await {
         Ok(n) => n,
         Err(code) => return code,
     };
@@ -238,7 +244,7 @@ async fn serve(config: Config, demo: bool) -> ExitCode {
         api_key,
         auth: auth_required,
         tls,
-        dashboard,
+        dashboard: page,
     };
     print_banner(addr, &banner);
     if testing_echo {
@@ -282,6 +288,7 @@ async fn serve(config: Config, demo: bool) -> ExitCode {
 /// the task queue (for the demo).
 async fn build_node(
     config: Config,
+    dashboard: hubbub_dashboard::DashboardConfig,
 ) -> Result<(Node, hubbub_metrics::Metrics, Option<hubbub_tasks::Tasks>), ExitCode> {
     let engine = match config.engine.kind {
         EngineKind::Memory => None,
@@ -335,10 +342,6 @@ async fn build_node(
         streams.forward_logs(feed);
     }
     node.extend_api(crate::client_js::extension());
-    let dashboard = hubbub_dashboard::DashboardConfig::from_config(node.config()).map_err(|e| {
-        eprintln!("hubbub serve: {e}");
-        ExitCode::from(2)
-    })?;
     hubbub_dashboard::install(&node, dashboard);
     Ok((node, metrics, tasks))
 }
