@@ -2,51 +2,31 @@
 //! when asked, revalidation by ETag, files that do not exist or try to
 //! leave the directory, a dashboard turned off, and files from disk.
 
-use std::net::SocketAddr;
-
 use hubbub_dashboard::DashboardConfig;
-use hubbub_server::{Config, Node, Server, Sources};
+use hubbub_server::Node;
+use hubbub_testkit::Served;
 use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
     IF_NONE_MATCH,
 };
 use reqwest::StatusCode;
 
-struct Hub {
-    addr: SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn hub(overrides: &[(&str, &str)]) -> Hub {
-    let mut o = vec![("server.listen".to_owned(), "\"127.0.0.1:0\"".to_owned())];
-    o.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    let config = Config::load(&Sources {
-        overrides: o,
-        ..Sources::default()
-    })
-    .expect("config");
-    let node = Node::builder(config).build().expect("node");
+/// A node with the dashboard installed, served on a free port.
+async fn hub(overrides: &[(&str, &str)]) -> Served {
+    let node = Node::builder(hubbub_testkit::config(overrides))
+        .build()
+        .expect("node");
     let dashboard = DashboardConfig::from_config(node.config()).expect("dashboard config");
     hubbub_dashboard::install(&node, dashboard);
-    let server = Server::bind_node(node).await.expect("bind");
-    let addr = server.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(server.run_until(async {
-        let _ = rx.await;
-    }));
-    Hub { addr, _stop: tx }
+    hubbub_testkit::serve(node).await
 }
 
 async fn get(
-    hub: &Hub,
+    hub: &Served,
     path: &str,
     headers: &[(reqwest::header::HeaderName, &str)],
 ) -> reqwest::Response {
-    let mut req = reqwest::Client::new().get(format!("http://{}{path}", hub.addr));
+    let mut req = reqwest::Client::new().get(hub.url(path));
     for (k, v) in headers {
         req = req.header(k, *v);
     }
@@ -146,14 +126,8 @@ async fn files_from_a_directory_are_read_on_every_request() {
 
 #[test]
 fn a_directory_without_a_page_is_refused() {
-    let config = Config::load(&Sources {
-        overrides: vec![(
-            "apps.dashboard.assets_dir".into(),
-            "\"/nonexistent/hubbub\"".into(),
-        )],
-        ..Sources::default()
-    })
-    .unwrap();
+    let config =
+        hubbub_testkit::config(&[("apps.dashboard.assets_dir", "\"/nonexistent/hubbub\"")]);
     let e = DashboardConfig::from_config(&config).unwrap_err();
     assert!(e.contains("apps.dashboard.assets_dir"), "{e}");
 }

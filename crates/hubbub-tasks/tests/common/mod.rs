@@ -5,48 +5,17 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use hubbub_server::{Config, Node, Server, Sources};
+use hubbub_server::Node;
 use hubbub_tasks::Tasks;
+use hubbub_testkit::Served;
+pub use hubbub_testkit::{config, recv, send, Ws, WAIT};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The longest any awaited event or condition may take.
-pub const WAIT: Duration = Duration::from_secs(20);
 
 pub struct Hub {
     pub addr: std::net::SocketAddr,
     pub tasks: Tasks,
     pub http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    run: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-/// The node's configuration with `overrides` (`apps.tasks.*` and others).
-pub fn config(overrides: &[(&str, &str)]) -> Config {
-    let mut o: Vec<(String, String)> = vec![("server.listen".into(), "\"127.0.0.1:0\"".into())];
-    o.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    Config::load(&Sources {
-        overrides: o,
-        ..Sources::default()
-    })
-    .expect("config")
+    served: Served,
 }
 
 /// A node with the task queue, not yet serving, or the install error.
@@ -60,34 +29,19 @@ pub fn node(overrides: &[(&str, &str)]) -> Result<(Node, Tasks), String> {
 /// A serving hub with the task queue.
 pub async fn hub(overrides: &[(&str, &str)]) -> Hub {
     let (node, tasks) = node(overrides).expect("install");
-    let server = Server::bind_node(node).await.expect("bind");
-    let addr = server.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let run = tokio::spawn(async move {
-        let _ = server
-            .run_until(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    let served = hubbub_testkit::serve(node).await;
     Hub {
-        addr,
+        addr: served.addr,
         tasks,
         http: reqwest::Client::new(),
-        stop: Some(tx),
-        run: Some(run),
+        served,
     }
 }
 
 impl Hub {
     /// Stops the hub and waits until it has.
     pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(r) = self.run.take() {
-            tokio::time::timeout(WAIT, r).await.expect("stops").unwrap();
-        }
+        assert!(self.served.stopped().await, "stops");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -135,12 +89,7 @@ impl Hub {
 
     /// A WebSocket subscribed to `tasks`.
     pub async fn watch(&self) -> Ws {
-        let url = format!("ws://{}/ws", self.addr);
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect");
-        let first = recv(&mut ws).await;
-        assert_eq!(first["type"], "connected", "{first}");
+        let mut ws = hubbub_testkit::connect(self.addr, "").await;
         send(&mut ws, json!({"type": "subscribe", "channels": ["tasks"]})).await;
         let ok = recv(&mut ws).await;
         assert_eq!(ok["type"], "subscribed", "{ok}");
@@ -157,26 +106,6 @@ async fn answer(r: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON answer: {text}"))
     };
     (s, v)
-}
-
-/// The next message, within [`WAIT`].
-pub async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("no error");
-        match msg {
-            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-pub async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// The next task event (`queue_status` passed over).
