@@ -4,34 +4,19 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
 use hubbub_metrics::Metrics;
-use hubbub_server::{Config, Node, Server, Sources};
+use hubbub_server::Node;
+use hubbub_testkit::Served;
+// Not every suite uses all of them.
+#[allow(unused_imports)]
+pub use hubbub_testkit::{send, Ws, WAIT};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-pub const WAIT: Duration = Duration::from_secs(20);
 
 pub struct Hub {
     pub addr: std::net::SocketAddr,
     pub metrics: Metrics,
     pub http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
+    served: Served,
 }
 
 /// A hub whose `[apps.metrics]` is `overrides` (keys without the prefix).
@@ -45,32 +30,21 @@ pub async fn hub(overrides: &[(&str, &str)]) -> Hub {
 
 /// A hub with these configuration overrides (whole keys).
 pub async fn hub_with(overrides: Vec<(String, String)>) -> Hub {
-    let mut o: Vec<(String, String)> = vec![("server.listen".into(), "\"127.0.0.1:0\"".into())];
-    o.extend(overrides);
-    let config = Config::load(&Sources {
-        overrides: o,
-        ..Sources::default()
-    })
-    .expect("config");
-    let node = Node::builder(config).build().expect("node");
+    let o: Vec<(&str, &str)> = overrides
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let node = Node::builder(hubbub_testkit::config(&o))
+        .build()
+        .expect("node");
     let mc = hubbub_metrics::MetricsConfig::from_config(node.config()).expect("metrics config");
     let metrics = hubbub_metrics::install(&node, mc).expect("install");
-    let server = Server::bind_node(node).await.expect("bind");
-    let addr = server.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let done = tokio::spawn(async move {
-        let _ = server
-            .run_until(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    let served = hubbub_testkit::serve(node).await;
     Hub {
-        addr,
+        addr: served.addr,
         metrics,
         http: reqwest::Client::new(),
-        stop: Some(tx),
-        done: Some(done),
+        served,
     }
 }
 
@@ -81,12 +55,7 @@ impl Hub {
 
     /// Stops the node and closes the store (its last snapshot written).
     pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(d) = self.done.take() {
-            let _ = tokio::time::timeout(WAIT, d).await;
-        }
+        let _ = self.served.stopped().await;
         let m = self.metrics.clone();
         tokio::task::spawn_blocking(move || m.close())
             .await
@@ -134,12 +103,7 @@ impl Hub {
 
     /// A WebSocket subscribed to `channel`.
     pub async fn subscriber(&self, channel: &str) -> Ws {
-        let url = format!("ws://{}/ws", self.addr);
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect");
-        let first = recv(&mut ws).await;
-        assert_eq!(first["type"], "connected", "{first}");
+        let mut ws = hubbub_testkit::connect(self.addr, "").await;
         send(
             &mut ws,
             json!({"type": "subscribe", "channels": [channel], "id": 1}),
@@ -156,29 +120,16 @@ impl Hub {
     }
 }
 
-pub async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("send");
-}
-
-/// The next JSON message (pings skipped), within [`WAIT`].
+/// The next JSON message, within [`WAIT`]; the hub's `ping` is answered
+/// and passed over.
 pub async fn recv(ws: &mut Ws) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let m = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = m {
-            let v: Value = serde_json::from_str(&t).expect("json");
-            if v["type"] == "ping" {
-                send(ws, json!({"type": "pong"})).await;
-                continue;
-            }
-            return v;
+        let v = hubbub_testkit::recv(ws).await;
+        if v["type"] == "ping" {
+            send(ws, json!({"type": "pong"})).await;
+            continue;
         }
+        return v;
     }
 }
 
