@@ -3,84 +3,54 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
 use hubbub_server::auth::jwt::TokenSigner;
-use hubbub_server::{Config, Node, Server, Sources};
+use hubbub_server::Node;
 use hubbub_streams::{Streams, StreamsConfig};
+use hubbub_testkit::Served;
+// Not every suite uses all of them.
+#[allow(unused_imports)]
+pub use hubbub_testkit::{recv, send, Ws, WAIT};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-pub const WAIT: Duration = Duration::from_secs(20);
 pub const SECRET: &str = "streams-suite-secret-0123456789abcdef";
 
 pub struct Hub {
     pub addr: std::net::SocketAddr,
     pub node: Node,
     pub streams: Streams,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        self.stop();
-    }
+    served: Served,
 }
 
 /// A hub with the streams installed at short intervals (100 ms; load
 /// sampled every 50 ms) and an HS256 key for tokens, plus `overrides`.
 pub async fn hub(overrides: &[(&str, &str)]) -> Hub {
-    let mut o: Vec<(String, String)> = vec![
-        ("server.listen".into(), "\"127.0.0.1:0\"".into()),
-        ("server.load_interval_ms".into(), "50".into()),
-        ("auth.hs256_secret".into(), format!("\"{SECRET}\"")),
-        ("apps.streams.metrics_interval_ms".into(), "100".into()),
-        ("apps.streams.nodes_interval_ms".into(), "100".into()),
-        ("apps.streams.resources_interval_ms".into(), "100".into()),
-        ("apps.streams.topology_check_ms".into(), "100".into()),
-        ("apps.streams.status_check_ms".into(), "100".into()),
+    let secret = format!("\"{SECRET}\"");
+    let mut o: Vec<(&str, &str)> = vec![
+        ("server.load_interval_ms", "50"),
+        ("auth.hs256_secret", &secret),
+        ("apps.streams.metrics_interval_ms", "100"),
+        ("apps.streams.nodes_interval_ms", "100"),
+        ("apps.streams.resources_interval_ms", "100"),
+        ("apps.streams.topology_check_ms", "100"),
+        ("apps.streams.status_check_ms", "100"),
     ];
-    o.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    let config = Config::load(&Sources {
-        overrides: o,
-        ..Sources::default()
-    })
-    .expect("config");
-    let node = Node::builder(config).build().expect("node");
+    o.extend_from_slice(overrides);
+    let node = Node::builder(hubbub_testkit::config(&o))
+        .build()
+        .expect("node");
     let config = StreamsConfig::from_config(node.config()).expect("streams config");
     let streams = hubbub_streams::install(&node, config);
-    let server = Server::bind_node(node.clone()).await.expect("bind");
-    let addr = server.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(server.run_until(async {
-        let _ = rx.await;
-    }));
+    let served = hubbub_testkit::serve(node.clone()).await;
     Hub {
-        addr,
+        addr: served.addr,
         node,
         streams,
-        stop: Some(tx),
+        served,
     }
 }
 
 impl Hub {
     pub async fn ws(&self, query: &str) -> Ws {
-        let url = format!("ws://{}/ws{query}", self.addr);
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect");
-        let first = recv(&mut ws).await;
-        assert_eq!(first["type"], "connected", "{first}");
-        ws
+        hubbub_testkit::connect(self.addr, query).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -98,9 +68,7 @@ impl Hub {
 
     /// Starts the shutdown (the drain delay first, if configured).
     pub fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
+        self.served.stop();
     }
 
     /// Waits until `n` more load samples were taken: time for several
@@ -121,25 +89,6 @@ pub fn token(sub: &str, admin: bool) -> String {
     TokenSigner::hs256(SECRET.as_bytes())
         .sign(&json!({"sub": sub, "exp": exp, "admin": admin}))
         .unwrap()
-}
-
-pub async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("no error");
-        match msg {
-            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-pub async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// Sends `subscribe` and returns the answer (`subscribed` or `error`).
